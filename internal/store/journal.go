@@ -1,0 +1,503 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/carbonledger/carbonledger/ledger"
+)
+
+// CreateBook creates a book (an independent hash chain) unless it exists.
+func (s *Store) CreateBook(ctx context.Context, code string) error {
+	if err := ledger.ValidateCode("book", code); err != nil {
+		return err
+	}
+	return s.write(ctx, "create book", func(tx *sqlx.Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO books (code) VALUES ($1) ON CONFLICT (code) DO NOTHING`, code)
+		return err
+	})
+}
+
+// CreateAccount creates an account in an existing book. Creating the same account again is a
+// no-op; the same code with a different book, kind or floor is a conflict.
+func (s *Store) CreateAccount(ctx context.Context, a ledger.Account) error {
+	if err := validateAccount(a); err != nil {
+		return err
+	}
+	return s.write(ctx, "create account", func(tx *sqlx.Tx) error { return createAccountTx(ctx, tx, a) })
+}
+
+func validateAccount(a ledger.Account) error {
+	if err := ledger.ValidateAccountCode(a.Code); err != nil {
+		return err
+	}
+	if !a.Kind.Valid() {
+		return ledger.Invalid("account.kind", string(a.Kind), "is not an account kind")
+	}
+	if a.Kind.MayGoNegative() != (a.Floor == nil) {
+		return ledger.Invalid("account.floor", "", fmt.Sprintf("an account of kind %s %s", a.Kind,
+			map[bool]string{true: "may go negative and has no floor", false: "needs a floor (0 or below)"}[a.Kind.MayGoNegative()]))
+	}
+	if a.Floor != nil && a.Floor.IsPositive() {
+		return ledger.Invalid("account.floor", a.Floor.String(), "must be zero or negative")
+	}
+	return nil
+}
+
+func createAccountTx(ctx context.Context, tx *sqlx.Tx, a ledger.Account) error {
+	var floor any
+	if a.Floor != nil {
+		floor = a.Floor.String()
+	}
+	res, err := tx.ExecContext(ctx, `
+		INSERT INTO accounts (code, book_id, kind, floor)
+		SELECT $1, b.id, $3, $4 FROM books b WHERE b.code = $2
+		ON CONFLICT (code) DO NOTHING`, a.Code, a.Book, string(a.Kind), floor)
+	if err != nil {
+		return err
+	}
+	if n, _ := res.RowsAffected(); n == 1 {
+		return nil
+	}
+	var got struct {
+		Book  string
+		Kind  string
+		Floor sql.NullString
+	}
+	err = tx.QueryRowxContext(ctx, `SELECT b.code AS book, a.kind, a.floor::text AS floor FROM accounts a JOIN books b ON b.id = a.book_id WHERE a.code = $1`, a.Code).StructScan(&got)
+	if errors.Is(err, sql.ErrNoRows) {
+		return &ledger.FieldError{Field: "book", Value: a.Book, Rule: "does not exist", Kind: ledger.ErrNotFound}
+	}
+	if err != nil {
+		return err
+	}
+	wantFloor := ""
+	if a.Floor != nil {
+		wantFloor = a.Floor.String()
+	}
+	gotFloor := ""
+	if got.Floor.Valid {
+		f, _ := ledger.ParseTonnes(got.Floor.String)
+		gotFloor = f.String()
+	}
+	if got.Book != a.Book || got.Kind != string(a.Kind) || gotFloor != wantFloor {
+		return &ledger.FieldError{Field: "account", Value: a.Code, Rule: "already exists with another book, kind or floor", Kind: ledger.ErrConflict}
+	}
+	return nil
+}
+
+// Post writes a balanced entry to its book and returns it sealed. When its idempotency key
+// was used before, Post returns the original entry if the request is the same (replay=true)
+// and an ErrConflict error if it differs. e.Request must be set (ledger.RequestDigest); when it
+// is nil the digest of the entry's own content is used.
+func (s *Store) Post(ctx context.Context, e ledger.Entry) (out ledger.Entry, replay bool, err error) {
+	if e.ID == "" {
+		e.ID = ledger.NewID()
+	}
+	if e.Request == nil {
+		e.Request = ledger.RequestDigest("post", struct {
+			Book, Kind, Date, Description, Reverts string
+			Vintage                                int
+			Metadata                               map[string]string
+			Postings                               []ledger.Posting
+		}{e.Book, string(e.Kind), ledger.FormatDate(e.EffectiveOn), e.Description, e.Reverts, e.Vintage, e.Metadata, e.Postings})
+	}
+	if err := e.Validate(); err != nil {
+		return e, false, err
+	}
+	err = s.write(ctx, "post "+string(e.Kind), func(tx *sqlx.Tx) error {
+		prior, found, err := replayTx(ctx, tx, e.Key, e.Request)
+		if err != nil || found {
+			out, replay = prior, found
+			return err
+		}
+		b, err := lockBook(ctx, tx, e.Book)
+		if err != nil {
+			return err
+		}
+		out = e
+		return s.insertEntry(ctx, tx, b, &out)
+	})
+	return out, replay, err
+}
+
+// book is a locked book row.
+type book struct {
+	ID       int64  `db:"id"`
+	Code     string `db:"code"`
+	HeadSeq  int64  `db:"head_seq"`
+	HeadHash []byte `db:"head_hash"`
+}
+
+func lockBook(ctx context.Context, tx *sqlx.Tx, code string) (book, error) {
+	var b book
+	err := tx.GetContext(ctx, &b, `SELECT id, code, head_seq, head_hash FROM books WHERE code = $1 FOR UPDATE`, code)
+	if errors.Is(err, sql.ErrNoRows) {
+		return b, &ledger.FieldError{Field: "book", Value: code, Rule: "does not exist", Kind: ledger.ErrNotFound}
+	}
+	return b, err
+}
+
+// replayTx looks the idempotency key up. found is true when the same request was already
+// written (prior is that entry); a different request under the key is an ErrConflict.
+func replayTx(ctx context.Context, tx *sqlx.Tx, key string, request []byte) (prior ledger.Entry, found bool, err error) {
+	var row struct {
+		ID      string `db:"id"`
+		Request []byte `db:"request_sha256"`
+	}
+	err = tx.GetContext(ctx, &row, `SELECT id, request_sha256 FROM entries WHERE idempotency_key = $1`, key)
+	if errors.Is(err, sql.ErrNoRows) {
+		return prior, false, nil
+	}
+	if err != nil {
+		return prior, false, err
+	}
+	if !bytes.Equal(row.Request, request) {
+		return prior, false, &ledger.FieldError{Field: "key", Value: key, Kind: ledger.ErrConflict,
+			Rule: "was already used for a different request (entry " + row.ID + "); use a new key for a new request"}
+	}
+	prior, err = entryTx(ctx, tx, row.ID)
+	return prior, err == nil, err
+}
+
+// lockedAccount is an account row locked for the write.
+type lockedAccount struct {
+	ID      int64          `db:"id"`
+	Code    string         `db:"code"`
+	BookID  int64          `db:"book_id"`
+	Kind    string         `db:"kind"`
+	Floor   sql.NullString `db:"floor"`
+	Balance ledger.Tonnes  `db:"balance"`
+}
+
+// insertEntry checks e against the locked book and accounts, seals it at the head of the
+// book's chain and inserts it with its postings. It refuses a movement that would take an
+// account below its floor now or at any effective date from e's onwards (a back-dated
+// overdraft), naming the account.
+func (s *Store) insertEntry(ctx context.Context, tx *sqlx.Tx, b book, e *ledger.Entry) error {
+	today := ledger.Date(s.Now().UTC().Date())
+	if limit := today.Add(s.FutureTolerance); e.EffectiveOn.After(limit) {
+		return ledger.Invalid("date", ledger.FormatDate(e.EffectiveOn),
+			fmt.Sprintf("is in the future (today is %s; at most %s ahead is allowed)", ledger.FormatDate(today), s.FutureTolerance))
+	}
+	codes := make([]string, len(e.Postings))
+	for i, p := range e.Postings {
+		codes[i] = p.Account
+	}
+	var accts []lockedAccount
+	if len(codes) > 0 {
+		// Fixed lock order: ascending id, after the book row.
+		if err := tx.SelectContext(ctx, &accts, `
+			SELECT id, code, book_id, kind, floor::text AS floor, balance FROM accounts
+			 WHERE code = ANY($1) ORDER BY id FOR UPDATE`, pq.Array(codes)); err != nil {
+			return err
+		}
+	}
+	byCode := map[string]lockedAccount{}
+	for _, a := range accts {
+		byCode[a.Code] = a
+	}
+	ids := make([]int64, len(e.Postings))
+	amounts := make([]string, len(e.Postings))
+	for i, p := range e.Postings {
+		a, ok := byCode[p.Account]
+		if !ok {
+			return &ledger.FieldError{Field: fmt.Sprintf("postings[%d].account", i), Value: p.Account, Rule: "does not exist", Kind: ledger.ErrNotFound}
+		}
+		if a.BookID != b.ID {
+			return ledger.Invalid(fmt.Sprintf("postings[%d].account", i), p.Account, "belongs to another book than "+b.Code+"; an entry stays within one book")
+		}
+		if a.Kind == string(ledger.AccRetired) && p.Amount.IsNegative() {
+			return &ledger.FieldError{Field: fmt.Sprintf("postings[%d].account", i), Value: p.Account, Kind: ledger.ErrImmutable,
+				Rule: "is a retired account; retired tonnes are final and never leave it"}
+		}
+		if a.Floor.Valid && p.Amount.IsNegative() {
+			floor, _ := ledger.ParseTonnes(a.Floor.String)
+			if err := checkFloor(ctx, tx, a, floor, p.Amount, e.EffectiveOn); err != nil {
+				return err
+			}
+		}
+		ids[i] = a.ID
+		amounts[i] = p.Amount.String()
+	}
+
+	var now time.Time
+	if err := tx.GetContext(ctx, &now, `SELECT clock_timestamp()`); err != nil {
+		return err
+	}
+	if err := e.Seal(b.HeadSeq+1, b.HeadHash, now); err != nil {
+		return err
+	}
+	meta, err := json.Marshal(nonNil(e.Metadata))
+	if err != nil {
+		return err
+	}
+	var reverts, revertsKind, vintage any
+	if e.Reverts != "" {
+		reverts = e.Reverts
+		if err := tx.GetContext(ctx, &revertsKind, `SELECT kind FROM entries WHERE id = $1`, e.Reverts); err != nil {
+			return err
+		}
+	}
+	if e.Vintage != 0 {
+		vintage = e.Vintage
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO entries (id, book_id, seq, kind, effective_on, recorded_at, idempotency_key, request_sha256,
+		                     description, reverts, reverts_kind, vintage, metadata, hash_version, prev_hash, hash)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+		e.ID, b.ID, e.Seq, string(e.Kind), e.EffectiveOn, e.RecordedAt, e.Key, e.Request,
+		e.Description, reverts, revertsKind, vintage, meta, e.HashVersion, e.PrevHash, e.Hash); err != nil {
+		return err
+	}
+	if len(ids) > 0 {
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO postings (entry_id, account_id, amount)
+			SELECT $1, a, CAST(m AS numeric) FROM unnest($2::bigint[], $3::text[]) AS u(a, m)`,
+			e.ID, pq.Array(ids), pq.Array(amounts)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkFloor refuses taking amount (negative) out of account a on date d when the account's
+// balance would fall below its floor at d or at any later effective date.
+func checkFloor(ctx context.Context, tx *sqlx.Tx, a lockedAccount, floor, amount ledger.Tonnes, d time.Time) error {
+	after := a.Balance.Add(amount)
+	if after.LessThan(floor) {
+		return ledger.Insufficient("tonnes", amount.Neg().String(), fmt.Sprintf(
+			"exceeds what %s holds: %s t available (balance %s, floor %s)",
+			a.Code, a.Balance.Sub(floor).String(), a.Balance.String(), floor.String()))
+	}
+	// The lowest balance at any date from d on: the balance at d, and after each later day.
+	var low ledger.Tonnes
+	if err := tx.GetContext(ctx, &low, qLowestFrom, a.ID, d); err != nil {
+		return err
+	}
+	if low.Add(amount).LessThan(floor) {
+		return ledger.Insufficient("tonnes", amount.Neg().String(), fmt.Sprintf(
+			"exceeds what %s held on or after %s: at most %s t was available there (entries dated later already draw on it)",
+			a.Code, ledger.FormatDate(d), low.Sub(floor).Max(ledger.Zero).String()))
+	}
+	return nil
+}
+
+const qLowestFrom = `
+WITH daily AS (
+    SELECT e.effective_on AS d, sum(p.amount) AS s
+      FROM postings p JOIN entries e ON e.id = p.entry_id
+     WHERE p.account_id = $1
+     GROUP BY e.effective_on
+), running AS (
+    SELECT d, sum(s) OVER (ORDER BY d) AS r FROM daily
+)
+SELECT least(
+    coalesce((SELECT r FROM running WHERE d <= $2 ORDER BY d DESC LIMIT 1), 0),
+    coalesce((SELECT min(r) FROM running WHERE d > $2), 1e18))`
+
+func nonNil(m map[string]string) map[string]string {
+	if m == nil {
+		return map[string]string{}
+	}
+	return m
+}
+
+// entryRow is an entries row as scanned.
+type entryRow struct {
+	ID          string         `db:"id"`
+	Book        string         `db:"book"`
+	Seq         int64          `db:"seq"`
+	Kind        string         `db:"kind"`
+	EffectiveOn time.Time      `db:"effective_on"`
+	RecordedAt  time.Time      `db:"recorded_at"`
+	Key         string         `db:"idempotency_key"`
+	Request     []byte         `db:"request_sha256"`
+	Description string         `db:"description"`
+	Reverts     sql.NullString `db:"reverts"`
+	Vintage     sql.NullInt64  `db:"vintage"`
+	Metadata    []byte         `db:"metadata"`
+	HashVersion int            `db:"hash_version"`
+	PrevHash    []byte         `db:"prev_hash"`
+	Hash        []byte         `db:"hash"`
+}
+
+const entryCols = `e.id, b.code AS book, e.seq, e.kind, e.effective_on, e.recorded_at, e.idempotency_key,
+	e.request_sha256, e.description, e.reverts, e.vintage, e.metadata, e.hash_version, e.prev_hash, e.hash`
+
+func (r entryRow) entry() (ledger.Entry, error) {
+	e := ledger.Entry{ID: r.ID, Book: r.Book, Seq: r.Seq, Kind: ledger.Kind(r.Kind),
+		EffectiveOn: r.EffectiveOn.UTC(), RecordedAt: r.RecordedAt.UTC(), Key: r.Key, Request: r.Request,
+		Description: r.Description, Reverts: r.Reverts.String, Vintage: int(r.Vintage.Int64),
+		HashVersion: r.HashVersion, PrevHash: r.PrevHash, Hash: r.Hash}
+	if len(r.Metadata) > 0 {
+		if err := json.Unmarshal(r.Metadata, &e.Metadata); err != nil {
+			return e, fmt.Errorf("entry %s: metadata: %w", r.ID, err)
+		}
+		if len(e.Metadata) == 0 {
+			e.Metadata = nil
+		}
+	}
+	return e, nil
+}
+
+func entryTx(ctx context.Context, tx sqlx.QueryerContext, id string) (ledger.Entry, error) {
+	var r entryRow
+	err := sqlx.GetContext(ctx, tx, &r, `SELECT `+entryCols+` FROM entries e JOIN books b ON b.id = e.book_id WHERE e.id = $1`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return ledger.Entry{}, &ledger.FieldError{Field: "entry", Value: id, Rule: "does not exist", Kind: ledger.ErrNotFound}
+	}
+	if err != nil {
+		return ledger.Entry{}, err
+	}
+	e, err := r.entry()
+	if err != nil {
+		return e, err
+	}
+	e.Postings, err = postingsTx(ctx, tx, id)
+	return e, err
+}
+
+func postingsTx(ctx context.Context, q sqlx.QueryerContext, entryID string) ([]ledger.Posting, error) {
+	var ps []struct {
+		Account string        `db:"code"`
+		Amount  ledger.Tonnes `db:"amount"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &ps, `SELECT a.code, p.amount FROM postings p JOIN accounts a ON a.id = p.account_id WHERE p.entry_id = $1 ORDER BY a.code`, entryID); err != nil {
+		return nil, err
+	}
+	out := make([]ledger.Posting, len(ps))
+	for i, p := range ps {
+		out[i] = ledger.Posting{Account: p.Account, Amount: p.Amount}
+	}
+	return out, nil
+}
+
+// Entry returns one entry with its postings.
+func (s *Store) Entry(ctx context.Context, id string) (ledger.Entry, error) {
+	if !uuidRE.MatchString(id) {
+		return ledger.Entry{}, ledger.Invalid("entry", id, "is not an entry id (a UUID such as 0190c3a2-...)")
+	}
+	var e ledger.Entry
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		e, err = entryTx(ctx, tx, id)
+		return err
+	})
+	return e, err
+}
+
+// Entries returns the entries of a book in chain order, with their postings.
+func (s *Store) Entries(ctx context.Context, bookCode string) ([]ledger.Entry, error) {
+	var out []ledger.Entry
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		var rows []entryRow
+		if err := tx.SelectContext(ctx, &rows, `SELECT `+entryCols+` FROM entries e JOIN books b ON b.id = e.book_id
+			WHERE b.code = $1 ORDER BY e.seq`, bookCode); err != nil {
+			return err
+		}
+		for _, r := range rows {
+			e, err := r.entry()
+			if err != nil {
+				return err
+			}
+			if e.Postings, err = postingsTx(ctx, tx, e.ID); err != nil {
+				return err
+			}
+			out = append(out, e)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Balance is an account's cached balance and the sum of its postings.
+type Balance struct {
+	Account string        `db:"code" json:"account"`
+	Book    string        `db:"book" json:"book"`
+	Kind    string        `db:"kind" json:"kind"`
+	Cached  ledger.Tonnes `db:"balance" json:"balance"`
+	Posted  ledger.Tonnes `db:"posted" json:"posted"`
+}
+
+// Balances returns every account's cached balance beside the sum of its postings, ordered by
+// code; the two are equal unless someone tampered with the database.
+func (s *Store) Balances(ctx context.Context, bookCode string) ([]Balance, error) {
+	var out []Balance
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		return tx.SelectContext(ctx, &out, `
+			SELECT a.code, b.code AS book, a.kind, a.balance,
+			       coalesce((SELECT sum(p.amount) FROM postings p WHERE p.account_id = a.id), 0) AS posted
+			  FROM accounts a JOIN books b ON b.id = a.book_id
+			 WHERE $1 = '' OR b.code = $1
+			 ORDER BY a.code`, bookCode)
+	})
+	return out, err
+}
+
+// ChainBreak is where a book's hash chain fails to verify.
+type ChainBreak struct {
+	Book    string
+	Seq     int64
+	EntryID string
+	Problem string
+}
+
+// VerifyChains recomputes every entry's hash in chain order and checks it links to its
+// predecessor and that each book's head is its last entry. It returns the heads and the
+// breaks found (none when the journal is intact).
+func (s *Store) VerifyChains(ctx context.Context) ([]ledger.ChainHead, []ChainBreak, error) {
+	var heads []ledger.ChainHead
+	var breaks []ChainBreak
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		var bs []book
+		if err := tx.SelectContext(ctx, &bs, `SELECT id, code, head_seq, head_hash FROM books ORDER BY code`); err != nil {
+			return err
+		}
+		for _, b := range bs {
+			rows, err := tx.QueryxContext(ctx, `SELECT `+entryCols+` FROM entries e JOIN books b ON b.id = e.book_id WHERE e.book_id = $1 ORDER BY e.seq`, b.ID)
+			if err != nil {
+				return err
+			}
+			prev, seq := ledger.GenesisHash, int64(0)
+			for rows.Next() {
+				var r entryRow
+				if err := rows.StructScan(&r); err != nil {
+					rows.Close()
+					return err
+				}
+				e, err := r.entry()
+				if err != nil {
+					rows.Close()
+					return err
+				}
+				if e.Postings, err = postingsTx(ctx, tx, e.ID); err != nil {
+					rows.Close()
+					return err
+				}
+				seq++
+				if p := ledger.CheckLink(e, seq, prev); p != "" {
+					breaks = append(breaks, ChainBreak{Book: b.Code, Seq: e.Seq, EntryID: e.ID, Problem: p})
+				}
+				prev, seq = e.Hash, e.Seq
+			}
+			rows.Close()
+			if seq != b.HeadSeq || !bytes.Equal(prev, b.HeadHash) {
+				breaks = append(breaks, ChainBreak{Book: b.Code, Seq: b.HeadSeq, Problem: fmt.Sprintf("the book's head (seq %d) is not its last entry (seq %d)", b.HeadSeq, seq)})
+			}
+			heads = append(heads, ledger.ChainHead{Book: b.Code, Seq: b.HeadSeq, Hash: fmt.Sprintf("%x", b.HeadHash)})
+		}
+		return nil
+	})
+	sort.Slice(breaks, func(i, j int) bool { return breaks[i].Book < breaks[j].Book })
+	return heads, breaks, err
+}

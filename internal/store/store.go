@@ -1,0 +1,212 @@
+// Package store is the PostgreSQL adapter: all SQL lives here. Each write is one short
+// transaction that locks what its rule needs in a fixed order (the book row first, then the
+// accounts by id), inserts the entry and its postings, and seals the entry into its book's
+// hash chain; the database's own constraints and triggers (migrations/) refuse anything the
+// Go code might have missed. Serialization failures and deadlocks are retried a bounded number
+// of times. SQLSTATEs are mapped onto the ledger's sentinel errors here, once.
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/carbonledger/carbonledger/ledger"
+	"github.com/carbonledger/carbonledger/migrations"
+)
+
+// Store is a handle on one carbonledger database.
+type Store struct {
+	db *sqlx.DB
+	// writerRole is the least-privileged role writes run as ("" when the roles could not
+	// be created, e.g. on a managed server without CREATEROLE).
+	writerRole string
+	readerRole string
+	// Now is the clock for rules about dates (the future-date tolerance); recorded times
+	// come from the database clock. Tests replace it.
+	Now func() time.Time
+	// FutureTolerance is how far past today an effective date may lie.
+	FutureTolerance time.Duration
+	// MaxAttempts bounds the retries of a transaction that failed to serialize.
+	MaxAttempts int
+}
+
+// Open connects to the database at url, applies pending migrations and returns a store.
+func Open(ctx context.Context, url string) (*Store, error) {
+	db, err := sqlx.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	db.SetMaxOpenConns(32)
+	db.SetMaxIdleConns(8)
+	db.SetConnMaxIdleTime(time.Minute)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	if _, err := migrations.Apply(ctx, db.DB); err != nil {
+		db.Close()
+		return nil, err
+	}
+	s := &Store{db: db, Now: time.Now, FutureTolerance: 24 * time.Hour, MaxAttempts: 8}
+	// The roles are usable when they exist and we may SET ROLE to them.
+	const roleQ = `SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
+	                            THEN pg_has_role($1, 'MEMBER') ELSE false END`
+	for _, r := range []struct {
+		name string
+		dst  *string
+	}{{"carbonledger_writer", &s.writerRole}, {"carbonledger_reader", &s.readerRole}} {
+		var ok bool
+		if err := db.QueryRowContext(ctx, roleQ, r.name).Scan(&ok); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("check role %s: %w", r.name, err)
+		}
+		if ok {
+			*r.dst = r.name
+		}
+	}
+	return s, nil
+}
+
+// Close closes the connection pool.
+func (s *Store) Close() error { return s.db.Close() }
+
+// DB exposes the pool for tests and the benchmark seeder.
+func (s *Store) DB() *sqlx.DB { return s.db }
+
+// WriterRole is the role writes run as, or "" when none is available.
+func (s *Store) WriterRole() string { return s.writerRole }
+
+// write runs fn in a read-committed transaction as the writer role and commits, retrying
+// serialization failures, deadlocks and lost races on a unique key a bounded number of times.
+func (s *Store) write(ctx context.Context, op string, fn func(tx *sqlx.Tx) error) error {
+	var err error
+	for attempt := 1; ; attempt++ {
+		err = s.writeOnce(ctx, fn)
+		if err == nil || !retryable(err) || attempt >= s.MaxAttempts || ctx.Err() != nil {
+			break
+		}
+		// jittered exponential backoff: 2ms, 4ms, 8ms ... capped at 200ms
+		d := time.Duration(1<<min(attempt, 7)) * time.Millisecond
+		time.Sleep(d + rand.N(d))
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", op, mapErr(err))
+	}
+	return nil
+}
+
+func (s *Store) writeOnce(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	if s.writerRole != "" {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL ROLE `+s.writerRole); err != nil {
+			return fmt.Errorf("set role: %w", err)
+		}
+	}
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// read runs fn in a read-only, repeatable-read transaction (one snapshot) as the reader role.
+func (s *Store) read(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return mapErr(err)
+	}
+	defer tx.Rollback()
+	if s.readerRole != "" {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL ROLE `+s.readerRole); err != nil {
+			return fmt.Errorf("set role: %w", err)
+		}
+	}
+	if err := fn(tx); err != nil {
+		return mapErr(err)
+	}
+	return tx.Commit()
+}
+
+func retryable(err error) bool {
+	var pe *pq.Error
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "40001", "40P01": // serialization_failure, deadlock_detected
+		return true
+	case "23505": // a concurrent writer took the same idempotency key: the retry replays it
+		return pe.Constraint == "entries_idempotency_key" || pe.Constraint == "contracts_code_key"
+	case "CL003": // the chain moved under us (only possible without the book lock)
+		return true
+	}
+	return false
+}
+
+// DBError is a refusal by the database, mapped to a ledger sentinel.
+type DBError struct {
+	Kind error
+	Msg  string
+}
+
+func (e *DBError) Error() string { return e.Msg }
+func (e *DBError) Unwrap() error { return e.Kind }
+
+// mapErr maps SQLSTATEs onto the ledger's sentinel errors; other errors pass through.
+func mapErr(err error) error {
+	var pe *pq.Error
+	if !errors.As(err, &pe) {
+		return err
+	}
+	kind := ledger.ErrInvalid
+	msg := pe.Message
+	switch pe.Code {
+	case "CL001", "CL005":
+		kind = ledger.ErrImmutable
+	case "CL002", "CL004", "CL006":
+		kind = ledger.ErrInvalid
+	case "CL003":
+		kind = ledger.ErrConflict
+	case "23514": // check_violation
+		if pe.Constraint == "accounts_balance_floor" {
+			kind = ledger.ErrInsufficient
+			msg = "an account would fall below its floor (" + pe.Message + ")"
+		} else {
+			msg = fmt.Sprintf("the database refused a value (%s: %s)", pe.Constraint, pe.Message)
+		}
+	case "23505": // unique_violation
+		kind = ledger.ErrConflict
+		msg = fmt.Sprintf("already recorded (%s)", pe.Constraint)
+		if pe.Detail != "" {
+			msg += ": " + pe.Detail
+		}
+	case "23P01": // exclusion_violation
+		kind = ledger.ErrConflict
+		msg = "overlaps what is already recorded (" + pe.Constraint + ")"
+		if pe.Detail != "" {
+			msg += ": " + pe.Detail
+		}
+	case "23503": // foreign_key_violation
+		kind = ledger.ErrNotFound
+	case "42501": // insufficient_privilege
+		kind = ledger.ErrImmutable
+	default:
+		if strings.HasPrefix(string(pe.Code), "22") { // data exceptions
+			kind = ledger.ErrInvalid
+		} else {
+			return err
+		}
+	}
+	return &DBError{Kind: kind, Msg: msg}
+}

@@ -1,0 +1,403 @@
+package ledger
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// Kind is the kind of a journal entry. The set is closed: reports and the audit key on the
+// kind, never on a description.
+type Kind string
+
+const (
+	KindOpen     Kind = "open"     // opening movement of a plain journal book (no contract)
+	KindSign     Kind = "sign"     // supplier supply -> contract open: the contracted tonnes
+	KindAmend    Kind = "amend"    // contracted tonnes or the schedule changed
+	KindDeliver  Kind = "deliver"  // contract open -> buyer holding (or buyer retired)
+	KindRetire   Kind = "retire"   // buyer holding -> buyer retired; final
+	KindCancel   Kind = "cancel"   // contract open -> contract cancelled
+	KindReverse  Kind = "reverse"  // a carbon reversal: holding -> reversed (+ replacement) or buffer -> buffer cancelled
+	KindRevert   Kind = "revert"   // the accounting correction of a mistaken entry
+	KindTransfer Kind = "transfer" // a plain movement between two accounts of a journal book
+)
+
+// Kinds lists every entry kind, in the order reports print them.
+var Kinds = []Kind{KindOpen, KindTransfer, KindSign, KindAmend, KindDeliver, KindRetire, KindCancel, KindReverse, KindRevert}
+
+// Valid reports whether k is one of the closed set.
+func (k Kind) Valid() bool { return slices.Contains(Kinds, k) }
+
+// AccountKind says what state the tonnes in an account are in, and with it whether the
+// account may go negative.
+type AccountKind string
+
+const (
+	AccSupply          AccountKind = "supply"           // a supplier's source of tonnes; may go negative
+	AccOpen            AccountKind = "open"             // contracted, not yet delivered
+	AccHolding         AccountKind = "holding"          // delivered to the buyer, not yet retired
+	AccRetired         AccountKind = "retired"          // retired; nothing ever leaves it
+	AccCancelled       AccountKind = "cancelled"        // contracted tonnes that will not be delivered
+	AccReversed        AccountKind = "reversed"         // delivered tonnes re-emitted (fire, leakage)
+	AccBuffer          AccountKind = "buffer"           // a registry's buffer pool; may go negative
+	AccBufferCancelled AccountKind = "buffer_cancelled" // buffer credits the registry cancelled for a reversal
+	AccAsset           AccountKind = "asset"            // a plain journal account that may not go negative
+	AccEquity          AccountKind = "equity"           // a plain journal account that may go negative
+)
+
+// AccountKinds lists every account kind.
+var AccountKinds = []AccountKind{AccSupply, AccOpen, AccHolding, AccRetired, AccCancelled, AccReversed,
+	AccBuffer, AccBufferCancelled, AccAsset, AccEquity}
+
+// Valid reports whether k is one of the known kinds.
+func (k AccountKind) Valid() bool { return slices.Contains(AccountKinds, k) }
+
+// MayGoNegative reports whether an account of this kind is a source that can be overdrawn.
+// Every other account has a floor of zero (the open account of a contract with an
+// over-delivery tolerance: minus the tolerance).
+func (k AccountKind) MayGoNegative() bool {
+	return k == AccSupply || k == AccBuffer || k == AccEquity
+}
+
+// Account is one state tonnes can be in, within one book.
+type Account struct {
+	Code  string      // stable, readable, never renamed: "contract:TN150-2024:open"
+	Book  string      // the book (contract) it belongs to; entries never cross books
+	Kind  AccountKind //
+	Floor *Tonnes     // lowest balance allowed; nil means unbounded
+}
+
+var (
+	accountRE = regexp.MustCompile(`^[a-z0-9][a-z0-9-]*(:[A-Za-z0-9][A-Za-z0-9_-]*)+$`)
+	codeRE    = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9-]{0,47}$`)
+)
+
+// ValidateAccountCode checks an account code: colon-separated components of letters, digits,
+// '-' and '_', the first lower-case. The rule keeps codes valid hledger and (after a
+// mechanical mapping) beancount account names.
+func ValidateAccountCode(code string) error {
+	if !accountRE.MatchString(code) || len(code) > 200 {
+		return Invalid("account", code, "is not an account code (two or more ':'-separated parts of letters, digits, '-' or '_', at most 200 characters)")
+	}
+	return nil
+}
+
+// ValidateCode checks a user-chosen code (a contract or book code): 1 to 48 letters, digits
+// and '-', starting with a letter or digit.
+func ValidateCode(field, code string) error {
+	if !codeRE.MatchString(code) {
+		return Invalid(field, code, "must be 1 to 48 letters, digits or '-', starting with a letter or digit")
+	}
+	return nil
+}
+
+// Posting is one signed movement on one account. Positive amounts flow into the account.
+type Posting struct {
+	Account string `json:"account"`
+	Amount  Tonnes `json:"amount"`
+}
+
+// Entry is one balanced journal entry. It is immutable once written; corrections are new
+// entries (KindRevert) that reference the original.
+type Entry struct {
+	ID          string            `json:"id"`
+	Book        string            `json:"book"`
+	Seq         int64             `json:"seq"`
+	Kind        Kind              `json:"kind"`
+	EffectiveOn time.Time         `json:"effective_on"` // a civil date at UTC midnight
+	RecordedAt  time.Time         `json:"recorded_at"`  // the database clock at write time
+	Key         string            `json:"idempotency_key"`
+	Request     []byte            `json:"-"` // sha256 of the request; a replay must match it
+	Description string            `json:"description"`
+	Reverts     string            `json:"reverts,omitempty"` // id of the entry this one corrects
+	Vintage     int               `json:"vintage,omitempty"` // the credits' vintage year, 0 when unknown
+	Metadata    map[string]string `json:"metadata,omitempty"`
+	Postings    []Posting         `json:"postings"`
+	HashVersion int               `json:"hash_version"`
+	PrevHash    []byte            `json:"-"`
+	Hash        []byte            `json:"-"`
+}
+
+// Maximum sizes of an entry's free text, so one request cannot bloat the journal.
+const (
+	maxDescription = 1000
+	maxKey         = 200
+	maxMetaKeys    = 32
+	maxMetaValue   = 1000
+	maxPostings    = 64
+)
+
+var metaKeyRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,39}$`)
+
+// Validate checks everything about an entry that needs no database: a known kind, a valid
+// date, at least two non-zero postings on distinct, well-formed accounts that sum to zero,
+// text that is valid UTF-8 within its size limits. An amend that changes only the schedule is
+// the one entry allowed no postings.
+func (e *Entry) Validate() error {
+	if !e.Kind.Valid() {
+		return Invalid("kind", string(e.Kind), "is not an entry kind ("+joinKinds()+")")
+	}
+	if e.EffectiveOn.IsZero() {
+		return Invalid("date", "", "is required")
+	}
+	if err := ValidateCode("book", e.Book); err != nil {
+		return err
+	}
+	if e.Key == "" {
+		return Invalid("key", "", "is required: every write carries an idempotency key")
+	}
+	if err := checkText("key", e.Key, maxKey); err != nil {
+		return err
+	}
+	if err := checkText("description", e.Description, maxDescription); err != nil {
+		return err
+	}
+	if len(e.Metadata) > maxMetaKeys {
+		return Invalid("metadata", "", fmt.Sprintf("has %d keys, at most %d", len(e.Metadata), maxMetaKeys))
+	}
+	for k, v := range e.Metadata {
+		if !metaKeyRE.MatchString(k) {
+			return Invalid("metadata", k, "is not a metadata key (lower-case letters, digits and '_', starting with a letter)")
+		}
+		if err := checkText("metadata."+k, v, maxMetaValue); err != nil {
+			return err
+		}
+	}
+	if len(e.Postings) == 0 && e.Kind == KindAmend {
+		return nil
+	}
+	if len(e.Postings) < 2 {
+		return Invalid("postings", fmt.Sprint(len(e.Postings)), "posting(s): an entry needs at least two")
+	}
+	if len(e.Postings) > maxPostings {
+		return Invalid("postings", fmt.Sprint(len(e.Postings)), fmt.Sprintf("postings: at most %d", maxPostings))
+	}
+	seen := map[string]bool{}
+	var sum Tonnes
+	for i, p := range e.Postings {
+		field := fmt.Sprintf("postings[%d]", i)
+		if err := ValidateAccountCode(p.Account); err != nil {
+			return Relabel(err, field+".account")
+		}
+		if seen[p.Account] {
+			return Invalid(field+".account", p.Account, "appears twice in one entry; merge the postings")
+		}
+		seen[p.Account] = true
+		if p.Amount.IsZero() {
+			return Invalid(field+".amount", p.Amount.String(), "is zero; a posting must move something")
+		}
+		sum = sum.Add(p.Amount)
+	}
+	if !sum.IsZero() {
+		return Invalid("postings", sum.String(), "is the sum of the postings; an entry must balance to exactly 0.000")
+	}
+	return nil
+}
+
+func checkText(field, s string, max int) error {
+	switch {
+	case !utf8.ValidString(s):
+		return Invalid(field, "", "is not valid UTF-8")
+	case strings.ContainsRune(s, 0):
+		return Invalid(field, "", "contains a NUL character")
+	case len(s) > max:
+		return Invalid(field, "", fmt.Sprintf("is too long (%d bytes, at most %d)", len(s), max))
+	}
+	return nil
+}
+
+func joinKinds() string {
+	s := make([]string, len(Kinds))
+	for i, k := range Kinds {
+		s[i] = string(k)
+	}
+	return strings.Join(s, ", ")
+}
+
+// HashVersion is the version of the canonical form Seal writes. A new version may add
+// fields; the audit keeps verifying every version it ever wrote.
+const HashVersion = 1
+
+// canonicalV1 is the canonical form of hash version 1. Field order is fixed by the struct;
+// metadata is a map, which encoding/json writes with sorted keys; postings are sorted by
+// account code. Every field an audit relies on is here, and the previous hash chains it.
+type canonicalV1 struct {
+	V           int               `json:"v"`
+	ID          string            `json:"id"`
+	Book        string            `json:"book"`
+	Seq         int64             `json:"seq"`
+	Kind        Kind              `json:"kind"`
+	EffectiveOn string            `json:"effective_on"`
+	RecordedAt  string            `json:"recorded_at"`
+	Key         string            `json:"key"`
+	Request     string            `json:"request"`
+	Description string            `json:"description"`
+	Reverts     string            `json:"reverts"`
+	Vintage     int               `json:"vintage"`
+	Metadata    map[string]string `json:"metadata"`
+	Postings    [][2]string       `json:"postings"`
+	Prev        string            `json:"prev"`
+}
+
+// Canonical returns the bytes the entry's hash is computed over.
+func (e *Entry) Canonical() ([]byte, error) {
+	if e.HashVersion != 1 {
+		return nil, fmt.Errorf("entry %s: unknown hash version %d", e.ID, e.HashVersion)
+	}
+	ps := make([][2]string, len(e.Postings))
+	for i, p := range e.Postings {
+		ps[i] = [2]string{p.Account, p.Amount.String()}
+	}
+	slices.SortFunc(ps, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
+	md := e.Metadata
+	if md == nil {
+		md = map[string]string{}
+	}
+	c := canonicalV1{
+		V: 1, ID: e.ID, Book: e.Book, Seq: e.Seq, Kind: e.Kind,
+		EffectiveOn: FormatDate(e.EffectiveOn),
+		RecordedAt:  e.RecordedAt.UTC().Format("2006-01-02T15:04:05.000000Z"),
+		Key:         e.Key, Request: hex.EncodeToString(e.Request), Description: e.Description,
+		Reverts: e.Reverts, Vintage: e.Vintage, Metadata: md, Postings: ps,
+		Prev: hex.EncodeToString(e.PrevHash),
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// ComputeHash returns sha256 over the canonical form (which includes the previous hash).
+func (e *Entry) ComputeHash() ([]byte, error) {
+	b, err := e.Canonical()
+	if err != nil {
+		return nil, err
+	}
+	h := sha256.Sum256(b)
+	return h[:], nil
+}
+
+// Seal sets the entry's chain position and hash: it follows prev (the book's head hash, or
+// GenesisHash for a new book) at position seq, recorded at the given database time.
+func (e *Entry) Seal(seq int64, prev []byte, recordedAt time.Time) error {
+	e.Seq = seq
+	e.PrevHash = slices.Clone(prev)
+	e.RecordedAt = recordedAt.UTC().Truncate(time.Microsecond) // PostgreSQL keeps microseconds
+	e.HashVersion = HashVersion
+	h, err := e.ComputeHash()
+	if err != nil {
+		return err
+	}
+	e.Hash = h
+	return nil
+}
+
+// GenesisHash is the previous hash of a book's first entry.
+var GenesisHash = make([]byte, sha256.Size)
+
+// RequestDigest returns the sha256 of a request's canonical JSON, prefixed by its operation
+// name. Two requests under one idempotency key are the same request when their digests match.
+func RequestDigest(op string, req any) []byte {
+	b, err := json.Marshal(req)
+	if err != nil {
+		panic(fmt.Sprintf("request digest of %s: %v", op, err)) // requests are plain structs
+	}
+	h := sha256.New()
+	h.Write([]byte(op))
+	h.Write([]byte{0})
+	h.Write(b)
+	return h.Sum(nil)
+}
+
+// ChainHead is the position and hash of the last entry of one book.
+type ChainHead struct {
+	Book string `json:"book"`
+	Seq  int64  `json:"seq"`
+	Hash string `json:"hash"` // hex
+}
+
+// LedgerDigest is the hash over all chain heads, sorted by book: one value that changes
+// whenever any entry anywhere is added or altered.
+func LedgerDigest(heads []ChainHead) string {
+	hs := slices.Clone(heads)
+	slices.SortFunc(hs, func(a, b ChainHead) int { return strings.Compare(a.Book, b.Book) })
+	h := sha256.New()
+	for _, c := range hs {
+		fmt.Fprintf(h, "%s\x00%d\x00%s\n", c.Book, c.Seq, c.Hash)
+	}
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// NewID returns a new entry identifier: a UUIDv7 (time-ordered, so ids of recent entries sit
+// together in an index), opaque to users.
+func NewID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	ms := uint64(time.Now().UnixMilli())
+	var ts [8]byte
+	binary.BigEndian.PutUint64(ts[:], ms)
+	copy(b[0:6], ts[2:8])
+	b[6] = 0x70 | (b[6] & 0x0f)
+	b[8] = 0x80 | (b[8] & 0x3f)
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// ParseDate parses a YYYY-MM-DD date for the named field.
+func ParseDate(field, s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, Invalid(field, "", "is required (YYYY-MM-DD)")
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return time.Time{}, Invalid(field, s, "is not a date in the form YYYY-MM-DD")
+	}
+	if t.Year() < 1990 || t.Year() > 2200 {
+		return time.Time{}, Invalid(field, s, "is outside the years 1990 to 2200")
+	}
+	return t, nil
+}
+
+// FormatDate prints a civil date as YYYY-MM-DD ("" for the zero time).
+func FormatDate(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.DateOnly)
+}
+
+// Date returns the civil date y-m-d at UTC midnight.
+func Date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0, 0, 0, time.UTC) }
+
+// CheckLink verifies one entry of a chain walk: it sits at position wantSeq, names prev as its
+// predecessor's hash, and its stored hash is the hash of its content. It returns "" when all
+// hold, else what is wrong.
+func CheckLink(e Entry, wantSeq int64, prev []byte) string {
+	if e.Seq != wantSeq {
+		return fmt.Sprintf("sequence %d where %d was expected (an entry is missing or moved)", e.Seq, wantSeq)
+	}
+	if !bytes.Equal(e.PrevHash, prev) {
+		return "its previous hash does not match the entry before it (an entry was removed, inserted or reordered)"
+	}
+	h, err := e.ComputeHash()
+	if err != nil {
+		return err.Error()
+	}
+	if !bytes.Equal(h, e.Hash) {
+		return "its content no longer matches its hash (a field or posting was altered)"
+	}
+	return ""
+}

@@ -1,0 +1,182 @@
+// Package migrations holds the schema as forward-only SQL files, embedded in the binary, and
+// the runner that applies them.
+//
+// Each file NNNN_name.sql runs in its own transaction together with the row that records its
+// version, so a file is either applied with its row or not at all. Concurrent runners take
+// turns on an advisory lock; a second run finds every version recorded and does nothing. An
+// applied file whose text has since changed is refused: migrations are never edited, only
+// added.
+package migrations
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"embed"
+	"encoding/hex"
+	"fmt"
+	"io/fs"
+	"regexp"
+	"sort"
+	"strconv"
+)
+
+//go:embed *.sql
+var files embed.FS
+
+// lockKey is the advisory lock runners take turns on ("carbonledger" as a number).
+const lockKey = 0x63617262_6f6e6c64
+
+// Migration is one embedded SQL file.
+type Migration struct {
+	Version int
+	Name    string
+	SQL     string
+	Sum     string // sha256 of the text, hex
+}
+
+var nameRE = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+
+// All returns the embedded migrations in version order.
+func All() ([]Migration, error) {
+	paths, err := fs.Glob(files, "*.sql")
+	if err != nil {
+		return nil, err
+	}
+	var ms []Migration
+	for _, p := range paths {
+		m := nameRE.FindStringSubmatch(p)
+		if m == nil {
+			return nil, fmt.Errorf("migrations: %s is not named NNNN_name.sql", p)
+		}
+		b, err := files.ReadFile(p)
+		if err != nil {
+			return nil, err
+		}
+		v, _ := strconv.Atoi(m[1])
+		sum := sha256.Sum256(b)
+		ms = append(ms, Migration{Version: v, Name: m[2], SQL: string(b), Sum: hex.EncodeToString(sum[:])})
+	}
+	sort.Slice(ms, func(i, j int) bool { return ms[i].Version < ms[j].Version })
+	for i := 1; i < len(ms); i++ {
+		if ms[i].Version == ms[i-1].Version {
+			return nil, fmt.Errorf("migrations: version %04d appears twice", ms[i].Version)
+		}
+	}
+	return ms, nil
+}
+
+// Fingerprint is a hash over all embedded migrations; the test helper names its template
+// database after it, so a schema change gets a fresh template.
+func Fingerprint() string {
+	ms, err := All()
+	if err != nil {
+		panic(err)
+	}
+	h := sha256.New()
+	for _, m := range ms {
+		fmt.Fprintf(h, "%d %s\n", m.Version, m.Sum)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
+}
+
+const createTable = `
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    version    integer PRIMARY KEY,
+    name       text NOT NULL,
+    sha256     text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)`
+
+// Apply applies every migration not yet recorded and returns the versions it applied.
+func Apply(ctx context.Context, db *sql.DB) ([]int, error) {
+	ms, err := All()
+	if err != nil {
+		return nil, err
+	}
+	conn, err := db.Conn(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: connect: %w", err)
+	}
+	defer conn.Close()
+	if _, err := conn.ExecContext(ctx, `SELECT pg_advisory_lock($1)`, int64(lockKey)); err != nil {
+		return nil, fmt.Errorf("migrate: take the migration lock: %w", err)
+	}
+	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(lockKey))
+
+	if _, err := conn.ExecContext(ctx, createTable); err != nil {
+		return nil, fmt.Errorf("migrate: create schema_migrations: %w", err)
+	}
+	applied := map[int]string{}
+	rows, err := conn.QueryContext(ctx, `SELECT version, sha256 FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read schema_migrations: %w", err)
+	}
+	for rows.Next() {
+		var v int
+		var sum string
+		if err := rows.Scan(&v, &sum); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		applied[v] = sum
+	}
+	if err := rows.Close(); err != nil {
+		return nil, err
+	}
+
+	var done []int
+	for _, m := range ms {
+		if sum, ok := applied[m.Version]; ok {
+			if sum != m.Sum {
+				return done, fmt.Errorf("migrate: %04d_%s.sql was changed after it was applied (recorded %s, embedded %s); add a new migration instead",
+					m.Version, m.Name, sum[:12], m.Sum[:12])
+			}
+			continue
+		}
+		if err := applyOne(ctx, conn, m); err != nil {
+			return done, err
+		}
+		done = append(done, m.Version)
+	}
+	return done, nil
+}
+
+func applyOne(ctx context.Context, conn *sql.Conn, m Migration) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate %04d_%s: begin: %w", m.Version, m.Name, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
+		return fmt.Errorf("migrate %04d_%s: %w", m.Version, m.Name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, name, sha256) VALUES ($1, $2, $3)`,
+		m.Version, m.Name, m.Sum); err != nil {
+		return fmt.Errorf("migrate %04d_%s: record version: %w", m.Version, m.Name, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate %04d_%s: commit: %w", m.Version, m.Name, err)
+	}
+	return nil
+}
+
+// Pending reports how many embedded migrations the database has not recorded yet.
+func Pending(ctx context.Context, db *sql.DB) (int, error) {
+	ms, err := All()
+	if err != nil {
+		return 0, err
+	}
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return 0, err
+	}
+	if !exists {
+		return len(ms), nil
+	}
+	var n int
+	if err := db.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations`).Scan(&n); err != nil {
+		return 0, err
+	}
+	return len(ms) - n, nil
+}
