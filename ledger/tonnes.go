@@ -32,35 +32,42 @@ var Zero = Tonnes{}
 // and at most three decimals. Exponents, '+', separators, spaces, NaN and Inf are refused with
 // an error naming the value and the rule; nothing is ever rounded.
 func ParseTonnes(s string) (Tonnes, error) {
-	const field = "tonnes"
+	d, err := parseDecimal("tonnes", s, Scale, "(the finest unit is 1 kg)")
+	return Tonnes{d}, err
+}
+
+// parseDecimal parses the plain decimal grammar shared by tonnes and prices: an optional
+// '-', digits, an optional point with digits after it, at most maxScale decimals and 15
+// integer digits. why explains the scale limit in the error.
+func parseDecimal(field, s string, maxScale int, why string) (decimal.Decimal, error) {
 	if s == "" {
-		return Zero, Invalid(field, "", "is empty; give a decimal number such as 12.500")
+		return decimal.Zero, Invalid(field, "", "is empty; give a decimal number such as 12.500")
 	}
 	if len(s) > maxInputLen {
-		return Zero, Invalid(field, s, fmt.Sprintf("is too long (%d characters, at most %d)", len(s), maxInputLen))
+		return decimal.Zero, Invalid(field, s, fmt.Sprintf("is too long (%d characters, at most %d)", len(s), maxInputLen))
 	}
 	body := strings.TrimPrefix(s, "-")
 	intPart, frac, hasPoint := strings.Cut(body, ".")
+	lower := strings.ToLower(strings.TrimPrefix(body, "+"))
 	switch {
-	case strings.ContainsAny(body, "eE") && !strings.ContainsAny(strings.ToLower(body), "nif"):
-		return Zero, Invalid(field, s, "uses an exponent; write the number out in full")
-	case strings.EqualFold(body, "nan") || strings.EqualFold(strings.TrimPrefix(body, "+"), "inf") ||
-		strings.EqualFold(strings.TrimPrefix(body, "+"), "infinity"):
-		return Zero, Invalid(field, s, "is not a finite number")
+	case lower == "nan" || lower == "inf" || lower == "infinity":
+		return decimal.Zero, Invalid(field, s, "is not a finite number")
+	case strings.ContainsAny(body, "eE"):
+		return decimal.Zero, Invalid(field, s, "uses an exponent; write the number out in full")
 	case strings.ContainsAny(s, " \t\n,_'"):
-		return Zero, Invalid(field, s, "contains spaces or digit separators; write digits only, such as 1234.5")
+		return decimal.Zero, Invalid(field, s, "contains spaces or digit separators; write digits only, such as 1234.5")
 	case intPart == "" || !allDigits(intPart) || (hasPoint && (frac == "" || !allDigits(frac))):
-		return Zero, Invalid(field, s, "is not a decimal number (digits, an optional '-' and an optional point with digits after it)")
-	case len(frac) > Scale:
-		return Zero, Invalid(field, s, "has more than 3 decimal places (the finest unit is 1 kg)")
+		return decimal.Zero, Invalid(field, s, "is not a decimal number (digits, an optional '-' and an optional point with digits after it)")
+	case len(frac) > maxScale:
+		return decimal.Zero, Invalid(field, s, fmt.Sprintf("has more than %d decimal places %s", maxScale, why))
 	case len(strings.TrimLeft(intPart, "0")) > maxIntDigits:
-		return Zero, Invalid(field, s, "is too large (at most 15 digits before the point)")
+		return decimal.Zero, Invalid(field, s, "is too large (at most 15 digits before the point)")
 	}
 	d, err := decimal.NewFromString(s)
 	if err != nil { // unreachable after the checks above; kept so a library change cannot slip through
-		return Zero, Invalid(field, s, "is not a decimal number")
+		return decimal.Zero, Invalid(field, s, "is not a decimal number")
 	}
-	return Tonnes{d}, nil
+	return d, nil
 }
 
 // ParsePositiveTonnes parses like ParseTonnes and also requires the amount to be above zero,

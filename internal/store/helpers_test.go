@@ -47,5 +47,5 @@ func journalBook(t testing.TB, s *Store, code string) (src, a, b string) {
 func move(book, key, from, to string, amount string, day int) ledger.Entry {
 	return ledger.Entry{Book: book, Kind: ledger.KindTransfer, EffectiveOn: ledger.Date(2025, 1, day), Key: key,
 		Description: "move " + amount,
-		Postings: []ledger.Posting{{Account: from, Amount: tn(amount).Neg()}, {Account: to, Amount: tn(amount)}}}
+		Postings:    []ledger.Posting{{Account: from, Amount: tn(amount).Neg()}, {Account: to, Amount: tn(amount)}}}
 }

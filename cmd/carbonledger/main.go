@@ -1,0 +1,198 @@
+// Command carbonledger is a double-entry ledger for carbon dioxide removal offtake contracts:
+// it records contracts and everything that happens under them, produces term and period
+// reports, and audits its totals.
+//
+// Data goes to stdout, progress and diagnostics to stderr. Exit codes: 0 success, 1 failure
+// (or audit findings), 2 usage error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/carbonledger/carbonledger/internal/pgdev"
+	"github.com/carbonledger/carbonledger/internal/store"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// app carries what every command needs; flags are parsed in the command functions only.
+type app struct {
+	stdout, stderr io.Writer
+	dbURL          string // --db, else DATABASE_URL, else the private cluster
+	futureDays     int
+	now            func() time.Time
+}
+
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, a *app, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"contract", "add, list or show offtake contracts", cmdContract},
+		{"deliver", "record a delivery of credits under a contract", cmdDeliver},
+		{"retire", "retire held credits on behalf of a beneficiary", cmdRetire},
+		{"cancel", "cancel open tonnes the supplier will not deliver (--terminate: all of them)", cmdCancel},
+		{"reverse", "record a carbon reversal of delivered tonnes, with its remedy", cmdReverse},
+		{"amend", "change a contract's tonnes or schedule", cmdAmend},
+		{"revert", "correct a mistaken entry with a reverting entry", cmdRevert},
+		{"journal", "list a contract's journal entries", cmdJournal},
+		{"serials", "list the serial blocks delivered under contracts", cmdSerials},
+		{"demo", "load the seed contracts with an illustrative history and print their positions", cmdDemo},
+		{"migrate", "apply pending database migrations", cmdMigrate},
+		{"db", "manage the private PostgreSQL cluster (start, stop, url, status)", cmdDB},
+	}
+}
+
+// usageError is a mistake in how the command was called: exit code 2.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return &usageError{fmt.Sprintf(format, args...)} }
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	a := &app{stdout: stdout, stderr: stderr, now: time.Now, futureDays: 1}
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		printUsage(stdout)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	if args[0] == "version" || args[0] == "--version" {
+		fmt.Fprintln(stdout, "carbonledger", version())
+		return 0
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			err := c.run(ctx, a, args[1:])
+			return report(stderr, err)
+		}
+	}
+	fmt.Fprintf(stderr, "carbonledger: unknown command %q\n\n", args[0])
+	printUsage(stderr)
+	return 2
+}
+
+// report prints err for a user and returns the exit code.
+func report(stderr io.Writer, err error) int {
+	if err == nil {
+		return 0
+	}
+	var ue *usageError
+	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintf(stderr, "carbonledger: %v\n", err)
+		}
+		return 2
+	}
+	var ex *exitError
+	if errors.As(err, &ex) {
+		return ex.code
+	}
+	fmt.Fprintf(stderr, "carbonledger: %v\n", err)
+	return 1
+}
+
+// exitError ends a command with a code after it has printed what it needed to.
+type exitError struct{ code int }
+
+func (e *exitError) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+func printUsage(w io.Writer) {
+	fmt.Fprintln(w, "carbonledger: a double-entry ledger for carbon dioxide removal offtake contracts")
+	fmt.Fprintln(w, "\nUsage: carbonledger COMMAND [flags]\n\nCommands:")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, `
+Every command that touches the database takes --db URL (default: $DATABASE_URL, else a private
+PostgreSQL cluster under .data/ started on demand). Run 'carbonledger COMMAND -h' for its flags.
+Exit codes: 0 success, 1 failure or audit findings, 2 usage error.`)
+}
+
+// newFlags returns a flag set that reports errors instead of exiting, with the common flags.
+func (a *app) newFlags(name, usage string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	fs.StringVar(&a.dbURL, "db", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL, else the private cluster)")
+	fs.Usage = func() {
+		fmt.Fprintf(a.stderr, "Usage: carbonledger %s\n\nFlags:\n", usage)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags that may come before, between or after positional arguments
+// ("contract show CODE --format json") and returns the positional arguments.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, &usageError{err.Error()}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+// open opens the store: --db, DATABASE_URL, or the private cluster's "carbonledger" database.
+func (a *app) open(ctx context.Context) (*store.Store, error) {
+	url := a.dbURL
+	if url == "" {
+		var err error
+		if url, err = pgdev.Resolve(ctx, a.stderr, "carbonledger"); err != nil {
+			return nil, err
+		}
+	}
+	s, err := store.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	s.FutureTolerance = time.Duration(a.futureDays) * 24 * time.Hour
+	s.Now = a.now
+	return s, nil
+}
+
+func version() string { return "0.1.0" }
+
+// formatFlag registers --format with the allowed values.
+func formatFlag(fs *flag.FlagSet, def string, allowed ...string) *string {
+	return fs.String("format", def, "output format: "+strings.Join(allowed, "|"))
+}
+
+func checkFormat(f string, allowed ...string) error {
+	for _, x := range allowed {
+		if f == x {
+			return nil
+		}
+	}
+	return usagef("--format %q is not one of %s", f, strings.Join(allowed, ", "))
+}

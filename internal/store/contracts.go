@@ -1,0 +1,662 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/shopspring/decimal"
+
+	"github.com/carbonledger/carbonledger/ledger"
+)
+
+// Result is the outcome of an operation: the entry written, or the original one when the
+// request was a replay of an idempotency key.
+type Result struct {
+	Entry  ledger.Entry `json:"entry"`
+	Replay bool         `json:"replay"`
+}
+
+// AddContract records a contract: its book, its accounts, its terms, its schedule and the
+// sign entry, in one transaction. Adding the same contract again under the same key returns
+// the original sign entry; a different contract under an existing code is a conflict.
+func (s *Store) AddContract(ctx context.Context, c ledger.Contract, key string) (Result, error) {
+	if err := c.Validate(); err != nil {
+		return Result{}, err
+	}
+	if key == "" {
+		key = "contract:" + c.Code + ":sign"
+	}
+	terms, err := json.Marshal(c)
+	if err != nil {
+		return Result{}, err
+	}
+	request := ledger.RequestDigest("contract add", json.RawMessage(terms))
+	var res Result
+	err = s.write(ctx, "add contract "+c.Code, func(tx *sqlx.Tx) error {
+		prior, found, err := replayTx(ctx, tx, key, request)
+		if err != nil || found {
+			res = Result{Entry: prior, Replay: found}
+			if err != nil && errors.Is(err, ledger.ErrConflict) {
+				return &ledger.FieldError{Field: "code", Value: c.Code, Kind: ledger.ErrConflict,
+					Rule: "already exists with different terms; a contract's terms never change after signing (amend it, or choose a new code)"}
+			}
+			return err
+		}
+		var exists bool
+		if err := tx.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM contracts WHERE code = $1)`, c.Code); err != nil {
+			return err
+		}
+		if exists {
+			return &ledger.FieldError{Field: "code", Value: c.Code, Kind: ledger.ErrConflict, Rule: "is already the code of another contract; contract codes are unique"}
+		}
+		var bookID int64
+		if err := tx.GetContext(ctx, &bookID, `INSERT INTO books (code) VALUES ($1) RETURNING id`, c.Code); err != nil {
+			return err
+		}
+		for _, a := range c.Accounts().List(&c) {
+			if err := createAccountTx(ctx, tx, a); err != nil {
+				return err
+			}
+		}
+		var price any
+		if c.PricePerTonne != nil {
+			price = c.PricePerTonne.String()
+		}
+		var dur any
+		if c.Durability.Years != 0 {
+			dur = c.Durability.Years
+		}
+		var contractID int64
+		if err := tx.GetContext(ctx, &contractID, `
+			INSERT INTO contracts (code, book_id, buyer, supplier, project, method, country, region, registry, standard,
+			    durability_years, durability_at_least, term_start, term_end, signed_on, tonnes, price_per_tonne, currency,
+			    delivery_mode, over_delivery_tolerance, notes, terms)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+			RETURNING id`,
+			c.Code, bookID, c.Buyer, c.Supplier, c.Project, string(c.Method), c.Country, c.Region, c.Registry, c.Standard,
+			dur, c.Durability.AtLeast, c.TermStart, c.TermEnd, c.SignedOn, c.Tonnes.String(), price, c.Currency,
+			string(c.DeliveryMode), c.OverDeliveryTolerance.String(), c.Notes, terms); err != nil {
+			return err
+		}
+		e := ledger.BuildSign(&c, key)
+		e.ID, e.Request = ledger.NewID(), request
+		if err := e.Validate(); err != nil {
+			return err
+		}
+		b, err := lockBook(ctx, tx, c.Code)
+		if err != nil {
+			return err
+		}
+		if err := s.insertEntry(ctx, tx, b, &e); err != nil {
+			return err
+		}
+		if err := insertSchedule(ctx, tx, contractID, 1, c.ScheduleGiven, e.ID, c.Schedule); err != nil {
+			return err
+		}
+		res = Result{Entry: e}
+		return nil
+	})
+	return res, err
+}
+
+func insertSchedule(ctx context.Context, tx *sqlx.Tx, contractID int64, version int, explicit bool, entryID string, lines []ledger.ScheduleLine) error {
+	for _, l := range lines {
+		var vintage, price, due any
+		if l.Vintage != 0 {
+			vintage = l.Vintage
+		}
+		if l.PricePerTonne != nil {
+			price = l.PricePerTonne.String()
+		}
+		if !l.DueOn.IsZero() {
+			due = l.DueOn
+		}
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO schedule_lines (contract_id, version, explicit, entry_id, year, tonnes, vintage, price_per_tonne, due_on)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+			contractID, version, explicit, entryID, l.Year, l.Tonnes.String(), vintage, price, due); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// contractRow is a contracts row as scanned.
+type contractRow struct {
+	ID                    int64           `db:"id"`
+	BookID                int64           `db:"book_id"`
+	Code                  string          `db:"code"`
+	Buyer                 string          `db:"buyer"`
+	Supplier              string          `db:"supplier"`
+	Project               string          `db:"project"`
+	Method                string          `db:"method"`
+	Country               string          `db:"country"`
+	Region                string          `db:"region"`
+	Registry              string          `db:"registry"`
+	Standard              string          `db:"standard"`
+	DurabilityYears       sql.NullInt64   `db:"durability_years"`
+	DurabilityAtLeast     bool            `db:"durability_at_least"`
+	TermStart             time.Time       `db:"term_start"`
+	TermEnd               time.Time       `db:"term_end"`
+	SignedOn              time.Time       `db:"signed_on"`
+	Tonnes                ledger.Tonnes   `db:"tonnes"`
+	PricePerTonne         sql.NullString  `db:"price_per_tonne"`
+	Currency              string          `db:"currency"`
+	DeliveryMode          string          `db:"delivery_mode"`
+	OverDeliveryTolerance ledger.Tonnes   `db:"over_delivery_tolerance"`
+	Notes                 string          `db:"notes"`
+	Terms                 json.RawMessage `db:"terms"`
+}
+
+const contractCols = `id, book_id, code, buyer, supplier, project, method, country, region, registry, standard,
+	durability_years, durability_at_least, term_start, term_end, signed_on, tonnes, price_per_tonne::text AS price_per_tonne,
+	currency, delivery_mode, over_delivery_tolerance, notes, terms`
+
+func (r contractRow) contract() ledger.Contract {
+	c := ledger.Contract{Code: r.Code, Buyer: r.Buyer, Supplier: r.Supplier, Project: r.Project, Method: ledger.Method(r.Method),
+		Country: r.Country, Region: r.Region, Registry: r.Registry, Standard: r.Standard,
+		Durability: ledger.Durability{Years: int(r.DurabilityYears.Int64), AtLeast: r.DurabilityAtLeast},
+		TermStart:  r.TermStart.UTC(), TermEnd: r.TermEnd.UTC(), SignedOn: r.SignedOn.UTC(), Tonnes: r.Tonnes,
+		Currency: r.Currency, DeliveryMode: ledger.DeliveryMode(r.DeliveryMode), OverDeliveryTolerance: r.OverDeliveryTolerance, Notes: r.Notes}
+	if r.PricePerTonne.Valid {
+		p := decimal.RequireFromString(r.PricePerTonne.String)
+		c.PricePerTonne = &p
+	}
+	return c
+}
+
+// contractState loads a contract, its schedule in force and its position. Inside a write,
+// call it after locking the book so the position cannot move underneath.
+func contractState(ctx context.Context, q sqlx.QueryerContext, code string) (ledger.ContractState, contractRow, error) {
+	var st ledger.ContractState
+	var row contractRow
+	err := sqlx.GetContext(ctx, q, &row, `SELECT `+contractCols+` FROM contracts WHERE code = $1`, code)
+	if errors.Is(err, sql.ErrNoRows) {
+		return st, row, &ledger.FieldError{Field: "contract", Value: code, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
+	}
+	if err != nil {
+		return st, row, err
+	}
+	st.Contract = row.contract()
+	var lines []struct {
+		Version  int            `db:"version"`
+		Explicit bool           `db:"explicit"`
+		Year     int            `db:"year"`
+		Tonnes   ledger.Tonnes  `db:"tonnes"`
+		Vintage  sql.NullInt64  `db:"vintage"`
+		Price    sql.NullString `db:"price_per_tonne"`
+		DueOn    sql.NullTime   `db:"due_on"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &lines, `
+		SELECT version, explicit, year, tonnes, vintage, price_per_tonne::text AS price_per_tonne, due_on
+		  FROM schedule_lines
+		 WHERE contract_id = $1 AND version = (SELECT max(version) FROM schedule_lines WHERE contract_id = $1)
+		 ORDER BY year`, row.ID); err != nil {
+		return st, row, err
+	}
+	for _, l := range lines {
+		sl := ledger.ScheduleLine{Year: l.Year, Tonnes: l.Tonnes, Vintage: int(l.Vintage.Int64)}
+		if l.Price.Valid {
+			p := decimal.RequireFromString(l.Price.String)
+			sl.PricePerTonne = &p
+		}
+		if l.DueOn.Valid {
+			sl.DueOn = l.DueOn.Time.UTC()
+		}
+		st.Schedule = append(st.Schedule, sl)
+		st.ScheduleVersion, st.ScheduleExplicit = l.Version, l.Explicit
+	}
+	st.Contract.Schedule, st.Contract.ScheduleGiven = st.Schedule, st.ScheduleExplicit
+	st.Position, st.Entries, err = position(ctx, q, row)
+	return st, row, err
+}
+
+// position sums a contract's flows by account kind and by the kind of entry they belong to (a
+// correction counts as the kind it corrects, with the opposite sign).
+func position(ctx context.Context, q sqlx.QueryerContext, row contractRow) (ledger.Position, int64, error) {
+	var p ledger.Position
+	var flows []struct {
+		AccountKind string        `db:"account_kind"`
+		Kind        string        `db:"kind"`
+		Amount      ledger.Tonnes `db:"amount"`
+	}
+	if err := sqlx.SelectContext(ctx, q, &flows, qPosition, row.BookID); err != nil {
+		return p, 0, err
+	}
+	for _, f := range flows {
+		p.Add(ledger.AccountKind(f.AccountKind), ledger.Kind(f.Kind), f.Amount)
+	}
+	var extra struct {
+		Serialized ledger.Tonnes `db:"serialized"`
+		Terminated sql.NullTime  `db:"terminated"`
+		Entries    int64         `db:"entries"`
+	}
+	if err := sqlx.GetContext(ctx, q, &extra, `
+		SELECT coalesce((SELECT sum(upper(serials) - lower(serials)) FROM serial_blocks
+		                  WHERE contract_id = $1 AND state = 'delivered'), 0) AS serialized,
+		       (SELECT min(e.effective_on) FROM entries e
+		         WHERE e.book_id = $2 AND e.kind = 'cancel' AND e.metadata->>'terminate' = 'true'
+		           AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reverts = e.id)) AS terminated,
+		       (SELECT head_seq FROM books WHERE id = $2) AS entries`, row.ID, row.BookID); err != nil {
+		return p, 0, err
+	}
+	p.SerializedHolding = extra.Serialized
+	if extra.Terminated.Valid {
+		p.TerminatedOn = extra.Terminated.Time.UTC()
+	}
+	return p, extra.Entries, nil
+}
+
+const qPosition = `
+SELECT a.kind AS account_kind, coalesce(e.reverts_kind, e.kind) AS kind, sum(p.amount) AS amount
+  FROM postings p
+  JOIN accounts a ON a.id = p.account_id
+  JOIN entries e ON e.id = p.entry_id
+ WHERE a.book_id = $1
+ GROUP BY 1, 2`
+
+// Contract returns a contract with its schedule and position.
+func (s *Store) Contract(ctx context.Context, code string) (ledger.ContractState, error) {
+	var st ledger.ContractState
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		var err error
+		st, _, err = contractState(ctx, tx, code)
+		return err
+	})
+	return st, err
+}
+
+// Contracts returns every contract, ordered by code.
+func (s *Store) Contracts(ctx context.Context) ([]ledger.ContractState, error) {
+	var out []ledger.ContractState
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		var codes []string
+		if err := tx.SelectContext(ctx, &codes, `SELECT code FROM contracts ORDER BY code`); err != nil {
+			return err
+		}
+		for _, c := range codes {
+			st, _, err := contractState(ctx, tx, c)
+			if err != nil {
+				return err
+			}
+			out = append(out, st)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// operate runs one operation under a contract: in one transaction it replays the key or locks
+// the contract's book, loads the contract's state, lets build construct the entry, writes it,
+// and runs after (serial bookkeeping) with the written entry.
+func (s *Store) operate(ctx context.Context, op, code, key string, request []byte,
+	build func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error),
+	after func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error) (Result, error) {
+	if key == "" {
+		key = "auto:" + ledger.NewID()
+	}
+	var res Result
+	err := s.write(ctx, op, func(tx *sqlx.Tx) error {
+		prior, found, err := replayTx(ctx, tx, key, request)
+		if err != nil || found {
+			res = Result{Entry: prior, Replay: found}
+			return err
+		}
+		b, err := lockBook(ctx, tx, code)
+		if err != nil {
+			if errors.Is(err, ledger.ErrNotFound) {
+				return &ledger.FieldError{Field: "contract", Value: code, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
+			}
+			return err
+		}
+		st, row, err := contractState(ctx, tx, code)
+		if err != nil {
+			return err
+		}
+		e, err := build(tx, st, row)
+		if err != nil {
+			return err
+		}
+		e.ID, e.Key, e.Request = ledger.NewID(), key, request
+		if err := e.Validate(); err != nil {
+			return err
+		}
+		if err := s.insertEntry(ctx, tx, b, &e); err != nil {
+			return err
+		}
+		if after != nil {
+			if err := after(tx, st, row, e); err != nil {
+				return err
+			}
+		}
+		res = Result{Entry: e}
+		return nil
+	})
+	return res, err
+}
+
+// Deliver records a delivery.
+func (s *Store) Deliver(ctx context.Context, r ledger.DeliverRequest) (Result, error) {
+	return s.operate(ctx, "deliver", r.Contract, r.Key, ledger.RequestDigest("deliver", r),
+		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
+			if r.Serials != nil {
+				if err := checkSerialsFree(ctx, tx, row.Registry, *r.Serials); err != nil {
+					return ledger.Entry{}, err
+				}
+			}
+			return ledger.BuildDeliver(&st.Contract, st.Schedule, st.Position, r)
+		},
+		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
+			if r.Serials == nil {
+				return nil
+			}
+			return moveSerials(ctx, tx, row, *r.Serials, "", "delivered", e.ID)
+		})
+}
+
+// Retire records a retirement.
+func (s *Store) Retire(ctx context.Context, r ledger.RetireRequest) (Result, error) {
+	return s.operate(ctx, "retire", r.Contract, r.Key, ledger.RequestDigest("retire", r),
+		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
+			if r.Serials != nil {
+				blk, err := findBlock(ctx, tx, row, *r.Serials, "delivered")
+				if err != nil {
+					return ledger.Entry{}, err
+				}
+				if blk.Date.After(r.Date) {
+					return ledger.Entry{}, ledger.Invalid("date", ledger.FormatDate(r.Date), "is before serials "+r.Serials.Label+" were delivered ("+ledger.FormatDate(blk.Date)+"); a retirement cannot come before its delivery")
+				}
+				if r.Vintage == 0 {
+					r.Vintage = blk.Vintage
+				}
+			}
+			return ledger.BuildRetire(&st.Contract, st.Position, r)
+		},
+		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
+			if r.Serials == nil {
+				return nil
+			}
+			return moveSerials(ctx, tx, row, *r.Serials, "delivered", "retired", e.ID)
+		})
+}
+
+// Cancel records a cancellation or a termination.
+func (s *Store) Cancel(ctx context.Context, r ledger.CancelRequest) (Result, error) {
+	return s.operate(ctx, "cancel", r.Contract, r.Key, ledger.RequestDigest("cancel", r),
+		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
+			return ledger.BuildCancel(&st.Contract, st.Position, r)
+		}, nil)
+}
+
+// Reverse records a carbon reversal.
+func (s *Store) Reverse(ctx context.Context, r ledger.ReverseRequest) (Result, error) {
+	return s.operate(ctx, "reverse", r.Contract, r.Key, ledger.RequestDigest("reverse", r),
+		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
+			if r.Serials != nil {
+				if _, err := findBlock(ctx, tx, row, *r.Serials, "delivered"); err != nil {
+					return ledger.Entry{}, err
+				}
+			}
+			return ledger.BuildReverse(&st.Contract, st.Position, r)
+		},
+		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
+			if r.Serials == nil {
+				return nil
+			}
+			return moveSerials(ctx, tx, row, *r.Serials, "delivered", "reversed", e.ID)
+		})
+}
+
+// Amend records an amendment and the schedule it puts in force.
+func (s *Store) Amend(ctx context.Context, r ledger.AmendRequest) (Result, error) {
+	var schedule []ledger.ScheduleLine
+	var explicit bool
+	return s.operate(ctx, "amend", r.Contract, r.Key, ledger.RequestDigest("amend", r),
+		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
+			var e ledger.Entry
+			var err error
+			e, schedule, explicit, err = ledger.BuildAmend(&st.Contract, st.Schedule, st.ScheduleExplicit, st.Position, r)
+			return e, err
+		},
+		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
+			return insertSchedule(ctx, tx, row.ID, st.ScheduleVersion+1, explicit, e.ID, schedule)
+		})
+}
+
+// Revert records the correction of a mistaken entry, undoing its serial bookkeeping too.
+func (s *Store) Revert(ctx context.Context, r ledger.RevertRequest) (Result, error) {
+	if !uuidRE.MatchString(r.Entry) {
+		return Result{}, ledger.Invalid("entry", r.Entry, "is not an entry id (a UUID such as 0190c3a2-...)")
+	}
+	var book string
+	if err := s.db.GetContext(ctx, &book, `SELECT b.code FROM entries e JOIN books b ON b.id = e.book_id WHERE e.id = $1`, r.Entry); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return Result{}, &ledger.FieldError{Field: "entry", Value: r.Entry, Rule: "does not exist", Kind: ledger.ErrNotFound}
+		}
+		return Result{}, mapErr(err)
+	}
+	request := ledger.RequestDigest("revert", r)
+	var isContract bool
+	if err := s.db.GetContext(ctx, &isContract, `SELECT EXISTS (SELECT 1 FROM contracts WHERE code = $1)`, book); err != nil {
+		return Result{}, mapErr(err)
+	}
+	build := func(tx *sqlx.Tx) (ledger.Entry, error) {
+		orig, err := entryTx(ctx, tx, r.Entry)
+		if err != nil {
+			return ledger.Entry{}, err
+		}
+		var by sql.NullString
+		if err := tx.GetContext(ctx, &by, `SELECT id FROM entries WHERE reverts = $1`, r.Entry); err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return ledger.Entry{}, err
+		}
+		if by.Valid {
+			return ledger.Entry{}, &ledger.FieldError{Field: "entry", Value: r.Entry, Kind: ledger.ErrConflict, Rule: "was already reverted by entry " + by.String}
+		}
+		return ledger.BuildRevert(orig, r)
+	}
+	if !isContract {
+		if r.Key == "" {
+			r.Key = "auto:" + ledger.NewID()
+		}
+		var res Result
+		err := s.write(ctx, "revert", func(tx *sqlx.Tx) error {
+			prior, found, err := replayTx(ctx, tx, r.Key, request)
+			if err != nil || found {
+				res = Result{Entry: prior, Replay: found}
+				return err
+			}
+			b, err := lockBook(ctx, tx, book)
+			if err != nil {
+				return err
+			}
+			e, err := build(tx)
+			if err != nil {
+				return err
+			}
+			e.ID, e.Key, e.Request = ledger.NewID(), r.Key, request
+			if err := s.insertEntry(ctx, tx, b, &e); err != nil {
+				return err
+			}
+			res = Result{Entry: e}
+			return nil
+		})
+		return res, err
+	}
+	return s.operate(ctx, "revert", book, r.Key, request,
+		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) { return build(tx) },
+		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
+			return revertSerials(ctx, tx, row, r.Entry, e.ID)
+		})
+}
+
+// serialBlock is a serial_blocks row.
+type serialBlock struct {
+	ID      int64     `db:"id"`
+	First   int64     `db:"first"`
+	Last    int64     `db:"last"`
+	State   string    `db:"state"`
+	Code    string    `db:"code"`
+	Entry   string    `db:"entry_id"`
+	Date    time.Time `db:"effective_on"`
+	Vintage int       `db:"vintage"`
+}
+
+const qBlocks = `
+SELECT s.id, lower(s.serials) AS first, upper(s.serials) - 1 AS last, s.state, c.code, s.entry_id,
+       e.effective_on, coalesce(e.vintage, 0) AS vintage
+  FROM serial_blocks s JOIN contracts c ON c.id = s.contract_id JOIN entries e ON e.id = s.entry_id
+ WHERE s.registry = $1 AND s.prefix = $2 AND s.serials && int8range($3, $4, '[]')
+ ORDER BY lower(s.serials)`
+
+// checkSerialsFree refuses a delivery of serials that overlap any block ever delivered.
+func checkSerialsFree(ctx context.Context, tx *sqlx.Tx, registry string, r ledger.SerialRange) error {
+	var blocks []serialBlock
+	if err := tx.SelectContext(ctx, &blocks, qBlocks, registry, r.Prefix, r.First, r.Last); err != nil {
+		return err
+	}
+	if len(blocks) > 0 {
+		b := blocks[0]
+		return &ledger.FieldError{Field: "serials", Value: r.Label, Kind: ledger.ErrConflict, Rule: fmt.Sprintf(
+			"overlap serials %s:%d-%d already delivered under contract %s (now %s, entry %s); a serial is delivered once",
+			r.Prefix, b.First, b.Last, b.Code, b.State, b.Entry)}
+	}
+	return nil
+}
+
+// findBlock returns the block of this contract, in state, that holds all of r.
+func findBlock(ctx context.Context, tx *sqlx.Tx, row contractRow, r ledger.SerialRange, state string) (serialBlock, error) {
+	var blocks []serialBlock
+	if err := tx.SelectContext(ctx, &blocks, qBlocks+` FOR UPDATE OF s`, row.Registry, r.Prefix, r.First, r.Last); err != nil {
+		return serialBlock{}, err
+	}
+	for _, b := range blocks {
+		if b.Code == row.Code && b.State == state && b.First <= r.First && b.Last >= r.Last {
+			return b, nil
+		}
+	}
+	why := "were never delivered under contract " + row.Code
+	for _, b := range blocks {
+		switch {
+		case b.Code != row.Code:
+			why = "belong (in part) to contract " + b.Code
+		case b.State == "retired":
+			why = fmt.Sprintf("are (in part) already retired (serials %d-%d, entry %s); a retired serial is never retired again", b.First, b.Last, b.Entry)
+		case b.State != state:
+			why = fmt.Sprintf("are (in part) %s (serials %d-%d)", b.State, b.First, b.Last)
+		default:
+			why = "are only partly held as " + state + " under contract " + row.Code
+		}
+		if b.State == "retired" {
+			break
+		}
+	}
+	kind := ledger.ErrInvalid
+	if len(blocks) > 0 {
+		kind = ledger.ErrConflict
+	}
+	return serialBlock{}, &ledger.FieldError{Field: "serials", Value: r.Label, Kind: kind, Rule: why}
+}
+
+// moveSerials moves range r of this contract's serials from one state to another, splitting
+// the block that holds it, and records the event. from "" is a delivery; to "" removes a
+// delivery (its correction).
+func moveSerials(ctx context.Context, tx *sqlx.Tx, row contractRow, r ledger.SerialRange, from, to, entryID string) error {
+	if from != "" {
+		b, err := findBlock(ctx, tx, row, r, from)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM serial_blocks WHERE id = $1`, b.ID); err != nil {
+			return err
+		}
+		for _, rest := range [][2]int64{{b.First, r.First - 1}, {r.Last + 1, b.Last}} {
+			if rest[0] > rest[1] {
+				continue
+			}
+			if _, err := tx.ExecContext(ctx, `
+				INSERT INTO serial_blocks (registry, prefix, serials, contract_id, state, entry_id)
+				VALUES ($1, $2, int8range($3, $4, '[]'), $5, $6, $7)`,
+				row.Registry, r.Prefix, rest[0], rest[1], row.ID, from, b.Entry); err != nil {
+				return err
+			}
+		}
+	}
+	if to != "" {
+		if _, err := tx.ExecContext(ctx, `
+			INSERT INTO serial_blocks (registry, prefix, serials, contract_id, state, entry_id)
+			VALUES ($1, $2, int8range($3, $4, '[]'), $5, $6, $7)`,
+			row.Registry, r.Prefix, r.First, r.Last, row.ID, to, entryID); err != nil {
+			return err
+		}
+	}
+	var fromV, toV any
+	if from != "" {
+		fromV = from
+	}
+	if to != "" {
+		toV = to
+	}
+	_, err := tx.ExecContext(ctx, `
+		INSERT INTO serial_events (entry_id, contract_id, registry, prefix, serials, label, from_state, to_state)
+		VALUES ($1, $2, $3, $4, int8range($5, $6, '[]'), $7, $8, $9)`,
+		entryID, row.ID, row.Registry, r.Prefix, r.First, r.Last, r.Label, fromV, toV)
+	return err
+}
+
+// revertSerials undoes the serial moves of a reverted entry, in reverse.
+func revertSerials(ctx context.Context, tx *sqlx.Tx, row contractRow, origID, entryID string) error {
+	var evs []struct {
+		Prefix string         `db:"prefix"`
+		First  int64          `db:"first"`
+		Last   int64          `db:"last"`
+		Label  string         `db:"label"`
+		From   sql.NullString `db:"from_state"`
+		To     sql.NullString `db:"to_state"`
+	}
+	if err := tx.SelectContext(ctx, &evs, `
+		SELECT prefix, lower(serials) AS first, upper(serials) - 1 AS last, label, from_state, to_state
+		  FROM serial_events WHERE entry_id = $1 ORDER BY id DESC`, origID); err != nil {
+		return err
+	}
+	for _, ev := range evs {
+		r := ledger.SerialRange{Prefix: ev.Prefix, First: ev.First, Last: ev.Last, Label: ev.Label}
+		if err := moveSerials(ctx, tx, row, r, ev.To.String, ev.From.String, entryID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// SerialBlock is the state of a range of serials, for display and reconciliation.
+type SerialBlock struct {
+	Contract string        `db:"code" json:"contract"`
+	Registry string        `db:"registry" json:"registry"`
+	Prefix   string        `db:"prefix" json:"prefix"`
+	First    int64         `db:"first" json:"first"`
+	Last     int64         `db:"last" json:"last"`
+	State    string        `db:"state" json:"state"`
+	Entry    string        `db:"entry_id" json:"entry"`
+	Tonnes   ledger.Tonnes `db:"-" json:"tonnes"`
+}
+
+// SerialBlocks lists the serial blocks of one contract, or of all when code is "".
+func (s *Store) SerialBlocks(ctx context.Context, code string) ([]SerialBlock, error) {
+	var out []SerialBlock
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		return tx.SelectContext(ctx, &out, `
+			SELECT c.code, s.registry, s.prefix, lower(s.serials) AS first, upper(s.serials) - 1 AS last, s.state, s.entry_id
+			  FROM serial_blocks s JOIN contracts c ON c.id = s.contract_id
+			 WHERE $1 = '' OR c.code = $1
+			 ORDER BY c.code, s.registry, s.prefix, lower(s.serials)`, code)
+	})
+	for i := range out {
+		out[i].Tonnes = ledger.TonnesFromKg((out[i].Last - out[i].First + 1) * 1000)
+	}
+	return out, err
+}
+

@@ -1,0 +1,88 @@
+package ledger
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// SerialRange is an inclusive range of a registry's credit serial numbers within one series
+// (Prefix): Verra, Gold Standard, Puro and the Climate Action Reserve number whole tonnes and
+// publish ranges with both ends included, so First..Last holds Last-First+1 tonnes.
+type SerialRange struct {
+	Prefix string `json:"prefix"`
+	First  int64  `json:"first"`
+	Last   int64  `json:"last"`
+	// Label is the range as the registry writes it, kept for display and reconciliation.
+	Label string `json:"label,omitempty"`
+}
+
+// Count is the number of serials (tonnes) in the range.
+func (r SerialRange) Count() int64 { return r.Last - r.First + 1 }
+
+// Tonnes is the range's quantity in tonnes.
+func (r SerialRange) Tonnes() Tonnes { return TonnesFromKg(r.Count() * 1000) }
+
+// String is the generic PREFIX:FIRST-LAST form.
+func (r SerialRange) String() string { return fmt.Sprintf("%s:%d-%d", r.Prefix, r.First, r.Last) }
+
+// Contains reports whether o lies wholly inside r.
+func (r SerialRange) Contains(o SerialRange) bool {
+	return r.Prefix == o.Prefix && o.First >= r.First && o.Last <= r.Last
+}
+
+var (
+	genericSerialRE = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._/-]{0,199}):([0-9]{1,15})-([0-9]{1,15})$`)
+	// Climate Action Reserve: "CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000"
+	carSerialRE = regexp.MustCompile(`^(CAR-[A-Za-z0-9-]+?)-([0-9]{1,15}) to ([0-9]{1,15})$`)
+	// Verra: "19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1"
+	verraSerialRE = regexp.MustCompile(`^([0-9]{1,12})-([0-9]{1,15})-([0-9]{1,15})-((?:VCS|CCB)-[A-Za-z0-9-]+)$`)
+)
+
+// ParseSerials parses a serial range in the generic form PREFIX:FIRST-LAST or in a registry's
+// own form (Climate Action Reserve "PREFIX-FIRST to LAST", Verra
+// "BLOCK-FIRST-LAST-VCS-..."). The range must not be empty or reversed.
+func ParseSerials(s string) (SerialRange, error) {
+	const field = "serials"
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return SerialRange{}, Invalid(field, "", "is empty; write PREFIX:FIRST-LAST")
+	}
+	if len(s) > 300 {
+		return SerialRange{}, Invalid(field, s, "is too long (at most 300 characters)")
+	}
+	var r SerialRange
+	var first, last string
+	if m := genericSerialRE.FindStringSubmatch(s); m != nil {
+		r.Prefix, first, last = m[1], m[2], m[3]
+	} else if m := carSerialRE.FindStringSubmatch(s); m != nil {
+		r.Prefix, first, last = m[1], m[2], m[3]
+	} else if m := verraSerialRE.FindStringSubmatch(s); m != nil {
+		// Verra numbers are unique across its registry; the series is the project-vintage
+		// suffix, and the leading block number is kept only in the label.
+		r.Prefix, first, last = m[4], m[2], m[3]
+	} else {
+		return SerialRange{}, Invalid(field, s, "is not a serial range: write PREFIX:FIRST-LAST (such as CAR-1-MX-1234-22-101-2024:1-5000), or the registry's own form")
+	}
+	var err error
+	if r.First, err = strconv.ParseInt(first, 10, 64); err != nil {
+		return SerialRange{}, Invalid(field, s, "has a first serial that is not a number")
+	}
+	if r.Last, err = strconv.ParseInt(last, 10, 64); err != nil {
+		return SerialRange{}, Invalid(field, s, "has a last serial that is not a number")
+	}
+	if r.First < 0 || r.Last < r.First {
+		return SerialRange{}, Invalid(field, s, "ends before it starts; the range is FIRST-LAST with FIRST <= LAST, both included")
+	}
+	r.Label = s
+	return r, nil
+}
+
+// RequireCount checks that a serial range holds exactly the given tonnes.
+func (r SerialRange) RequireCount(t Tonnes) error {
+	if !r.Tonnes().Equal(t) {
+		return Invalid("serials", r.Label, fmt.Sprintf("holds %d serials (both ends included) but the tonnes are %s; one serial is one tonne", r.Count(), t))
+	}
+	return nil
+}
