@@ -38,8 +38,10 @@ type Migration struct {
 var nameRE = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
 
 // All returns the embedded migrations in version order.
-func All() ([]Migration, error) {
-	paths, err := fs.Glob(files, "*.sql")
+func All() ([]Migration, error) { return load(files) }
+
+func load(fsys fs.FS) ([]Migration, error) {
+	paths, err := fs.Glob(fsys, "*.sql")
 	if err != nil {
 		return nil, err
 	}
@@ -49,7 +51,7 @@ func All() ([]Migration, error) {
 		if m == nil {
 			return nil, fmt.Errorf("migrations: %s is not named NNNN_name.sql", p)
 		}
-		b, err := files.ReadFile(p)
+		b, err := fs.ReadFile(fsys, p)
 		if err != nil {
 			return nil, err
 		}
@@ -89,8 +91,11 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
 )`
 
 // Apply applies every migration not yet recorded and returns the versions it applied.
-func Apply(ctx context.Context, db *sql.DB) ([]int, error) {
-	ms, err := All()
+func Apply(ctx context.Context, db *sql.DB) ([]int, error) { return applyFS(ctx, db, files) }
+
+// applyFS applies the migrations of fsys; tests use it with migrations of their own.
+func applyFS(ctx context.Context, db *sql.DB, fsys fs.FS) ([]int, error) {
+	ms, err := load(fsys)
 	if err != nil {
 		return nil, err
 	}
