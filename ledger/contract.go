@@ -451,22 +451,33 @@ type ContractYear struct {
 	End   time.Time `json:"end"`
 }
 
-// Years returns the contract years: year n runs from the term start's anniversary n-1 to the
-// day before anniversary n; the last year ends with the term.
+// Years returns the contract years: year n runs from the term start's (n-1)th anniversary to
+// the day before its nth; the last year ends with the term. An anniversary of 29 February
+// falls on 28 February in other years (PostgreSQL's date arithmetic, which the database's
+// contract_year function uses, does the same).
 func (c *Contract) Years() []ContractYear {
 	var ys []ContractYear
 	for n := 1; ; n++ {
-		start := c.TermStart.AddDate(n-1, 0, 0)
+		start := AddYears(c.TermStart, n-1)
 		if start.After(c.TermEnd) {
 			break
 		}
-		end := c.TermStart.AddDate(n, 0, 0).AddDate(0, 0, -1)
+		end := AddYears(c.TermStart, n).AddDate(0, 0, -1)
 		if end.After(c.TermEnd) {
 			end = c.TermEnd
 		}
 		ys = append(ys, ContractYear{N: n, Start: start, End: end})
 	}
 	return ys
+}
+
+// AddYears adds n years to a civil date, clamping 29 February to 28 February.
+func AddYears(t time.Time, n int) time.Time {
+	y, m, d := t.Year()+n, t.Month(), t.Day()
+	if last := time.Date(y, m+1, 0, 0, 0, 0, 0, time.UTC).Day(); d > last {
+		d = last
+	}
+	return Date(y, m, d)
 }
 
 // YearOf returns the contract year a date falls in; a date after the term belongs to the last

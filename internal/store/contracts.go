@@ -252,12 +252,11 @@ func position(ctx context.Context, q sqlx.QueryerContext, row contractRow) (ledg
 	return p, extra.Entries, nil
 }
 
+// qPosition reads the monthly rollup, which the posting trigger keeps equal to the postings.
 const qPosition = `
-SELECT a.kind AS account_kind, coalesce(e.reverts_kind, e.kind) AS kind, sum(p.amount) AS amount
-  FROM postings p
-  JOIN accounts a ON a.id = p.account_id
-  JOIN entries e ON e.id = p.entry_id
- WHERE a.book_id = $1
+SELECT account_kind, kind, sum(amount) AS amount
+  FROM flows_monthly
+ WHERE book_id = $1
  GROUP BY 1, 2`
 
 // Contract returns a contract with its schedule and position.
@@ -659,4 +658,3 @@ func (s *Store) SerialBlocks(ctx context.Context, code string) ([]SerialBlock, e
 	}
 	return out, err
 }
-

@@ -292,12 +292,14 @@ func checkFloor(ctx context.Context, tx *sqlx.Tx, a lockedAccount, floor, amount
 	return nil
 }
 
+// qLowestFrom reads the daily rollup (one row per account, day, recorded day, vintage and
+// kind) rather than the postings, so its cost does not grow with the number of entries.
 const qLowestFrom = `
 WITH daily AS (
-    SELECT e.effective_on AS d, sum(p.amount) AS s
-      FROM postings p JOIN entries e ON e.id = p.entry_id
-     WHERE p.account_id = $1
-     GROUP BY e.effective_on
+    SELECT effective_on AS d, sum(amount) AS s
+      FROM flows
+     WHERE account_id = $1
+     GROUP BY effective_on
 ), running AS (
     SELECT d, sum(s) OVER (ORDER BY d) AS r FROM daily
 )
