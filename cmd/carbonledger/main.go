@@ -52,6 +52,7 @@ func commands() []command {
 		{"reverse", "record a carbon reversal of delivered tonnes, with its remedy", cmdReverse},
 		{"amend", "change a contract's tonnes or schedule", cmdAmend},
 		{"revert", "correct a mistaken entry with a reverting entry", cmdRevert},
+		{"report", "term, period or portfolio report (table, csv, json, html)", cmdReport},
 		{"journal", "list a contract's journal entries", cmdJournal},
 		{"serials", "list the serial blocks delivered under contracts", cmdSerials},
 		{"demo", "load the seed contracts with an illustrative history and print their positions", cmdDemo},

@@ -1,0 +1,313 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+	"github.com/shopspring/decimal"
+
+	"github.com/carbonledger/carbonledger/ledger"
+)
+
+// ReportQuery says which effective and recorded history a report counts.
+type ReportQuery struct {
+	// AsOf counts what had effectively happened by the end of this date.
+	AsOf time.Time
+	// KnownAt, when set, counts only what the ledger had recorded by this instant, so that a
+	// report published earlier can be reproduced after later back-dated corrections.
+	KnownAt time.Time
+	// Contract limits the report to one contract ("" for all).
+	Contract string
+}
+
+// flowRows returns the SQL of the rollup rows a report aggregates, with $1 the as-of date and
+// $2 the known-at instant. Without known-at it reads the monthly rollup for whole months and
+// the daily rollup for the as-of month. With known-at it reads the daily rollup for days
+// recorded before the known-at day, and the postings of that one day itself, which keeps it
+// exact to the microsecond.
+func flowRows(knownAt bool) string {
+	if !knownAt {
+		return `
+SELECT account_id, book_id, account_kind, kind, contract_year, month, vintage, amount, priced, value
+  FROM flows_monthly WHERE month < date_trunc('month', $1::date) AND $2::timestamptz IS NULL
+UNION ALL
+SELECT account_id, book_id, account_kind, kind, contract_year, date_trunc('month', effective_on)::date, vintage,
+       amount, priced, value
+  FROM flows WHERE effective_on >= date_trunc('month', $1::date) AND effective_on <= $1::date`
+	}
+	return `
+SELECT account_id, book_id, account_kind, kind, contract_year, date_trunc('month', effective_on)::date AS month, vintage,
+       amount, priced, value
+  FROM flows WHERE effective_on <= $1::date AND recorded_on < ($2::timestamptz AT TIME ZONE 'UTC')::date
+UNION ALL
+SELECT p.account_id, e.book_id, a.kind, coalesce(e.reverts_kind, e.kind),
+       coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0),
+       date_trunc('month', e.effective_on)::date, coalesce(e.vintage, 0), p.amount,
+       CASE WHEN x.price IS NOT NULL THEN p.amount ELSE 0 END,
+       CASE WHEN x.price IS NOT NULL THEN p.amount * x.price ELSE 0 END
+  FROM entries e
+  JOIN postings p ON p.entry_id = e.id
+  JOIN accounts a ON a.id = p.account_id
+  LEFT JOIN contracts c ON c.book_id = e.book_id
+  LEFT JOIN entries o ON o.id = e.reverts
+  CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(e.reverts_kind, e.kind) = 'deliver' AND a.kind IN ('holding', 'retired')
+                                  THEN (coalesce(o.metadata, e.metadata)->>'price_per_tonne')::numeric END AS price) x
+ WHERE e.recorded_at >= (($2::timestamptz AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC')
+   AND e.recorded_at <= $2::timestamptz AND e.effective_on <= $1::date`
+}
+
+func (q ReportQuery) args() (asOf time.Time, knownAt any) {
+	asOf = q.AsOf
+	if !q.KnownAt.IsZero() {
+		knownAt = q.KnownAt
+	}
+	return asOf, knownAt
+}
+
+// reportContracts loads the contracts a report covers: those signed by the as-of date (and,
+// with known-at, recorded by then), with the schedule and termination in force then.
+func reportContracts(ctx context.Context, tx *sqlx.Tx, q ReportQuery) ([]*ledger.ContractFlows, map[int64]*ledger.ContractFlows, error) {
+	asOf, knownAt := q.args()
+	var rows []contractRow
+	if err := tx.SelectContext(ctx, &rows, `
+		SELECT `+contractCols+` FROM contracts c
+		 WHERE c.signed_on <= $1::date AND ($3 = '' OR c.code = $3)
+		   AND ($2::timestamptz IS NULL OR EXISTS (
+		        SELECT 1 FROM entries e WHERE e.book_id = c.book_id AND e.kind = 'sign' AND e.recorded_at <= $2::timestamptz))
+		 ORDER BY c.code`, asOf, knownAt, q.Contract); err != nil {
+		return nil, nil, err
+	}
+	if q.Contract != "" && len(rows) == 0 {
+		var exists bool
+		if err := tx.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM contracts WHERE code = $1)`, q.Contract); err != nil {
+			return nil, nil, err
+		}
+		if !exists {
+			return nil, nil, &ledger.FieldError{Field: "contract", Value: q.Contract, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
+		}
+	}
+	list := make([]*ledger.ContractFlows, 0, len(rows))
+	byBook := map[int64]*ledger.ContractFlows{}
+	ids := make([]int64, 0, len(rows))
+	byID := map[int64]*ledger.ContractFlows{}
+	for _, r := range rows {
+		cf := &ledger.ContractFlows{Contract: r.contract(), Years: map[int]*ledger.FlowSum{}}
+		list = append(list, cf)
+		byBook[r.BookID] = cf
+		byID[r.ID] = cf
+		ids = append(ids, r.ID)
+	}
+	// The schedule version in force: the latest whose entry was effective by the as-of date
+	// (and recorded by known-at).
+	var lines []struct {
+		ContractID int64          `db:"contract_id"`
+		Year       int            `db:"year"`
+		Tonnes     ledger.Tonnes  `db:"tonnes"`
+		Vintage    sql.NullInt64  `db:"vintage"`
+		Price      sql.NullString `db:"price_per_tonne"`
+		DueOn      sql.NullTime   `db:"due_on"`
+	}
+	if err := tx.SelectContext(ctx, &lines, `
+		WITH v AS (
+		    SELECT s.contract_id, max(s.version) AS version
+		      FROM schedule_lines s JOIN entries e ON e.id = s.entry_id
+		     WHERE s.contract_id = ANY($1) AND e.effective_on <= $2::date
+		       AND ($3::timestamptz IS NULL OR e.recorded_at <= $3::timestamptz)
+		     GROUP BY s.contract_id)
+		SELECT s.contract_id, s.year, s.tonnes, s.vintage, s.price_per_tonne::text AS price_per_tonne, s.due_on
+		  FROM schedule_lines s JOIN v USING (contract_id, version)
+		 ORDER BY s.contract_id, s.year`, pq.Array(ids), asOf, knownAt); err != nil {
+		return nil, nil, err
+	}
+	for _, l := range lines {
+		sl := ledger.ScheduleLine{Year: l.Year, Tonnes: l.Tonnes, Vintage: int(l.Vintage.Int64)}
+		if l.Price.Valid {
+			p := decimal.RequireFromString(l.Price.String)
+			sl.PricePerTonne = &p
+		}
+		if l.DueOn.Valid {
+			sl.DueOn = l.DueOn.Time.UTC()
+		}
+		byID[l.ContractID].Schedule = append(byID[l.ContractID].Schedule, sl)
+	}
+	var terms []struct {
+		BookID int64     `db:"book_id"`
+		On     time.Time `db:"on"`
+	}
+	if err := tx.SelectContext(ctx, &terms, `
+		SELECT e.book_id, min(e.effective_on) AS on
+		  FROM entries e
+		 WHERE e.kind = 'cancel' AND e.metadata->>'terminate' = 'true' AND e.effective_on <= $1::date
+		   AND ($2::timestamptz IS NULL OR e.recorded_at <= $2::timestamptz)
+		   AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reverts = e.id AND r.effective_on <= $1::date
+		                     AND ($2::timestamptz IS NULL OR r.recorded_at <= $2::timestamptz))
+		 GROUP BY e.book_id`, asOf, knownAt); err != nil {
+		return nil, nil, err
+	}
+	for _, t := range terms {
+		if cf, ok := byBook[t.BookID]; ok {
+			cf.TerminatedOn = t.On.UTC()
+		}
+	}
+	return list, byBook, nil
+}
+
+type flowAgg struct {
+	BookID       int64           `db:"book_id"`
+	ContractYear int             `db:"contract_year"`
+	Month        sql.NullTime    `db:"month"`
+	Key          string          `db:"key"`
+	AccountKind  string          `db:"account_kind"`
+	Kind         string          `db:"kind"`
+	Amount       ledger.Tonnes   `db:"amount"`
+	Priced       ledger.Tonnes   `db:"priced"`
+	Value        decimal.Decimal `db:"value"`
+}
+
+// ContractReport returns, per contract, its flows in total and per contract year, and the
+// monthly deliveries into its holding: what the term and portfolio reports are built from.
+func (s *Store) ContractReport(ctx context.Context, q ReportQuery) ([]*ledger.ContractFlows, error) {
+	var out []*ledger.ContractFlows
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		list, byBook, err := reportContracts(ctx, tx, q)
+		if err != nil {
+			return err
+		}
+		out = list
+		if len(list) == 0 {
+			return nil
+		}
+		asOf, knownAt := q.args()
+		var bookFilter any
+		if q.Contract != "" {
+			for b := range byBook {
+				bookFilter = b
+			}
+		}
+		var aggs []flowAgg
+		if err := tx.SelectContext(ctx, &aggs, `
+			SELECT book_id, contract_year, NULL::date AS month, '' AS key, account_kind, kind,
+			       sum(amount) AS amount, sum(priced) AS priced, sum(value) AS value
+			  FROM (`+flowRows(!q.KnownAt.IsZero())+`) r
+			 WHERE $3::bigint IS NULL OR book_id = $3::bigint
+			 GROUP BY book_id, contract_year, account_kind, kind`, asOf, knownAt, bookFilter); err != nil {
+			return fmt.Errorf("contract report: %w", err)
+		}
+		for _, a := range aggs {
+			cf, ok := byBook[a.BookID]
+			if !ok {
+				continue
+			}
+			y := cf.Years[a.ContractYear]
+			if y == nil {
+				y = &ledger.FlowSum{}
+				cf.Years[a.ContractYear] = y
+			}
+			y.AddFlow(ledger.AccountKind(a.AccountKind), ledger.Kind(a.Kind), a.Amount, a.Priced, a.Value)
+			cf.Total.AddFlow(ledger.AccountKind(a.AccountKind), ledger.Kind(a.Kind), a.Amount, a.Priced, a.Value)
+		}
+		var held []flowAgg
+		if err := tx.SelectContext(ctx, &held, `
+			SELECT book_id, 0 AS contract_year, month, '' AS key, 'holding' AS account_kind, 'deliver' AS kind,
+			       sum(amount) AS amount, 0 AS priced, 0 AS value
+			  FROM (`+flowRows(!q.KnownAt.IsZero())+`) r
+			 WHERE account_kind = 'holding' AND kind = 'deliver' AND ($3::bigint IS NULL OR book_id = $3::bigint)
+			 GROUP BY book_id, month
+			 ORDER BY book_id, month`, asOf, knownAt, bookFilter); err != nil {
+			return fmt.Errorf("contract report: holding: %w", err)
+		}
+		for _, h := range held {
+			if cf, ok := byBook[h.BookID]; ok && !h.Amount.IsZero() {
+				cf.HoldingIn = append(cf.HoldingIn, ledger.MonthAmount{Month: h.Month.Time.UTC(), Amount: h.Amount})
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// GroupKeys are the dimensions a period report can group by.
+var GroupKeys = []string{"method", "supplier", "buyer", "region", "registry", "vintage", "durability", "contract"}
+
+// groupSQL is the SQL expression of a group key over contracts c and rollup rows r. The
+// durability classes mirror ledger.Durability.Class.
+func groupSQL(by string) (string, error) {
+	switch by {
+	case "", "none":
+		return `''`, nil
+	case "method":
+		return `c.method`, nil
+	case "supplier":
+		return `c.supplier`, nil
+	case "buyer":
+		return `c.buyer`, nil
+	case "region":
+		return `CASE WHEN c.region = '' THEN c.country ELSE c.region || ', ' || c.country END`, nil
+	case "registry":
+		return `CASE WHEN c.registry = '' THEN 'not public' ELSE c.registry END`, nil
+	case "vintage":
+		return `CASE WHEN r.vintage = 0 THEN 'unspecified' ELSE r.vintage::text END`, nil
+	case "durability":
+		return `CASE WHEN c.durability_years IS NULL THEN 'unknown' WHEN c.durability_years >= 1000 THEN '1000+ years'
+		             WHEN c.durability_years >= 100 THEN '100-999 years' ELSE 'under 100 years' END`, nil
+	case "contract":
+		return `c.code`, nil
+	}
+	return "", ledger.Invalid("--by", by, "is not a grouping ("+strings.Join(GroupKeys, ", ")+")")
+}
+
+// PeriodFlows returns the flows per month in [from, to) (from the first of a month), grouped
+// by the key `by`, counting what had happened by the as-of date and was recorded by known-at.
+func (s *Store) PeriodFlows(ctx context.Context, q ReportQuery, from, to time.Time, by string) ([]ledger.GroupFlows, error) {
+	expr, err := groupSQL(by)
+	if err != nil {
+		return nil, err
+	}
+	var out []ledger.GroupFlows
+	err = s.read(ctx, func(tx *sqlx.Tx) error {
+		asOf, knownAt := q.args()
+		var aggs []flowAgg
+		if err := tx.SelectContext(ctx, &aggs, `
+			SELECT 0::bigint AS book_id, 0 AS contract_year, r.month, `+expr+` AS key, r.account_kind, r.kind,
+			       sum(r.amount) AS amount, sum(r.priced) AS priced, sum(r.value) AS value
+			  FROM (`+flowRows(!q.KnownAt.IsZero())+`) r
+			  JOIN contracts c ON c.book_id = r.book_id
+			 WHERE r.month >= $3::date AND r.month < $4::date
+			   AND ($2::timestamptz IS NULL OR EXISTS (
+			        SELECT 1 FROM entries e WHERE e.book_id = c.book_id AND e.kind = 'sign' AND e.recorded_at <= $2::timestamptz))
+			 GROUP BY r.month, key, r.account_kind, r.kind
+			 ORDER BY r.month, key`, asOf, knownAt, from, to); err != nil {
+			return fmt.Errorf("period report: %w", err)
+		}
+		idx := map[[2]string]int{}
+		for _, a := range aggs {
+			k := [2]string{a.Month.Time.Format(time.DateOnly), a.Key}
+			i, ok := idx[k]
+			if !ok {
+				i = len(out)
+				idx[k] = i
+				out = append(out, ledger.GroupFlows{Month: a.Month.Time.UTC(), Key: a.Key})
+			}
+			out[i].Sum.AddFlow(ledger.AccountKind(a.AccountKind), ledger.Kind(a.Kind), a.Amount, a.Priced, a.Value)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// LastRecorded returns the newest recorded time in the journal (zero when empty), which a
+// report prints as the moment its figures were known at.
+func (s *Store) LastRecorded(ctx context.Context) (time.Time, error) {
+	var t sql.NullTime
+	err := s.db.GetContext(ctx, &t, `SELECT max(head_recorded_at) FROM books`)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, mapErr(err)
+	}
+	return t.Time.UTC(), nil
+}
