@@ -119,6 +119,7 @@ type Entry struct {
 	Request     []byte            `json:"-"` // sha256 of the request; a replay must match it
 	Description string            `json:"description"`
 	Reverts     string            `json:"reverts,omitempty"` // id of the entry this one corrects
+	RevertsKind Kind              `json:"-"`                 // the kind of that entry (as stored)
 	Vintage     int               `json:"vintage,omitempty"` // the credits' vintage year, 0 when unknown
 	Metadata    map[string]string `json:"metadata,omitempty"`
 	Postings    []Posting         `json:"postings"`

@@ -214,3 +214,6 @@ func Sum(ts ...Tonnes) Tonnes {
 	}
 	return s
 }
+
+// Div10 returns a tenth of t, rounded down to the kilogram.
+func (t Tonnes) Div10() Tonnes { return TonnesFromKg(t.Kg() / 10) }

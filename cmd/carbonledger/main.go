@@ -53,6 +53,7 @@ func commands() []command {
 		{"amend", "change a contract's tonnes or schedule", cmdAmend},
 		{"revert", "correct a mistaken entry with a reverting entry", cmdRevert},
 		{"report", "term, period or portfolio report (table, csv, json, html)", cmdReport},
+		{"audit", "recompute every total from the postings and verify the hash chains (exit 1 on findings)", cmdAudit},
 		{"journal", "list a contract's journal entries", cmdJournal},
 		{"serials", "list the serial blocks delivered under contracts", cmdSerials},
 		{"demo", "load the seed contracts with an illustrative history and print their positions", cmdDemo},

@@ -54,33 +54,8 @@ func (s *Store) AddContract(ctx context.Context, c ledger.Contract, key string) 
 		if exists {
 			return &ledger.FieldError{Field: "code", Value: c.Code, Kind: ledger.ErrConflict, Rule: "is already the code of another contract; contract codes are unique"}
 		}
-		var bookID int64
-		if err := tx.GetContext(ctx, &bookID, `INSERT INTO books (code) VALUES ($1) RETURNING id`, c.Code); err != nil {
-			return err
-		}
-		for _, a := range c.Accounts().List(&c) {
-			if err := createAccountTx(ctx, tx, a); err != nil {
-				return err
-			}
-		}
-		var price any
-		if c.PricePerTonne != nil {
-			price = c.PricePerTonne.String()
-		}
-		var dur any
-		if c.Durability.Years != 0 {
-			dur = c.Durability.Years
-		}
-		var contractID int64
-		if err := tx.GetContext(ctx, &contractID, `
-			INSERT INTO contracts (code, book_id, buyer, supplier, project, method, country, region, registry, standard,
-			    durability_years, durability_at_least, term_start, term_end, signed_on, tonnes, price_per_tonne, currency,
-			    delivery_mode, over_delivery_tolerance, notes, terms)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
-			RETURNING id`,
-			c.Code, bookID, c.Buyer, c.Supplier, c.Project, string(c.Method), c.Country, c.Region, c.Registry, c.Standard,
-			dur, c.Durability.AtLeast, c.TermStart, c.TermEnd, c.SignedOn, c.Tonnes.String(), price, c.Currency,
-			string(c.DeliveryMode), c.OverDeliveryTolerance.String(), c.Notes, terms); err != nil {
+		contractID, err := insertContract(ctx, tx, c, terms)
+		if err != nil {
 			return err
 		}
 		e := ledger.BuildSign(&c, key)
@@ -102,6 +77,38 @@ func (s *Store) AddContract(ctx context.Context, c ledger.Contract, key string) 
 		return nil
 	})
 	return res, err
+}
+
+// insertContract creates a contract's book, accounts and terms row, and returns its id.
+func insertContract(ctx context.Context, tx *sqlx.Tx, c ledger.Contract, terms []byte) (int64, error) {
+	var bookID int64
+	if err := tx.GetContext(ctx, &bookID, `INSERT INTO books (code) VALUES ($1) RETURNING id`, c.Code); err != nil {
+		return 0, err
+	}
+	for _, a := range c.Accounts().List(&c) {
+		if err := createAccountTx(ctx, tx, a); err != nil {
+			return 0, err
+		}
+	}
+	var price any
+	if c.PricePerTonne != nil {
+		price = c.PricePerTonne.String()
+	}
+	var dur any
+	if c.Durability.Years != 0 {
+		dur = c.Durability.Years
+	}
+	var contractID int64
+	err := tx.GetContext(ctx, &contractID, `
+		INSERT INTO contracts (code, book_id, buyer, supplier, project, method, country, region, registry, standard,
+		    durability_years, durability_at_least, term_start, term_end, signed_on, tonnes, price_per_tonne, currency,
+		    delivery_mode, over_delivery_tolerance, notes, terms)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+		RETURNING id`,
+		c.Code, bookID, c.Buyer, c.Supplier, c.Project, string(c.Method), c.Country, c.Region, c.Registry, c.Standard,
+		dur, c.Durability.AtLeast, c.TermStart, c.TermEnd, c.SignedOn, c.Tonnes.String(), price, c.Currency,
+		string(c.DeliveryMode), c.OverDeliveryTolerance.String(), c.Notes, terms)
+	return contractID, err
 }
 
 func insertSchedule(ctx context.Context, tx *sqlx.Tx, contractID int64, version int, explicit bool, entryID string, lines []ledger.ScheduleLine) error {

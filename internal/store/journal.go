@@ -243,10 +243,11 @@ func (s *Store) insertEntry(ctx context.Context, tx *sqlx.Tx, b book, e *ledger.
 	}
 	var reverts, revertsKind, vintage any
 	if e.Reverts != "" {
-		reverts = e.Reverts
-		if err := tx.GetContext(ctx, &revertsKind, `SELECT kind FROM entries WHERE id = $1`, e.Reverts); err != nil {
+		var rk string
+		if err := tx.GetContext(ctx, &rk, `SELECT kind FROM entries WHERE id = $1`, e.Reverts); err != nil {
 			return err
 		}
+		reverts, revertsKind, e.RevertsKind = e.Reverts, rk, ledger.Kind(rk)
 	}
 	if e.Vintage != 0 {
 		vintage = e.Vintage
@@ -326,6 +327,7 @@ type entryRow struct {
 	Request     []byte         `db:"request_sha256"`
 	Description string         `db:"description"`
 	Reverts     sql.NullString `db:"reverts"`
+	RevertsKind sql.NullString `db:"reverts_kind"`
 	Vintage     sql.NullInt64  `db:"vintage"`
 	Metadata    []byte         `db:"metadata"`
 	HashVersion int            `db:"hash_version"`
@@ -334,12 +336,12 @@ type entryRow struct {
 }
 
 const entryCols = `e.id, b.code AS book, e.seq, e.kind, e.effective_on, e.recorded_at, e.idempotency_key,
-	e.request_sha256, e.description, e.reverts, e.vintage, e.metadata, e.hash_version, e.prev_hash, e.hash`
+	e.request_sha256, e.description, e.reverts, e.reverts_kind, e.vintage, e.metadata, e.hash_version, e.prev_hash, e.hash`
 
 func (r entryRow) entry() (ledger.Entry, error) {
 	e := ledger.Entry{ID: r.ID, Book: r.Book, Seq: r.Seq, Kind: ledger.Kind(r.Kind),
 		EffectiveOn: r.EffectiveOn.UTC(), RecordedAt: r.RecordedAt.UTC(), Key: r.Key, Request: r.Request,
-		Description: r.Description, Reverts: r.Reverts.String, Vintage: int(r.Vintage.Int64),
+		Description: r.Description, Reverts: r.Reverts.String, RevertsKind: ledger.Kind(r.RevertsKind.String), Vintage: int(r.Vintage.Int64),
 		HashVersion: r.HashVersion, PrevHash: r.PrevHash, Hash: r.Hash}
 	if len(r.Metadata) > 0 {
 		if err := json.Unmarshal(r.Metadata, &e.Metadata); err != nil {

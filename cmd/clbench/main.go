@@ -1,0 +1,31 @@
+// Command clbench seeds a large synthetic ledger (by default 1,000 contracts and 10 million
+// postings) and prints how long each report, the audit and the write path take on it. It is
+// `make bench`; `make bench-smoke` runs it small. Figures, not pass/fail: no test depends on
+// how fast this machine is.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+
+	"github.com/carbonledger/carbonledger/internal/bench"
+)
+
+func main() {
+	cfg := bench.Config{Out: os.Stdout, Log: os.Stderr}
+	flag.IntVar(&cfg.Contracts, "contracts", 1000, "contracts to seed")
+	flag.IntVar(&cfg.Postings, "postings", 10_000_000, "postings to seed (about)")
+	flag.IntVar(&cfg.Runs, "runs", 5, "timed runs of each measurement")
+	flag.Uint64Var(&cfg.Seed, "seed", 1, "random seed of the synthetic ledger")
+	flag.BoolVar(&cfg.Reseed, "reseed", false, "drop the seeded benchmark database and seed it again")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	if err := bench.Run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "clbench:", err)
+		os.Exit(1)
+	}
+}

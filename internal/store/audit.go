@@ -1,0 +1,258 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/shopspring/decimal"
+
+	"github.com/carbonledger/carbonledger/ledger"
+)
+
+// AuditResult is what an audit found, with what a statement needs.
+type AuditResult struct {
+	Findings []ledger.Finding
+	Entries  int64
+	Postings int64
+	Heads    []ledger.ChainHead
+	Digest   string
+	// Totals is every contract's position from its postings; Balances every account's sum.
+	Totals   map[string]ledger.Position
+	Balances map[string]ledger.Tonnes
+	// KnownAt is the newest recorded time in the snapshot.
+	KnownAt time.Time
+	// SinceTotals and SinceAccounts are the sums up to the chain positions given to Audit.
+	SinceTotals   map[string]ledger.Position
+	SinceAccounts map[string]ledger.Tonnes
+	SinceHashes   map[string]string
+}
+
+// OK reports whether the audit found nothing wrong.
+func (r *AuditResult) OK() bool { return len(r.Findings) == 0 }
+
+// Audit recomputes everything from the postings in one read-only snapshot, streaming the
+// journal book by book: the hash chains, every entry's balance, the cached balances and the
+// floors at every date, the rollups, each contract's identities, schedule and sealed terms,
+// the serial numbers, and the corrections. since, when given, maps books to the chain
+// position an earlier statement covered; the result then carries the sums up to there.
+func (s *Store) Audit(ctx context.Context, since map[string]int64) (*AuditResult, error) {
+	aud := ledger.NewAuditor(50)
+	res := &AuditResult{Balances: map[string]ledger.Tonnes{}}
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		books, err := booksTx(ctx, tx, nil)
+		if err != nil {
+			return err
+		}
+		contracts, err := auditContracts(ctx, tx)
+		if err != nil {
+			return err
+		}
+		v := &auditVisitor{ctx: ctx, tx: tx, aud: aud, contracts: contracts, since: since}
+		if err := walkJournal(ctx, tx, books, v); err != nil {
+			return err
+		}
+		for _, b := range books {
+			for _, a := range b.Accounts {
+				res.Balances[a.Code] = a.Balance
+			}
+		}
+		if err := auditSQL(ctx, tx, aud); err != nil {
+			return err
+		}
+		var known sql.NullTime
+		if err := tx.GetContext(ctx, &known, `SELECT max(head_recorded_at) FROM books`); err != nil {
+			return err
+		}
+		res.KnownAt = known.Time.UTC()
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	aud.Finish()
+	res.Findings, res.Entries, res.Postings, res.Heads = aud.Findings(), aud.Entries, aud.Postings, aud.Heads
+	res.Digest = ledger.LedgerDigest(aud.Heads)
+	res.Totals, res.SinceTotals, res.SinceAccounts, res.SinceHashes = aud.Totals, aud.SinceTotals, aud.SinceAccounts, aud.SinceHashes
+	return res, nil
+}
+
+type auditVisitor struct {
+	ctx       context.Context
+	tx        *sqlx.Tx
+	aud       *ledger.Auditor
+	contracts map[int64]*ledger.AuditContract
+	since     map[string]int64
+}
+
+func (v *auditVisitor) Book(b BookInfo) error {
+	ab := ledger.AuditBook{Code: b.Code, HeadSeq: b.HeadSeq, HeadHash: b.HeadHash, Contract: v.contracts[b.ID], SinceSeq: v.since[b.Code]}
+	for _, a := range b.Accounts {
+		acc := ledger.AuditAccount{Code: a.Code, Kind: ledger.AccountKind(a.Kind), Cached: a.Balance}
+		if a.Floor.Valid {
+			f, err := ledger.ParseTonnes(a.Floor.String)
+			if err != nil {
+				return fmt.Errorf("account %s: floor %q: %w", a.Code, a.Floor.String, err)
+			}
+			acc.Floor = &f
+		}
+		ab.Accounts = append(ab.Accounts, acc)
+	}
+	v.aud.BeginBook(ab)
+	return nil
+}
+
+func (v *auditVisitor) Entry(e ledger.Entry) error {
+	v.aud.Entry(e)
+	return nil
+}
+
+type rollupRow struct {
+	Account  string          `db:"code"`
+	Day      time.Time       `db:"day"`
+	Recorded sql.NullTime    `db:"recorded_on"`
+	Vintage  int             `db:"vintage"`
+	Kind     string          `db:"kind"`
+	Year     int             `db:"contract_year"`
+	Amount   ledger.Tonnes   `db:"amount"`
+	Priced   ledger.Tonnes   `db:"priced"`
+	Value    decimal.Decimal `db:"value"`
+	Postings int64           `db:"postings"`
+}
+
+func (v *auditVisitor) EndBook(b BookInfo) error {
+	var daily, monthly []rollupRow
+	if err := v.tx.SelectContext(v.ctx, &daily, `
+		SELECT a.code, f.effective_on AS day, f.recorded_on, f.vintage, f.kind, f.contract_year, f.amount, f.priced, f.value, f.postings
+		  FROM flows f JOIN accounts a ON a.id = f.account_id WHERE f.book_id = $1`, b.ID); err != nil {
+		return err
+	}
+	if err := v.tx.SelectContext(v.ctx, &monthly, `
+		SELECT a.code, f.month AS day, NULL::date AS recorded_on, f.vintage, f.kind, f.contract_year, f.amount, f.priced, f.value, f.postings
+		  FROM flows_monthly f JOIN accounts a ON a.id = f.account_id WHERE f.book_id = $1`, b.ID); err != nil {
+		return err
+	}
+	conv := func(rs []rollupRow) []ledger.RollupRow {
+		out := make([]ledger.RollupRow, len(rs))
+		for i, r := range rs {
+			out[i] = ledger.RollupRow{Account: r.Account, Day: r.Day.UTC(), Recorded: r.Recorded.Time.UTC(), Vintage: r.Vintage,
+				Kind: ledger.Kind(r.Kind), Year: r.Year, Amount: r.Amount, Priced: r.Priced, Value: r.Value, Postings: r.Postings}
+		}
+		return out
+	}
+	v.aud.EndBook(conv(daily), conv(monthly))
+	return nil
+}
+
+// auditContracts loads every contract's terms as signed, its schedule in force and its
+// serialized holding, keyed by book id.
+func auditContracts(ctx context.Context, tx *sqlx.Tx) (map[int64]*ledger.AuditContract, error) {
+	var rows []contractRow
+	if err := tx.SelectContext(ctx, &rows, `SELECT `+contractCols+` FROM contracts`); err != nil {
+		return nil, err
+	}
+	var lines []struct {
+		ContractID int64          `db:"contract_id"`
+		Version    int            `db:"version"`
+		Latest     int            `db:"latest"`
+		Explicit   bool           `db:"explicit"`
+		Year       int            `db:"year"`
+		Tonnes     ledger.Tonnes  `db:"tonnes"`
+		Vintage    sql.NullInt64  `db:"vintage"`
+		Price      sql.NullString `db:"price_per_tonne"`
+		DueOn      sql.NullTime   `db:"due_on"`
+	}
+	if err := tx.SelectContext(ctx, &lines, `
+		SELECT contract_id, version, max(version) OVER (PARTITION BY contract_id) AS latest, explicit, year, tonnes, vintage,
+		       price_per_tonne::text AS price_per_tonne, due_on
+		  FROM schedule_lines ORDER BY contract_id, version, year`); err != nil {
+		return nil, err
+	}
+	var held []struct {
+		ContractID int64         `db:"contract_id"`
+		Tonnes     ledger.Tonnes `db:"tonnes"`
+	}
+	if err := tx.SelectContext(ctx, &held, `
+		SELECT contract_id, sum(upper(serials) - lower(serials)) AS tonnes FROM serial_blocks WHERE state = 'delivered' GROUP BY 1`); err != nil {
+		return nil, err
+	}
+	byID := map[int64]*ledger.AuditContract{}
+	out := map[int64]*ledger.AuditContract{}
+	for _, r := range rows {
+		ac := &ledger.AuditContract{Terms: r.contract()}
+		byID[r.ID], out[r.BookID] = ac, ac
+	}
+	for _, l := range lines {
+		ac := byID[l.ContractID]
+		if ac == nil {
+			continue
+		}
+		sl := ledger.ScheduleLine{Year: l.Year, Tonnes: l.Tonnes, Vintage: int(l.Vintage.Int64)}
+		if l.Price.Valid {
+			p := decimal.RequireFromString(l.Price.String)
+			sl.PricePerTonne = &p
+		}
+		if l.DueOn.Valid {
+			sl.DueOn = l.DueOn.Time.UTC()
+		}
+		if l.Version == 1 {
+			ac.Terms.Schedule = append(ac.Terms.Schedule, sl)
+			ac.Terms.ScheduleGiven = l.Explicit
+		}
+		if l.Version == l.Latest {
+			ac.Schedule = append(ac.Schedule, sl)
+		}
+	}
+	for _, h := range held {
+		if ac := byID[h.ContractID]; ac != nil {
+			ac.SerializedHolding = h.Tonnes
+		}
+	}
+	return out, nil
+}
+
+// auditSQL runs the set-based checks: serial ranges and corrections.
+func auditSQL(ctx context.Context, tx *sqlx.Tx, aud *ledger.Auditor) error {
+	checks := []struct {
+		check, message, expected, sql string
+	}{
+		{"serial_overlap", "two serial blocks of one series overlap: a serial would be held twice", "no overlap", `
+			SELECT a.registry || ' ' || a.prefix || ' ' || a.serials::text AS entry, b.serials::text AS found
+			  FROM serial_blocks a JOIN serial_blocks b
+			    ON a.registry = b.registry AND a.prefix = b.prefix AND a.serials && b.serials AND a.id < b.id`},
+		{"serial_retired_delivered", "retired serials were not delivered before, under the same contract", "an earlier delivery of these serials", `
+			SELECT r.entry_id::text AS entry, r.prefix || ':' || r.serials::text AS found
+			  FROM serial_events r JOIN entries re ON re.id = r.entry_id
+			 WHERE r.to_state = 'retired' AND NOT EXISTS (
+			       SELECT 1 FROM serial_events d JOIN entries de ON de.id = d.entry_id
+			        WHERE d.from_state IS NULL AND d.to_state = 'delivered' AND d.contract_id = r.contract_id
+			          AND d.registry = r.registry AND d.prefix = r.prefix AND d.serials @> r.serials
+			          AND de.book_id = re.book_id AND de.seq < re.seq)`},
+		{"serial_block_history", "a retired serial block has no retirement in the serial history", "a retirement event", `
+			SELECT b.entry_id::text AS entry, b.prefix || ':' || b.serials::text AS found
+			  FROM serial_blocks b
+			 WHERE b.state = 'retired' AND NOT EXISTS (
+			       SELECT 1 FROM serial_events e WHERE e.to_state = 'retired' AND e.registry = b.registry
+			          AND e.prefix = b.prefix AND e.serials @> b.serials)`},
+		{"correction_target", "a correction does not point at an earlier entry of its own book, of the kind it records", "an earlier entry of the same book and kind", `
+			SELECT r.id::text AS entry, coalesce(o.kind, 'missing') || ' in ' || coalesce(o.book_id::text, '-') AS found
+			  FROM entries r LEFT JOIN entries o ON o.id = r.reverts
+			 WHERE r.reverts IS NOT NULL
+			   AND (o.id IS NULL OR o.book_id <> r.book_id OR o.kind IS DISTINCT FROM r.reverts_kind OR o.seq >= r.seq)`},
+	}
+	for _, c := range checks {
+		var rows []struct {
+			Entry string `db:"entry"`
+			Found string `db:"found"`
+		}
+		if err := tx.SelectContext(ctx, &rows, c.sql); err != nil {
+			return fmt.Errorf("audit %s: %w", c.check, err)
+		}
+		for _, r := range rows {
+			aud.Add(ledger.Finding{Check: c.check, Entry: r.Entry, Expected: c.expected, Found: r.Found, Message: c.message})
+		}
+	}
+	return nil
+}

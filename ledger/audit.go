@@ -1,0 +1,377 @@
+package ledger
+
+import (
+	"bytes"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"sort"
+	"time"
+
+	"github.com/shopspring/decimal"
+)
+
+// Finding is one thing the audit found wrong: which check, where (an entry id, or a book,
+// account or serial range), what was expected, what was found, and a sentence for a person.
+type Finding struct {
+	Check    string `json:"check"`
+	Entry    string `json:"entry"`
+	Expected string `json:"expected"`
+	Found    string `json:"found"`
+	Message  string `json:"message"`
+}
+
+// AuditAccount is an account as the audit sees it at the start of its book.
+type AuditAccount struct {
+	Code   string
+	Kind   AccountKind
+	Floor  *Tonnes // nil: may go negative
+	Cached Tonnes  // the balance the database caches
+}
+
+// AuditBook is what the audit needs of a book before walking its entries.
+type AuditBook struct {
+	Code     string
+	HeadSeq  int64
+	HeadHash []byte
+	Accounts []AuditAccount
+	// Contract is set for a contract's book.
+	Contract *AuditContract
+	// SinceSeq, when positive, is the chain position an earlier statement covered; the audit
+	// then also sums the book up to that position.
+	SinceSeq int64
+}
+
+// AuditContract is what the audit checks a contract's book against.
+type AuditContract struct {
+	Terms             Contract       // as stored (its first schedule: the one signed)
+	Schedule          []ScheduleLine // the schedule in force (latest version)
+	SerializedHolding Tonnes         // tonnes in serial blocks still delivered
+}
+
+// RollupRow is one row of a stored rollup, compared with what the postings add up to.
+type RollupRow struct {
+	Account  string
+	Day      time.Time // effective date (daily) or first of month (monthly)
+	Recorded time.Time // recorded date (daily only)
+	Vintage  int
+	Kind     Kind
+	Year     int // contract year (monthly only; daily derives it)
+	Amount   Tonnes
+	Priced   Tonnes
+	Value    decimal.Decimal
+	Postings int64
+}
+
+type rollupKey struct {
+	account  string
+	day      string
+	recorded string
+	vintage  int
+	kind     Kind
+	year     int
+}
+
+type rollupSum struct {
+	amount, priced Tonnes
+	value          decimal.Decimal
+	postings       int64
+}
+
+// Auditor re-adds the journal as it is streamed to it, one book at a time, and collects
+// findings. Its memory is bounded by one book's accounts, distinct days and priced
+// deliveries, never by the size of the journal.
+type Auditor struct {
+	findings   []Finding
+	suppressed map[string]int
+	maxPerKind int
+
+	Entries, Postings int64
+	Trial             Tonnes // the sum of every posting: zero in a sound journal
+	Heads             []ChainHead
+
+	// per book
+	book     AuditBook
+	kinds    map[string]AccountKind
+	sums     map[string]Tonnes
+	daily    map[rollupKey]*rollupSum
+	monthly  map[rollupKey]*rollupSum
+	prices   map[string]decimal.Decimal // priced deliveries of the book, for their corrections
+	prev     []byte
+	seq      int64
+	lastAt   time.Time
+	pos      Position
+	sincePos Position
+	sinceAcc map[string]Tonnes
+
+	// SinceTotals and SinceAccounts are the books' totals at the statement's chain positions,
+	// and SinceHashes the hashes of the entries at those positions.
+	SinceTotals   map[string]Position
+	SinceAccounts map[string]Tonnes
+	SinceHashes   map[string]string
+	// Totals is every contract's position from its postings.
+	Totals map[string]Position
+}
+
+// NewAuditor returns an auditor that keeps at most maxPerKind findings of each check (the
+// rest are counted).
+func NewAuditor(maxPerKind int) *Auditor {
+	return &Auditor{suppressed: map[string]int{}, maxPerKind: maxPerKind, SinceTotals: map[string]Position{},
+		SinceAccounts: map[string]Tonnes{}, SinceHashes: map[string]string{}, Totals: map[string]Position{}}
+}
+
+// Add records a finding.
+func (a *Auditor) Add(f Finding) {
+	n := 0
+	for _, x := range a.findings {
+		if x.Check == f.Check {
+			n++
+		}
+	}
+	if a.maxPerKind > 0 && n >= a.maxPerKind {
+		a.suppressed[f.Check]++
+		return
+	}
+	a.findings = append(a.findings, f)
+}
+
+// Findings returns the findings, plus one per check whose further findings were counted only.
+func (a *Auditor) Findings() []Finding {
+	out := slices.Clone(a.findings)
+	checks := make([]string, 0, len(a.suppressed))
+	for c := range a.suppressed {
+		checks = append(checks, c)
+	}
+	sort.Strings(checks)
+	for _, c := range checks {
+		out = append(out, Finding{Check: c, Message: fmt.Sprintf("%d more findings of this check are not listed", a.suppressed[c])})
+	}
+	return out
+}
+
+// BeginBook starts a book.
+func (a *Auditor) BeginBook(b AuditBook) {
+	a.book = b
+	a.kinds, a.sums = map[string]AccountKind{}, map[string]Tonnes{}
+	a.daily, a.monthly = map[rollupKey]*rollupSum{}, map[rollupKey]*rollupSum{}
+	a.prices = map[string]decimal.Decimal{}
+	a.sinceAcc = map[string]Tonnes{}
+	for _, acc := range b.Accounts {
+		a.kinds[acc.Code] = acc.Kind
+	}
+	a.prev, a.seq, a.lastAt = GenesisHash, 0, time.Time{}
+	a.pos, a.sincePos = Position{}, Position{}
+}
+
+// Entry checks one entry of the current book, in chain order.
+func (a *Auditor) Entry(e Entry) {
+	a.Entries++
+	a.seq++
+	if p := CheckLink(e, a.seq, a.prev); p != "" {
+		a.Add(Finding{Check: "hash_chain", Entry: e.ID, Expected: fmt.Sprintf("%s #%d linked and sealed", a.book.Code, a.seq),
+			Found: fmt.Sprintf("%s #%d", e.Book, e.Seq), Message: fmt.Sprintf("book %s, entry #%d: %s", a.book.Code, e.Seq, p)})
+	}
+	a.prev, a.seq = e.Hash, e.Seq
+	if a.book.SinceSeq > 0 && e.Seq == a.book.SinceSeq {
+		a.SinceHashes[a.book.Code] = hex.EncodeToString(e.Hash)
+	}
+	if e.RecordedAt.Before(a.lastAt) {
+		a.Add(Finding{Check: "recorded_order", Entry: e.ID, Expected: "recorded at or after " + a.lastAt.Format(time.RFC3339Nano),
+			Found: e.RecordedAt.Format(time.RFC3339Nano), Message: "an entry is recorded earlier than the entry before it in its chain"})
+	}
+	a.lastAt = e.RecordedAt
+	var sum Tonnes
+	for _, p := range e.Postings {
+		sum = sum.Add(p.Amount)
+	}
+	if !sum.IsZero() {
+		a.Add(Finding{Check: "entry_balances", Entry: e.ID, Expected: "0.000", Found: sum.String(), Message: "the entry's postings do not sum to zero"})
+	}
+	if n := len(e.Postings); n < 2 && !(n == 0 && e.Kind == KindAmend) {
+		a.Add(Finding{Check: "entry_postings", Entry: e.ID, Expected: "at least 2 postings", Found: fmt.Sprint(n), Message: "an entry needs at least two postings"})
+	}
+	kind := e.Kind
+	if e.Kind == KindRevert {
+		kind = e.RevertsKind
+	}
+	price, priced := decimal.Decimal{}, false
+	if kind == KindDeliver {
+		src := e.Metadata["price_per_tonne"]
+		if e.Kind == KindRevert {
+			price, priced = a.prices[e.Reverts]
+		} else if src != "" {
+			if d, err := decimal.NewFromString(src); err == nil {
+				price, priced = d, true
+				a.prices[e.ID] = d
+			}
+		}
+	}
+	a.Postings += int64(len(e.Postings))
+	for _, p := range e.Postings {
+		ak, ok := a.kinds[p.Account]
+		if !ok {
+			a.Add(Finding{Check: "posting_account", Entry: e.ID, Expected: "an account of book " + a.book.Code, Found: p.Account,
+				Message: "a posting names an account outside its entry's book"})
+			continue
+		}
+		if p.Amount.IsZero() {
+			a.Add(Finding{Check: "posting_nonzero", Entry: e.ID, Expected: "non-zero", Found: p.Amount.String(), Message: "a posting moves nothing"})
+		}
+		if ak == AccRetired && p.Amount.IsNegative() {
+			a.Add(Finding{Check: "retired_final", Entry: e.ID, Expected: "no outflow from " + p.Account, Found: p.Amount.String(),
+				Message: "tonnes left a retired account"})
+		}
+		a.Trial = a.Trial.Add(p.Amount)
+		a.sums[p.Account] = a.sums[p.Account].Add(p.Amount)
+		a.pos.Add(ak, kind, p.Amount)
+		if a.book.SinceSeq > 0 && e.Seq <= a.book.SinceSeq {
+			a.sincePos.Add(ak, kind, p.Amount)
+			a.sinceAcc[p.Account] = a.sinceAcc[p.Account].Add(p.Amount)
+		}
+		pr, val := Zero, decimal.Zero
+		if priced && (ak == AccHolding || ak == AccRetired) {
+			pr, val = p.Amount, p.Amount.Decimal().Mul(price)
+		}
+		year := 0
+		if a.book.Contract != nil {
+			year = a.book.Contract.Terms.YearOf(e.EffectiveOn)
+		}
+		dk := rollupKey{account: p.Account, day: FormatDate(e.EffectiveOn), recorded: FormatDate(e.RecordedAt.UTC()), vintage: e.Vintage, kind: kind}
+		mk := rollupKey{account: p.Account, day: e.EffectiveOn.Format("2006-01") + "-01", vintage: e.Vintage, kind: kind, year: year}
+		for _, x := range []struct {
+			m map[rollupKey]*rollupSum
+			k rollupKey
+		}{{a.daily, dk}, {a.monthly, mk}} {
+			s := x.m[x.k]
+			if s == nil {
+				s = &rollupSum{}
+				x.m[x.k] = s
+			}
+			s.amount, s.priced, s.value, s.postings = s.amount.Add(p.Amount), s.priced.Add(pr), s.value.Add(val), s.postings+1
+		}
+	}
+	if e.Kind == KindSign && a.book.Contract != nil {
+		a.checkTerms(e)
+	}
+}
+
+func (a *Auditor) checkTerms(e Entry) {
+	want := a.book.Contract.Terms.TermsDigest()
+	if got := e.Metadata["terms_sha256"]; got != want {
+		a.Add(Finding{Check: "contract_terms", Entry: e.ID, Expected: want, Found: got,
+			Message: "contract " + a.book.Code + ": the stored terms no longer match the digest sealed into its sign entry"})
+	}
+}
+
+// EndBook finishes the current book: the chain head, the cached balances, the floors at
+// every effective date, the rollups, and a contract's identities and schedule.
+func (a *Auditor) EndBook(daily, monthly []RollupRow) {
+	b := a.book
+	if a.seq != b.HeadSeq || !bytes.Equal(a.prev, b.HeadHash) {
+		a.Add(Finding{Check: "chain_head", Entry: b.Code, Expected: fmt.Sprintf("head #%d %x", a.seq, a.prev),
+			Found: fmt.Sprintf("head #%d %x", b.HeadSeq, b.HeadHash), Message: "book " + b.Code + ": its recorded head is not its last entry"})
+	}
+	a.Heads = append(a.Heads, ChainHead{Book: b.Code, Seq: b.HeadSeq, Hash: hex.EncodeToString(b.HeadHash)})
+	for _, acc := range b.Accounts {
+		sum := a.sums[acc.Code]
+		if !acc.Cached.Equal(sum) {
+			a.Add(Finding{Check: "cached_balance", Entry: acc.Code, Expected: sum.String(), Found: acc.Cached.String(),
+				Message: "the cached balance differs from the sum of the account's postings"})
+		}
+		if acc.Floor != nil {
+			a.checkFloor(acc)
+		}
+	}
+	a.compareRollup("rollup_daily", a.daily, daily, true)
+	a.compareRollup("rollup_monthly", a.monthly, monthly, false)
+	if c := b.Contract; c != nil {
+		a.Totals[b.Code] = a.pos
+		for _, msg := range a.pos.Check() {
+			a.Add(Finding{Check: "contract_identity", Entry: b.Code, Expected: "identities hold", Found: msg, Message: "contract " + b.Code + ": " + msg})
+		}
+		var sched Tonnes
+		for _, l := range c.Schedule {
+			sched = sched.Add(l.Tonnes)
+		}
+		if !sched.Equal(a.pos.Contracted) {
+			a.Add(Finding{Check: "schedule_total", Entry: b.Code, Expected: a.pos.Contracted.String(), Found: sched.String(),
+				Message: "contract " + b.Code + ": the schedule in force does not add up to the contracted tonnes"})
+		}
+		if c.SerializedHolding.GreaterThan(a.pos.Holding) {
+			a.Add(Finding{Check: "serials_held", Entry: b.Code, Expected: "at most " + a.pos.Holding.String(), Found: c.SerializedHolding.String(),
+				Message: "contract " + b.Code + ": more tonnes are in delivered serial blocks than in the holding"})
+		}
+	}
+	if b.SinceSeq > 0 {
+		a.SinceTotals[b.Code] = a.sincePos
+		for k, v := range a.sinceAcc {
+			a.SinceAccounts[k] = v
+		}
+		for _, acc := range b.Accounts {
+			if _, ok := a.SinceAccounts[acc.Code]; !ok {
+				a.SinceAccounts[acc.Code] = Zero
+			}
+		}
+	}
+}
+
+// checkFloor checks that the account's balance never fell below its floor at any effective
+// date (the running sum of its postings in date order).
+func (a *Auditor) checkFloor(acc AuditAccount) {
+	byDay := map[string]Tonnes{}
+	for k, s := range a.daily {
+		if k.account == acc.Code {
+			byDay[k.day] = byDay[k.day].Add(s.amount)
+		}
+	}
+	days := make([]string, 0, len(byDay))
+	for d := range byDay {
+		days = append(days, d)
+	}
+	sort.Strings(days)
+	var run Tonnes
+	for _, d := range days {
+		run = run.Add(byDay[d])
+		if run.LessThan(*acc.Floor) {
+			a.Add(Finding{Check: "balance_floor", Entry: acc.Code, Expected: "at least " + acc.Floor.String(), Found: run.String() + " on " + d,
+				Message: "the account fell below its floor (" + string(acc.Kind) + " accounts may not go negative)"})
+			return
+		}
+	}
+}
+
+func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got []RollupRow, daily bool) {
+	seen := map[rollupKey]bool{}
+	for _, r := range got {
+		k := rollupKey{account: r.Account, day: FormatDate(r.Day), vintage: r.Vintage, kind: r.Kind}
+		if daily {
+			k.recorded = FormatDate(r.Recorded)
+		} else {
+			k.year = r.Year
+		}
+		seen[k] = true
+		w := want[k]
+		if w == nil {
+			w = &rollupSum{}
+		}
+		if !w.amount.Equal(r.Amount) || !w.priced.Equal(r.Priced) || !w.value.Equal(r.Value) || w.postings != r.Postings {
+			a.Add(Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", r.Account, k.day, r.Kind, r.Vintage),
+				Expected: fmt.Sprintf("%s t (%d postings)", w.amount, w.postings), Found: fmt.Sprintf("%s t (%d postings)", r.Amount, r.Postings),
+				Message: "a report rollup differs from the sum of its postings"})
+		}
+	}
+	for k, w := range want {
+		if !seen[k] {
+			a.Add(Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", k.account, k.day, k.kind, k.vintage),
+				Expected: fmt.Sprintf("%s t (%d postings)", w.amount, w.postings), Found: "no row",
+				Message: "a report rollup is missing postings"})
+		}
+	}
+}
+
+// Finish closes the audit: the trial balance.
+func (a *Auditor) Finish() {
+	if !a.Trial.IsZero() {
+		a.Add(Finding{Check: "trial_balance", Expected: "0.000", Found: a.Trial.String(), Message: "all postings together do not sum to zero"})
+	}
+}
