@@ -203,6 +203,16 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 			return errors.New("demo: identities do not hold: " + strings.Join(bad, "; "))
 		}
 	}
+	res, err := s.Audit(ctx, nil)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintln(a.stdout)
+	writeAuditText(a.stdout, auditJSON{OK: res.OK(), Entries: res.Entries, Postings: res.Postings, Books: len(res.Heads),
+		Digest: res.Digest, KnownAt: res.KnownAt.Format("2006-01-02T15:04:05.000000Z"), Findings: res.Findings})
+	if !res.OK() {
+		return &exitError{code: 1}
+	}
 	return nil
 }
 
