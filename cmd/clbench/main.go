@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 
 	"github.com/carbonledger/carbonledger/internal/bench"
 )
@@ -21,11 +22,22 @@ func main() {
 	flag.IntVar(&cfg.Runs, "runs", 5, "timed runs of each measurement")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "random seed of the synthetic ledger")
 	flag.BoolVar(&cfg.Reseed, "reseed", false, "drop the seeded benchmark database and seed it again")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "clbench:", err)
+			os.Exit(1)
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	if err := bench.Run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "clbench:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
