@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -95,7 +96,7 @@ func ParseDurability(s string) (Durability, error) {
 	}
 	plus := strings.HasSuffix(s, "+")
 	n, err := strconv.Atoi(strings.TrimSuffix(s, "+"))
-	if err != nil || n < 1 || n > 100000 {
+	if err != nil || n < 1 || n > 100000 || s[0] < '0' || s[0] > '9' {
 		return Durability{}, Invalid("durability_years", s, "must be a whole number of years from 1 to 100000, optionally followed by '+' (such as 100+)")
 	}
 	return Durability{Years: n, AtLeast: plus}, nil
@@ -179,8 +180,8 @@ func ParseContractJSON(r io.Reader) (Contract, error) {
 	if err := dec.Decode(&j); err != nil {
 		return Contract{}, jsonError(err)
 	}
-	if dec.More() {
-		return Contract{}, Invalid("contract", "", "the file holds more than one JSON value; give one contract object")
+	if _, err := dec.Token(); err != io.EOF {
+		return Contract{}, Invalid("contract", "", "has content after the contract object; give exactly one JSON object")
 	}
 	return j.contract()
 }
@@ -193,7 +194,11 @@ func jsonError(err error) error {
 	}
 	var te *json.UnmarshalTypeError
 	if errors.As(err, &te) {
-		return Invalid(te.Field, te.Value, "has the wrong JSON type (expected "+te.Type.String()+")")
+		field := te.Field
+		if field == "" {
+			field = "contract"
+		}
+		return Invalid(field, "", "is a JSON "+te.Value+" where "+jsonKind(te.Type)+" is expected")
 	}
 	var se *json.SyntaxError
 	if errors.As(err, &se) {
@@ -207,6 +212,30 @@ func jsonError(err error) error {
 		return Invalid("contract", "", "is empty; give a JSON object")
 	}
 	return Invalid("contract", "", "could not be read as JSON: "+msg)
+}
+
+// jsonKind names, for a user, the kind of JSON value a Go type is decoded from.
+func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t {
+	case reflect.TypeFor[Tonnes](), reflect.TypeFor[Durability]():
+		return "a string"
+	}
+	switch t.Kind() {
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.String:
+		return "a string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+		return "a whole number"
+	case reflect.Bool:
+		return "true or false"
+	}
+	return "another kind of value"
 }
 
 func (j contractJSON) contract() (Contract, error) {

@@ -133,7 +133,7 @@ const (
 	maxDescription = 1000
 	maxKey         = 200
 	maxMetaKeys    = 32
-	maxMetaValue   = 1000
+	maxMetaValue   = 4000 // a 50-year schedule with vintages, prices and due dates fits
 	maxPostings    = 64
 )
 

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -366,8 +367,9 @@ func BuildReverse(c *Contract, pos Position, r ReverseRequest) (Entry, error) {
 		if r.Serials != nil {
 			return Entry{}, Invalid("serials", r.Serials.Label, "are not taken with --remedy buffer: the buyer's credits stand and the registry cancels buffer credits")
 		}
-		if r.Tonnes.GreaterThan(pos.Delivered) {
-			return Entry{}, Insufficient("tonnes", r.Tonnes.String(), fmt.Sprintf("is more than the %s t delivered under %s", pos.Delivered, c.Code))
+		if left := pos.Delivered.Sub(pos.BufferCancelled); r.Tonnes.GreaterThan(left) {
+			return Entry{}, Insufficient("tonnes", r.Tonnes.String(), fmt.Sprintf("is more than the %s t delivered under %s and not yet made good from the buffer (%s t delivered, %s t buffer-cancelled)",
+				left.Max(Zero), c.Code, pos.Delivered, pos.BufferCancelled))
 		}
 		e.Description = fmt.Sprintf("Reversal of %s t under %s (%s); made good from the registry buffer pool", r.Tonnes, c.Code, md["reason"])
 		e.Postings = []Posting{{a.Buffer, r.Tonnes.Neg()}, {a.BufferCancelled, r.Tonnes}}
@@ -405,10 +407,10 @@ func BuildAmend(c *Contract, current []ScheduleLine, currentExplicit bool, pos P
 		return Entry{}, nil, false, Insufficient("tonnes", total.String(), fmt.Sprintf("is below what contract %s has already delivered or cancelled: it can shrink by at most the %s t open, to %s t",
 			c.Code, pos.Open.Max(Zero), pos.Contracted.Sub(pos.Open.Max(Zero))))
 	}
-	schedule, explicit := r.Schedule, r.Schedule != nil
+	schedule, explicit := slices.Clone(r.Schedule), r.Schedule != nil
 	if schedule == nil {
-		if currentExplicit && !delta.IsZero() {
-			return Entry{}, nil, false, Invalid("schedule", "", "is required: contract "+c.Code+" has an explicit schedule, so a new total needs the amended schedule too")
+		if currentExplicit {
+			return Entry{}, nil, false, Invalid("schedule", "", "is required: contract "+c.Code+" has an explicit schedule, so an amendment gives the amended schedule too")
 		}
 		schedule = EvenSchedule(total, len(c.Years()))
 	} else if err := c.checkSchedule(total, schedule); err != nil {

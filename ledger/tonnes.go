@@ -149,6 +149,9 @@ func (t Tonnes) MarshalJSON() ([]byte, error) { return json.Marshal(t.String()) 
 // a decimal that crossed a float somewhere is exactly what this type exists to prevent.
 func (t *Tonnes) UnmarshalJSON(b []byte) error {
 	b = bytes.TrimSpace(b)
+	if string(b) == "null" {
+		return Invalid("tonnes", "", "is null; give a decimal number as a string, such as \"12.500\"")
+	}
 	if len(b) == 0 || b[0] != '"' {
 		return Invalid("tonnes", string(b), `must be a JSON string such as "12.500", not a bare number`)
 	}

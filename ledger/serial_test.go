@@ -1,0 +1,239 @@
+package ledger
+
+import (
+	"encoding/csv"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestParseSerials(t *testing.T) {
+	tests := []struct {
+		in    string
+		want  SerialRange
+		count int64
+	}{
+		{"CAR-1-MX-1234-22-101-2024:1-5000", SerialRange{Prefix: "CAR-1-MX-1234-22-101-2024", First: 1, Last: 5000, Label: "CAR-1-MX-1234-22-101-2024:1-5000"}, 5000},
+		{"X:7-7", SerialRange{Prefix: "X", First: 7, Last: 7, Label: "X:7-7"}, 1},
+		{"puro/BCR.2024_a:0-0", SerialRange{Prefix: "puro/BCR.2024_a", First: 0, Last: 0, Label: "puro/BCR.2024_a:0-0"}, 1},
+		{"  X:1-2\n", SerialRange{Prefix: "X", First: 1, Last: 2, Label: "X:1-2"}, 2},
+		{"X:000010-000019", SerialRange{Prefix: "X", First: 10, Last: 19, Label: "X:000010-000019"}, 10},
+		{"X:1-999999999999999", SerialRange{Prefix: "X", First: 1, Last: 999999999999999, Label: "X:1-999999999999999"}, 999999999999999},
+		// Climate Action Reserve's own form.
+		{"CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000",
+			SerialRange{Prefix: "CAR-1-US-1335-31-983-KS-2025-9205", First: 1, Last: 5000, Label: "CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000"}, 5000},
+		{"CAR-1-US-1335-31-983-KS-2025-9659-43177 to 43276",
+			SerialRange{Prefix: "CAR-1-US-1335-31-983-KS-2025-9659", First: 43177, Last: 43276, Label: "CAR-1-US-1335-31-983-KS-2025-9659-43177 to 43276"}, 100},
+		// Verra's own form: the block number leads, the series follows the range.
+		{"19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1",
+			SerialRange{Prefix: "VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1", First: 941467007, Last: 941467431,
+				Label: "19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1"}, 425},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseSerials(tt.in)
+			if err != nil {
+				t.Fatalf("ParseSerials(%q): %v", tt.in, err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("ParseSerials(%q) (-want +got):\n%s", tt.in, diff)
+			}
+			if got.Count() != tt.count {
+				t.Errorf("Count: got %d, want %d", got.Count(), tt.count)
+			}
+			if want := TonnesFromKg(tt.count * 1000); !got.Tonnes().Equal(want) {
+				t.Errorf("Tonnes: got %s, want %s", got.Tonnes(), want)
+			}
+			if err := got.RequireCount(TonnesFromKg(tt.count * 1000)); err != nil {
+				t.Errorf("RequireCount(%d): got %v, want nil", tt.count, err)
+			}
+			// The generic form of any range parses back to the same range.
+			back, err := ParseSerials(got.String())
+			if err != nil || back.Prefix != got.Prefix || back.First != got.First || back.Last != got.Last {
+				t.Errorf("ParseSerials(String()=%q): got %+v, %v, want the same range", got.String(), back, err)
+			}
+		})
+	}
+}
+
+func TestParseSerialsRejects(t *testing.T) {
+	tests := []struct{ in, rule string }{
+		{"", "is empty; write PREFIX:FIRST-LAST"},
+		{"   ", "is empty"},
+		{"X:5-1", "ends before it starts"},
+		{"CAR-1-US-1335-31-983-KS-2025-9205-5000 to 1", "ends before it starts"},
+		{"19385-941467431-941467007-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1", "ends before it starts"},
+		{"hello", "is not a serial range"},
+		{"X:1-", "is not a serial range"},
+		{"X:-1-2", "is not a serial range"},
+		{":1-2", "is not a serial range"},
+		{"X:1", "is not a serial range"},
+		{"X:1-2-3", "is not a serial range"},
+		{"X:a-b", "is not a serial range"},
+		{"X 1-2", "is not a serial range"},
+		{"-X:1-2", "is not a serial range"},
+		{"X:1 - 2", "is not a serial range"},
+		{"X:1234567890123456-1234567890123457", "is not a serial range"}, // 16 digits
+		{"CAR-1-US-1335-31-983-KS-2025-9205-1 - 5000", "is not a serial range"},
+		{"CAR-1-US-1335-31-983-KS-2025-9205-1 to", "is not a serial range"},
+		{"19385-941467007-941467431-GS-VER-1", "is not a serial range"},
+		{"X:" + strings.Repeat("1", 299), "is too long (at most 300 characters)"},
+		{strings.Repeat("P", 201) + ":1-2", "is not a serial range"}, // prefix over 200 characters
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseSerials(tt.in)
+			if err == nil {
+				t.Fatalf("ParseSerials(%q): got %+v, want an error that %s", tt.in, got, tt.rule)
+			}
+			wantFieldError(t, err, "serials", ErrInvalid, tt.rule)
+			if got != (SerialRange{}) {
+				t.Errorf("ParseSerials(%q) on error: got %+v, want the zero range", tt.in, got)
+			}
+		})
+	}
+}
+
+func TestSerialRangeContains(t *testing.T) {
+	r := SerialRange{Prefix: "P", First: 100, Last: 199}
+	tests := []struct {
+		o    SerialRange
+		want bool
+	}{
+		{SerialRange{Prefix: "P", First: 100, Last: 199}, true},
+		{SerialRange{Prefix: "P", First: 100, Last: 100}, true},
+		{SerialRange{Prefix: "P", First: 199, Last: 199}, true},
+		{SerialRange{Prefix: "P", First: 120, Last: 150}, true},
+		{SerialRange{Prefix: "P", First: 99, Last: 150}, false},
+		{SerialRange{Prefix: "P", First: 150, Last: 200}, false},
+		{SerialRange{Prefix: "P", First: 50, Last: 250}, false},
+		{SerialRange{Prefix: "P", First: 300, Last: 400}, false},
+		{SerialRange{Prefix: "Q", First: 120, Last: 150}, false},
+		{SerialRange{Prefix: "", First: 120, Last: 150}, false},
+	}
+	for _, tt := range tests {
+		if got := r.Contains(tt.o); got != tt.want {
+			t.Errorf("%s.Contains(%s): got %v, want %v", r, tt.o, got, tt.want)
+		}
+	}
+	if got := r.String(); got != "P:100-199" {
+		t.Errorf("String: got %q, want P:100-199", got)
+	}
+}
+
+func TestSerialRangeRequireCount(t *testing.T) {
+	r, err := ParseSerials("CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.RequireCount(tn("5000")); err != nil {
+		t.Errorf("RequireCount(5000): got %v, want nil", err)
+	}
+	for _, s := range []string{"4999", "5001", "5000.001", "4999.999", "0", "-5000"} {
+		err := r.RequireCount(tn(s))
+		wantFieldError(t, err, "serials", ErrInvalid, "holds 5000 serials (both ends included) but the tonnes are "+tn(s).String(),
+			"CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000")
+	}
+}
+
+// registryExports is where the real registry export samples live, relative to this package.
+const registryExports = "../../shared/data/registry-exports"
+
+// readExport reads a registry CSV export and returns, for each row, the values of the named
+// columns.
+func readExport(t *testing.T, file string, columns ...string) [][]string {
+	t.Helper()
+	path := filepath.Join(registryExports, file)
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatalf("open %s (the registry export samples, from %s): %v", path, mustWd(t), err)
+	}
+	defer f.Close()
+	records, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	if len(records) < 2 {
+		t.Fatalf("%s: got %d records, want a header and rows", path, len(records))
+	}
+	idx := make([]int, len(columns))
+	for i, c := range columns {
+		idx[i] = -1
+		for j, h := range records[0] {
+			if strings.TrimSpace(h) == c {
+				idx[i] = j
+			}
+		}
+		if idx[i] < 0 {
+			t.Fatalf("%s: no column %q in header %q", path, c, records[0])
+		}
+	}
+	var out [][]string
+	for _, rec := range records[1:] {
+		row := make([]string, len(columns))
+		for i, j := range idx {
+			row[i] = rec[j]
+		}
+		out = append(out, row)
+	}
+	return out
+}
+
+func mustWd(t *testing.T) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wd
+}
+
+// TestRegistryExportSerials parses every serial range in the real Climate Action Reserve and
+// Verra exports and checks that each range holds exactly the row's quantity.
+func TestRegistryExportSerials(t *testing.T) {
+	tests := []struct {
+		file, serial, quantity string
+		rows                   int
+		prefix                 string
+	}{
+		{"car-retirements.csv", "Offset Credit Serial Numbers", "Quantity of Offset Credits", 100, "CAR-"},
+		{"verra-transactions.csv", "Serial Number", "Quantity Issued", 200, "VCS-"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			rows := readExport(t, tt.file, tt.serial, tt.quantity)
+			if len(rows) != tt.rows {
+				t.Errorf("%s: got %d rows, want %d", tt.file, len(rows), tt.rows)
+			}
+			var total int64
+			for i, row := range rows {
+				serial, qty := row[0], row[1]
+				want, err := strconv.ParseInt(strings.ReplaceAll(qty, ",", ""), 10, 64)
+				if err != nil {
+					t.Fatalf("row %d: quantity %q: %v", i+2, qty, err)
+				}
+				r, err := ParseSerials(serial)
+				if err != nil {
+					t.Errorf("row %d: ParseSerials(%q): %v", i+2, serial, err)
+					continue
+				}
+				if r.Count() != want {
+					t.Errorf("row %d: %q: got Count %d, want the row's quantity %d", i+2, serial, r.Count(), want)
+				}
+				if err := r.RequireCount(TonnesFromKg(want * 1000)); err != nil {
+					t.Errorf("row %d: RequireCount(%d): %v", i+2, want, err)
+				}
+				if !strings.HasPrefix(r.Prefix, tt.prefix) || r.Label != serial {
+					t.Errorf("row %d: got prefix %q label %q, want a %s prefix and the registry's text as label", i+2, r.Prefix, r.Label, tt.prefix)
+				}
+				total += r.Count()
+			}
+			if total <= 0 {
+				t.Errorf("%s: got %d serials in all, want some", tt.file, total)
+			}
+		})
+	}
+}
