@@ -141,7 +141,7 @@ func TestSerialRangeRequireCount(t *testing.T) {
 }
 
 // registryExports is where the real registry export samples live, relative to this package.
-const registryExports = "../../shared/data/registry-exports"
+const registryExports = "../testdata/registry-exports" // a copy of ../shared/data/registry-exports
 
 // readExport reads a registry CSV export and returns, for each row, the values of the named
 // columns.

@@ -116,7 +116,7 @@ func cmdAudit(ctx context.Context, a *app, args []string) error {
 				return err
 			}
 		}
-		if err := writeOutput(a.stdout, *stmtOut, func(w io.Writer) error { return writeJSON(w, st) }); err != nil {
+		if err := a.writeOutput(*stmtOut, func(w io.Writer) error { return writeJSON(w, st) }); err != nil {
 			return err
 		}
 	}

@@ -133,7 +133,7 @@ func demoHistory() []demoStep {
 				Reason: "fire in a restoration plot before the credits were claimed (illustrative)", Serials: serials(torotoSeries + "-9001:118001-120000")})
 		}},
 		{"demo:toroto:deliver:replacement", deliver(ledger.DeliverRequest{Contract: demoForest, Tonnes: t("2000"), Date: d("2025-04-28"), Vintage: 2025,
-			Serials: serials(torotoSeries + "-9003-1 to 2000"), RegistryTx: "CAR-TX-2025-0131 (illustrative)", Note: "replacement for the reversed 2,000 t"})},
+			Serials: serials("CAR-1-MX-1642-34-101-CM-2025-9003-1 to 2000"), RegistryTx: "CAR-TX-2025-0131 (illustrative)", Note: "replacement for the reversed 2,000 t"})},
 		{"demo:toroto:cancel:shortfall", func(ctx context.Context, s *store.Store, key string, _ map[string]string) (store.Result, error) {
 			return s.Cancel(ctx, ledger.CancelRequest{Contract: demoForest, Date: d("2025-05-15"), Key: key, Terminate: true,
 				Reason: "term ended; the undelivered 24,000 t shortfall is waived (illustrative)"})

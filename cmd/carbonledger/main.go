@@ -53,6 +53,8 @@ func commands() []command {
 		{"amend", "change a contract's tonnes or schedule", cmdAmend},
 		{"revert", "correct a mistaken entry with a reverting entry", cmdRevert},
 		{"report", "term, period or portfolio report (table, csv, json, html)", cmdReport},
+		{"reconcile", "match a registry's export (CAR, Verra) against the ledger's serials (exit 1 on discrepancies)", cmdReconcile},
+		{"export", "write the journal for hledger, beancount or as CSV (--format, --from, --to)", cmdExport},
 		{"audit", "recompute every total from the postings and verify the hash chains (exit 1 on findings)", cmdAudit},
 		{"journal", "list a contract's journal entries", cmdJournal},
 		{"serials", "list the serial blocks delivered under contracts", cmdSerials},

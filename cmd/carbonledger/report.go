@@ -104,7 +104,7 @@ func cmdReport(ctx context.Context, a *app, args []string) error {
 		}
 		r = reports.BuildPeriod(meta, specs, fy, *by, rows)
 	}
-	return writeOutput(a.stdout, *output, func(w io.Writer) error { return reports.Render(w, r, *format) })
+	return a.writeOutput(*output, func(w io.Writer) error { return reports.Render(w, r, *format) })
 }
 
 func groupOK(by string) (string, error) {
@@ -159,9 +159,9 @@ func parseInstant(s string) (time.Time, error) {
 
 // writeOutput writes to the file, if one is named, or to stdout. A file is written whole or
 // not at all (a temporary file renamed into place).
-func writeOutput(stdout io.Writer, path string, write func(io.Writer) error) error {
+func (a *app) writeOutput(path string, write func(io.Writer) error) error {
 	if path == "" {
-		return write(stdout)
+		return write(a.stdout)
 	}
 	f, err := os.CreateTemp(dirOf(path), ".carbonledger-*")
 	if err != nil {
@@ -178,7 +178,7 @@ func writeOutput(stdout io.Writer, path string, write func(io.Writer) error) err
 	if err := os.Rename(f.Name(), path); err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "wrote %s\n", path)
+	fmt.Fprintf(a.stderr, "wrote %s\n", path)
 	return nil
 }
 

@@ -1,0 +1,317 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/carbonledger/carbonledger/internal/registry"
+	"github.com/carbonledger/carbonledger/ledger"
+)
+
+const reconcileHelp = `
+Reads a registry's public export (CSV) and matches it, by serial range, against the serial
+blocks the ledger holds for that registry: the Climate Action Reserve's retirements and
+issuances reports, and Verra's VCU transactions export. The kind of file is told by its header;
+--registry, when given, must agree with it.
+
+Every row is reported with its line number and its class:
+  matched          same series and range, and the ledger's state is what the registry says
+  disagrees        the ranges overlap but differ, serials are missing, the states differ
+                   (e.g. retired at the registry, only delivered in the ledger), or the row's
+                   quantity is not the size of its own range
+  registry_only    no ledger serial overlaps the row
+  ledger_only      a ledger block no row overlaps, of a state the export lists
+  not_in_export    a ledger block in a state this kind of export does not list (held credits
+                   against a retirements report); not a discrepancy
+  issuance_summary a row without serials (CAR issuances), checked by project and vintage: the
+                   ledger may hold no more of a project's vintage than was issued
+  unreadable       a row that could not be read, with the reason
+
+Exit codes: 0 nothing disagrees (every serial row matched, no ledger block unaccounted for, no
+unreadable row); 1 discrepancies or unreadable rows, or the file could not be read; 2 usage error.`
+
+func cmdReconcile(ctx context.Context, a *app, args []string) error {
+	fs := a.newFlags("reconcile", "reconcile [--registry car|verra] FILE [--format text|json|csv] [--output FILE] [--db URL]")
+	reg := fs.String("registry", "", "the registry that published FILE: car|verra (default: told by the file's header)")
+	format := formatFlag(fs, "text", "text", "json", "csv")
+	output := fs.String("output", "", "write to this file instead of stdout")
+	usage := fs.Usage
+	fs.Usage = func() {
+		usage()
+		fmt.Fprintln(a.stderr, reconcileHelp)
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return usagef("reconcile needs one FILE, the registry's export in CSV ('-' for stdin); got %d arguments", len(pos))
+	}
+	if err := checkFormat(*format, "text", "json", "csv"); err != nil {
+		return err
+	}
+	code := ""
+	if *reg != "" {
+		c, ok := ledger.NormalizeRegistry(*reg)
+		if !ok || (c != "car" && c != "verra") {
+			return usagef("--registry %q: exports of car (Climate Action Reserve) and verra are read", *reg)
+		}
+		code = c
+	}
+	path := pos[0]
+	var in io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		in = f
+	}
+	exp, err := registry.Parse(in, code)
+	if errors.Is(err, registry.ErrWrongRegistry) {
+		return usagef("%s: %v", path, err)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+
+	s, err := a.open(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	blocks, err := s.LedgerSerials(ctx, exp.Registry)
+	if err != nil {
+		return err
+	}
+	ranges := make([]registry.LedgerRange, len(blocks))
+	for i, b := range blocks {
+		ranges[i] = registry.LedgerRange{Contract: b.Contract, Registry: b.Registry, Prefix: b.Prefix,
+			First: b.First, Last: b.Last, State: b.State, Entry: b.Entry, Date: b.Date}
+	}
+	res := registry.Reconcile(exp.Records, ranges)
+	rep := reconcileReport{File: path, Export: exp, Result: res}
+	if err := a.writeOutput(*output, func(w io.Writer) error {
+		switch *format {
+		case "json":
+			return writeJSON(w, rep.view())
+		case "csv":
+			return rep.csv(w)
+		}
+		return rep.text(w)
+	}); err != nil {
+		return err
+	}
+	if !res.OK() {
+		fmt.Fprintf(a.stderr, "reconcile: %s\n", rep.verdict())
+		return &exitError{1}
+	}
+	return nil
+}
+
+type reconcileReport struct {
+	File   string
+	Export *registry.Export
+	Result registry.Result
+}
+
+// verdict says in one line whether the file and the ledger agree.
+func (r reconcileReport) verdict() string {
+	if r.Result.OK() {
+		return fmt.Sprintf("nothing disagrees: %d of %d rows matched", r.Result.Total(registry.Matched).Rows, r.Result.Rows)
+	}
+	var parts []string
+	for _, t := range r.Result.Totals {
+		if !t.Class.Discrepancy() || t.Rows+t.Blocks == 0 {
+			continue
+		}
+		var what []string
+		if t.Rows > 0 {
+			what = append(what, plural(t.Rows, "row"))
+		}
+		if t.Blocks > 0 {
+			what = append(what, plural(t.Blocks, "ledger block"))
+		}
+		parts = append(parts, strings.Join(what, " and ")+" "+verdictPhrase[t.Class])
+	}
+	return "discrepancies: " + strings.Join(parts, ", ") + fmt.Sprintf(" (%d of %d rows matched)", r.Result.Total(registry.Matched).Rows, r.Result.Rows)
+}
+
+var verdictPhrase = map[registry.Class]string{
+	registry.Disagrees:    "disagreeing (quantity, range or state)",
+	registry.RegistryOnly: "in the registry only",
+	registry.LedgerOnly:   "in the ledger only",
+	registry.Unreadable:   "unreadable",
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// whole writes a quantity of credits without decimals when it is whole.
+func whole(t ledger.Tonnes) string { return t.Decimal().String() }
+
+// row is one item flattened for the text and CSV tables.
+type reconcileRow struct {
+	line, class, serials, quantity, status, date, ledger, ledgerTonnes, detail string
+}
+
+func flatten(it registry.Item) reconcileRow {
+	row := reconcileRow{class: string(it.Class), detail: it.Detail, ledgerTonnes: whole(it.LedgerTonnes)}
+	var ls []string
+	for _, l := range it.Ledger {
+		ls = append(ls, l.String())
+	}
+	row.ledger = strings.Join(ls, "; ")
+	if rec := it.Record; rec != nil {
+		row.line = strconv.Itoa(rec.Line)
+		if rec.HasSerials() {
+			row.serials = rec.Serials.String()
+		}
+		if rec.Err == "" {
+			row.quantity, row.status, row.date = strconv.FormatInt(rec.Count, 10), string(rec.Status), ledger.FormatDate(rec.Date)
+		}
+		if !rec.HasSerials() && rec.Err == "" {
+			row.serials = "(" + rec.Project + " vintage " + rec.Vintage + ")"
+		}
+		return row
+	}
+	row.line = "-"
+	if len(it.Ledger) == 1 {
+		l := it.Ledger[0]
+		row.serials = fmt.Sprintf("%s:%d-%d", l.Prefix, l.First, l.Last)
+		row.quantity, row.status, row.date = whole(l.Tonnes()), "ledger "+l.State, ledger.FormatDate(l.Date)
+	} else {
+		row.quantity, row.status = whole(it.LedgerTonnes), "ledger"
+	}
+	return row
+}
+
+func (r reconcileReport) text(w io.Writer) error {
+	fmt.Fprintf(w, "Reconciliation of %s, a %s (%d rows, %d unreadable), with the ledger's %d serial blocks of registry %s\n\n",
+		r.File, r.Export.Kind.Name(), r.Result.Rows, r.Export.Unreadable(), r.Result.Blocks, r.Export.Registry)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLASS\tMEANING\tROWS\tLEDGER BLOCKS\tREGISTRY T\tLEDGER T")
+	for _, t := range r.Result.Totals {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%d\t%s\t%s\n", t.Class, t.Class.Label(), t.Rows, t.Blocks, whole(t.Tonnes), whole(t.LedgerTonnes))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\n%s\n\n", r.verdict())
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LINE\tCLASS\tSERIALS\tQUANTITY\tSTATUS\tDATE\tDETAIL")
+	for _, it := range r.Result.Items {
+		row := flatten(it)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.line, row.class, row.serials, row.quantity, row.status, row.date, row.detail)
+	}
+	return tw.Flush()
+}
+
+func (r reconcileReport) csv(w io.Writer) error {
+	cw := csv.NewWriter(w)
+	cw.Write([]string{"line", "class", "serials", "quantity", "status", "date", "ledger", "ledger_tonnes", "detail"})
+	for _, it := range r.Result.Items {
+		row := flatten(it)
+		cw.Write([]string{row.line, row.class, row.serials, row.quantity, row.status, row.date, row.ledger, row.ledgerTonnes, row.detail})
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// The JSON report: field names are part of the interface.
+type (
+	reconcileJSON struct {
+		File         string        `json:"file"`
+		Kind         registry.Kind `json:"kind"`
+		Registry     string        `json:"registry"`
+		OK           bool          `json:"ok"`
+		Rows         int           `json:"rows"`
+		Unreadable   int           `json:"unreadable"`
+		LedgerBlocks int           `json:"ledger_blocks"`
+		Totals       []totalJSON   `json:"totals"`
+		Items        []itemJSON    `json:"items"`
+		Verdict      string        `json:"verdict"`
+	}
+	totalJSON struct {
+		Class        registry.Class `json:"class"`
+		Label        string         `json:"label"`
+		Discrepancy  bool           `json:"discrepancy"`
+		Rows         int            `json:"rows"`
+		Blocks       int            `json:"ledger_blocks"`
+		Tonnes       ledger.Tonnes  `json:"tonnes"`
+		LedgerTonnes ledger.Tonnes  `json:"ledger_tonnes"`
+	}
+	itemJSON struct {
+		Class        registry.Class  `json:"class"`
+		Line         int             `json:"line,omitempty"` // 0 for ledger blocks no row accounts for
+		Row          *rowJSON        `json:"row,omitempty"`
+		Ledger       []ledgerBlockJS `json:"ledger"`
+		LedgerTonnes ledger.Tonnes   `json:"ledger_tonnes"`
+		Detail       string          `json:"detail"`
+	}
+	rowJSON struct {
+		Serials     string         `json:"serials,omitempty"` // PREFIX:FIRST-LAST
+		Label       string         `json:"label,omitempty"`   // as the registry writes it
+		Quantity    *ledger.Tonnes `json:"quantity,omitempty"`
+		Status      string         `json:"status,omitempty"`
+		Date        string         `json:"date,omitempty"`
+		Beneficiary string         `json:"beneficiary,omitempty"`
+		Reason      string         `json:"reason,omitempty"`
+		Project     string         `json:"project,omitempty"`
+		Vintage     string         `json:"vintage,omitempty"`
+		Problem     string         `json:"problem,omitempty"`
+		Error       string         `json:"error,omitempty"`
+	}
+	ledgerBlockJS struct {
+		Contract string        `json:"contract"`
+		Serials  string        `json:"serials"`
+		Tonnes   ledger.Tonnes `json:"tonnes"`
+		State    string        `json:"state"`
+		Entry    string        `json:"entry"`
+		Date     string        `json:"date"`
+	}
+)
+
+func (r reconcileReport) view() reconcileJSON {
+	v := reconcileJSON{File: r.File, Kind: r.Export.Kind, Registry: r.Export.Registry, OK: r.Result.OK(), Rows: r.Result.Rows,
+		Unreadable: r.Export.Unreadable(), LedgerBlocks: r.Result.Blocks, Verdict: r.verdict(),
+		Totals: []totalJSON{}, Items: []itemJSON{}}
+	for _, t := range r.Result.Totals {
+		v.Totals = append(v.Totals, totalJSON{Class: t.Class, Label: t.Class.Label(), Discrepancy: t.Class.Discrepancy(),
+			Rows: t.Rows, Blocks: t.Blocks, Tonnes: t.Tonnes, LedgerTonnes: t.LedgerTonnes})
+	}
+	for _, it := range r.Result.Items {
+		j := itemJSON{Class: it.Class, Ledger: []ledgerBlockJS{}, LedgerTonnes: it.LedgerTonnes, Detail: it.Detail}
+		for _, l := range it.Ledger {
+			j.Ledger = append(j.Ledger, ledgerBlockJS{Contract: l.Contract, Serials: fmt.Sprintf("%s:%d-%d", l.Prefix, l.First, l.Last),
+				Tonnes: l.Tonnes(), State: l.State, Entry: l.Entry, Date: ledger.FormatDate(l.Date)})
+		}
+		if rec := it.Record; rec != nil {
+			j.Line = rec.Line
+			row := &rowJSON{Status: string(rec.Status), Date: ledger.FormatDate(rec.Date), Beneficiary: rec.Beneficiary,
+				Reason: rec.Reason, Project: rec.Project, Vintage: rec.Vintage, Problem: rec.Problem, Error: rec.Err}
+			if rec.HasSerials() {
+				row.Serials, row.Label = rec.Serials.String(), rec.Serials.Label
+			}
+			if rec.Err == "" {
+				q := rec.Quantity
+				row.Quantity = &q
+			}
+			j.Row = row
+		}
+		v.Items = append(v.Items, j)
+	}
+	return v
+}

@@ -1,0 +1,386 @@
+package registry
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/carbonledger/carbonledger/ledger"
+)
+
+// The fields a layout maps columns onto.
+const (
+	fSerials     = "serials"
+	fQuantity    = "quantity"
+	fDate        = "date"        // the status date (CAR: Status Effective / Date Issued; Verra: retirement)
+	fIssued      = "issued"      // Verra's issuance date
+	fProject     = "project"     // project id
+	fVintage     = "vintage"     // CAR vintage year; Verra vintage start
+	fVintageEnd  = "vintage_end" // Verra vintage end
+	fBeneficiary = "beneficiary"
+	fReason      = "reason"
+	fDetails     = "details"
+)
+
+type column struct {
+	field, header string
+	required      bool
+}
+
+// layout is the header of one kind of export. Columns are found by name, so a registry that
+// adds or reorders columns is still read; required columns tell the kinds apart.
+type layout struct {
+	kind Kind
+	cols []column
+	// dateForm is the registry's own date format, for messages; dateLayout for time.Parse.
+	dateForm, dateLayout string
+}
+
+var layouts = []layout{
+	{kind: CARRetirements, dateForm: "MM/DD/YYYY", dateLayout: "1/2/2006", cols: []column{
+		{fSerials, "Offset Credit Serial Numbers", true},
+		{fQuantity, "Quantity of Offset Credits", true},
+		{fDate, "Status Effective", true},
+		{fVintage, "Vintage", false},
+		{fProject, "Project ID", false},
+		{fBeneficiary, "Account Holder", false},
+		{fReason, "Retirement Reason", false},
+		{fDetails, "Retirement Reason Details", false},
+	}},
+	{kind: CARIssuances, dateForm: "MM/DD/YYYY", dateLayout: "1/2/2006", cols: []column{
+		{fDate, "Date Issued", true},
+		{fProject, "Project ID", true},
+		{fVintage, "Vintage", true},
+		{fQuantity, "Total Offset Credits Issued", true},
+	}},
+	{kind: VerraTransactions, dateForm: "YYYY-MM-DD", dateLayout: time.DateOnly, cols: []column{
+		{fSerials, "Serial Number", true},
+		{fQuantity, "Quantity Issued", true},
+		{fIssued, "Issuance Date", true},
+		{fDate, "Retirement/Cancellation Date", true},
+		{fProject, "ID", false},
+		{fVintage, "Vintage Start", false},
+		{fVintageEnd, "Vintage End", false},
+		{fBeneficiary, "Retirement Beneficiary", false},
+		{fReason, "Retirement Reason", false},
+		{fDetails, "Retirement Details", false},
+	}},
+}
+
+var bom = []byte("\xef\xbb\xbf")
+
+// normHeader compares column names without regard to case, spacing or a stray BOM.
+func normHeader(s string) string {
+	s = strings.TrimPrefix(s, string(bom))
+	return strings.ToLower(strings.Join(strings.Fields(s), " "))
+}
+
+// detect finds the layout of a header and the index of each of its fields.
+func detect(header []string) (*layout, map[string]int, error) {
+	idx := map[string]int{}
+	for i, h := range header {
+		if _, dup := idx[normHeader(h)]; !dup {
+			idx[normHeader(h)] = i
+		}
+	}
+	var best *layout
+	var bestMissing []string
+	bestFound := 0
+	for i := range layouts {
+		l := &layouts[i]
+		var missing []string
+		found := 0
+		for _, c := range l.cols {
+			if !c.required {
+				continue
+			}
+			if _, ok := idx[normHeader(c.header)]; ok {
+				found++
+			} else {
+				missing = append(missing, strconv.Quote(c.header))
+			}
+		}
+		if len(missing) == 0 {
+			cols := map[string]int{}
+			for _, c := range l.cols {
+				if j, ok := idx[normHeader(c.header)]; ok {
+					cols[c.field] = j
+				}
+			}
+			return l, cols, nil
+		}
+		if found > bestFound {
+			best, bestMissing, bestFound = l, missing, found
+		}
+	}
+	shown := header
+	if len(shown) > 6 {
+		shown = shown[:6]
+	}
+	quoted := make([]string, len(shown))
+	for i, h := range shown {
+		quoted[i] = strconv.Quote(h)
+	}
+	if best != nil && bestFound >= 2 {
+		return nil, nil, fmt.Errorf("%w: the header looks like a %s but lacks the column(s) %s",
+			ErrUnknownExport, best.kind.Name(), strings.Join(bestMissing, ", "))
+	}
+	var want []string
+	for _, l := range layouts {
+		var req []string
+		for _, c := range l.cols {
+			if c.required {
+				req = append(req, strconv.Quote(c.header))
+			}
+		}
+		want = append(want, fmt.Sprintf("a %s (columns %s)", l.kind.Name(), strings.Join(req, ", ")))
+	}
+	return nil, nil, fmt.Errorf("%w: the header (%s...) is none of %s", ErrUnknownExport,
+		strings.Join(quoted, ", "), strings.Join(want, "; "))
+}
+
+// DetectKind tells the kind of export from its header row.
+func DetectKind(header []string) (Kind, error) {
+	l, _, err := detect(header)
+	if err != nil {
+		return "", err
+	}
+	return l.kind, nil
+}
+
+// Parse reads a registry export. registry is "car", "verra", or "" to go by the header alone;
+// a file of another registry than the one named is refused (ErrWrongRegistry), and so is a
+// header of no known export (ErrUnknownExport). Rows that cannot be read do not stop the
+// parse: each becomes a Record with its line number and Err.
+func Parse(r io.Reader, registry string) (*Export, error) {
+	if registry != "" && registry != "car" && registry != "verra" {
+		return nil, fmt.Errorf("registry %q: exports of car and verra are read", registry)
+	}
+	br := bufio.NewReader(r)
+	if b, _ := br.Peek(len(bom)); bytes.Equal(b, bom) {
+		br.Discard(len(bom))
+	}
+	cr := csv.NewReader(br)
+	cr.FieldsPerRecord = -1 // a row of the wrong width is reported, not fatal
+	header, err := cr.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("%w: the file is empty (no header row)", ErrUnknownExport)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w: the header row is not CSV: %v", ErrUnknownExport, err)
+	}
+	l, cols, err := detect(header)
+	if err != nil {
+		return nil, err
+	}
+	if registry != "" && l.kind.Registry() != registry {
+		return nil, fmt.Errorf("%w: the file is a %s (registry %s), not an export of %s",
+			ErrWrongRegistry, l.kind.Name(), l.kind.Registry(), registry)
+	}
+	exp := &Export{Kind: l.kind, Registry: l.kind.Registry()}
+	for {
+		row, err := cr.Read()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			var pe *csv.ParseError
+			if !errors.As(err, &pe) {
+				return nil, err
+			}
+			why := fmt.Sprintf("is not valid CSV (line %d, column %d: %v)", pe.Line, pe.Column, pe.Err)
+			if pe.Line > pe.StartLine {
+				why += fmt.Sprintf("; lines %d to %d could not be read", pe.StartLine, pe.Line)
+			}
+			exp.Records = append(exp.Records, Record{Line: pe.StartLine, Registry: exp.Registry, Kind: l.kind, Err: why})
+			continue
+		}
+		line, _ := cr.FieldPos(0)
+		exp.Records = append(exp.Records, l.record(line, row, len(header), cols))
+	}
+	return exp, nil
+}
+
+// record reads one data row.
+func (l *layout) record(line int, row []string, width int, cols map[string]int) Record {
+	rec := Record{Line: line, Registry: l.kind.Registry(), Kind: l.kind}
+	if len(row) != width {
+		rec.Err = fmt.Sprintf("has %d fields where the header has %d", len(row), width)
+		return rec
+	}
+	if strings.TrimSpace(strings.Join(row, "")) == "" {
+		rec.Err = "is empty (every field is blank)"
+		return rec
+	}
+	get := func(f string) string {
+		if i, ok := cols[f]; ok {
+			return strings.TrimSpace(row[i])
+		}
+		return ""
+	}
+	header := func(f string) string {
+		for _, c := range l.cols {
+			if c.field == f {
+				return c.header
+			}
+		}
+		return f
+	}
+	var bad []string
+	date := func(f string, required bool) time.Time {
+		s := get(f)
+		if s == "" {
+			if required {
+				bad = append(bad, header(f)+" is empty")
+			}
+			return time.Time{}
+		}
+		t, err := time.Parse(l.dateLayout, s)
+		if err != nil {
+			bad = append(bad, fmt.Sprintf("%s %q is not a date in the registry's form %s", header(f), s, l.dateForm))
+		}
+		return t
+	}
+
+	rec.Project, rec.Beneficiary, rec.Reason, rec.Details = get(fProject), get(fBeneficiary), get(fReason), get(fDetails)
+	rec.Vintage = get(fVintage)
+	if end := get(fVintageEnd); end != "" && end != rec.Vintage {
+		rec.Vintage += " to " + end
+	}
+	if n, err := parseCount(get(fQuantity)); err != nil {
+		bad = append(bad, fmt.Sprintf("%s %q %s", header(fQuantity), get(fQuantity), err))
+	} else {
+		rec.Count, rec.Quantity = n, ledger.TonnesFromKg(n*1000)
+	}
+	switch l.kind {
+	case CARRetirements:
+		rec.Status = StatusRetired
+		rec.Date = date(fDate, true)
+	case CARIssuances:
+		rec.Status = StatusIssued
+		rec.Date = date(fDate, true)
+	case VerraTransactions:
+		issued := date(fIssued, true)
+		if get(fDate) == "" {
+			rec.Status, rec.Date = StatusIssued, issued
+		} else {
+			rec.Date = date(fDate, false)
+			rec.Status = verraStatus(rec.Beneficiary, rec.Reason)
+		}
+	}
+	if _, ok := cols[fSerials]; ok {
+		s := get(fSerials)
+		if sr, err := parseSerials(l.kind, s); err != nil {
+			bad = append(bad, fmt.Sprintf("%s %q %s", header(fSerials), s, err))
+		} else {
+			rec.Serials = sr
+		}
+	}
+	if len(bad) > 0 {
+		rec.Err = strings.Join(bad, "; ")
+		return rec
+	}
+	if rec.HasSerials() && rec.Serials.Count() != rec.Count {
+		rec.Problem = fmt.Sprintf("the quantity %d disagrees with its serial range %d-%d, which holds %d serials (both ends included)",
+			rec.Count, rec.Serials.First, rec.Serials.Last, rec.Serials.Count())
+	}
+	return rec
+}
+
+// verraStatus tells a retirement from a cancellation. Verra's export puts both under
+// "Retirement/Cancellation Date"; a beneficiary or a retirement reason marks a retirement, a
+// reason that speaks of cancelling a cancellation, and a row with neither cannot be told.
+func verraStatus(beneficiary, reason string) Status {
+	if strings.Contains(strings.ToLower(reason), "cancel") {
+		return StatusCancelled
+	}
+	if beneficiary != "" || reason != "" {
+		return StatusRetired
+	}
+	return StatusRetiredOrCancelled
+}
+
+var countRE = regexp.MustCompile(`^(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.0+)?$`)
+
+// parseCount reads a whole number of credits: "5000", "28,571", or "5000.0" (as a
+// spreadsheet may have written it).
+func parseCount(s string) (int64, error) {
+	if s == "" {
+		return 0, errors.New("is empty")
+	}
+	if !countRE.MatchString(s) {
+		if strings.HasPrefix(s, "-") {
+			return 0, errors.New("is negative")
+		}
+		return 0, errors.New("is not a whole number of credits (digits, optionally grouped by thousands: 28,571)")
+	}
+	s, _, _ = strings.Cut(s, ".")
+	n, err := strconv.ParseInt(strings.ReplaceAll(s, ",", ""), 10, 64)
+	if err != nil || n > 1e15 {
+		return 0, errors.New("is too large")
+	}
+	return n, nil
+}
+
+// parseSerials reads a serial range in the registry's own form.
+func parseSerials(k Kind, s string) (ledger.SerialRange, error) {
+	if s == "" {
+		return ledger.SerialRange{}, errors.New("is empty")
+	}
+	form := `"CAR-...-FIRST to LAST"`
+	if k == VerraTransactions {
+		form = `"BLOCK-FIRST-LAST-VCS-..."`
+	}
+	r, err := ledger.ParseSerials(s)
+	if err != nil {
+		var fe *ledger.FieldError
+		if errors.As(err, &fe) && strings.Contains(fe.Rule, "ends before") {
+			return r, errors.New("ends before it starts (a range is FIRST to LAST, both included)")
+		}
+		return r, fmt.Errorf("is not a serial range in the registry's form %s", form)
+	}
+	ok := false
+	switch k {
+	case CARRetirements:
+		ok = strings.HasPrefix(r.Prefix, "CAR-") && strings.Contains(s, " to ")
+	case VerraTransactions:
+		ok = (strings.HasPrefix(r.Prefix, "VCS-") || strings.HasPrefix(r.Prefix, "CCB-")) && !strings.Contains(s, ":")
+	}
+	if !ok {
+		return ledger.SerialRange{}, fmt.Errorf("is not a serial range in the registry's form %s", form)
+	}
+	return r, nil
+}
+
+// carProjectVintage reads the project and vintage out of a Reserve serial series:
+// "CAR-1-US-1335-31-983-KS-2025-9205" is project CAR1335, vintage 2025.
+func carProjectVintage(prefix string) (project, vintage string, ok bool) {
+	f := strings.Split(prefix, "-")
+	if len(f) < 6 || f[0] != "CAR" {
+		return "", "", false
+	}
+	project, vintage = f[3], f[len(f)-2]
+	if !allDigits(project) || len(vintage) != 4 || !allDigits(vintage) {
+		return "", "", false
+	}
+	return "CAR" + project, vintage, true
+}
+
+func allDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,400 @@
+package registry
+
+import (
+	"encoding/csv"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/carbonledger/carbonledger/ledger"
+)
+
+// samplesDir is where the real registry exports live: $CARBONLEDGER_REGISTRY_EXPORTS, else the
+// copy in testdata/ at the repository root. A test without them fails; it never skips.
+func samplesDir(t testing.TB) string {
+	t.Helper()
+	dir := os.Getenv("CARBONLEDGER_REGISTRY_EXPORTS")
+	if dir == "" {
+		dir = filepath.Join("..", "..", "testdata", "registry-exports")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "car-retirements.csv")); err != nil {
+		t.Fatalf("the real registry exports are not at %s (set CARBONLEDGER_REGISTRY_EXPORTS): %v", dir, err)
+	}
+	return dir
+}
+
+func parseFile(t *testing.T, path, registry string) *Export {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	exp, err := Parse(f, registry)
+	if err != nil {
+		t.Fatalf("Parse(%s): %v", path, err)
+	}
+	return exp
+}
+
+// csvRows counts a file's data rows with the standard library alone.
+func csvRows(t *testing.T, path string) int {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r := csv.NewReader(f)
+	r.FieldsPerRecord = -1
+	all, err := r.ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(all) - 1
+}
+
+func TestParseRealExports(t *testing.T) {
+	dir := samplesDir(t)
+	for _, tt := range []struct {
+		file     string
+		kind     Kind
+		rows     int
+		serials  bool
+		statuses map[Status]int
+	}{
+		{"car-retirements.csv", CARRetirements, 100, true, map[Status]int{StatusRetired: 100}},
+		{"car-issuances.csv", CARIssuances, 100, false, map[Status]int{StatusIssued: 100}},
+		{"verra-transactions.csv", VerraTransactions, 200, true,
+			map[Status]int{StatusIssued: 100, StatusRetired: 87, StatusRetiredOrCancelled: 13}},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			path := filepath.Join(dir, tt.file)
+			exp := parseFile(t, path, "")
+			if exp.Kind != tt.kind || exp.Registry != tt.kind.Registry() {
+				t.Errorf("kind: got %s (%s), want %s", exp.Kind, exp.Registry, tt.kind)
+			}
+			if n := csvRows(t, path); n != tt.rows || len(exp.Records) != n {
+				t.Errorf("rows: got %d records, the file has %d data rows, the README says %d", len(exp.Records), n, tt.rows)
+			}
+			if n := exp.Unreadable(); n != 0 {
+				t.Errorf("got %d unreadable rows, want 0", n)
+			}
+			statuses := map[Status]int{}
+			lastLine := 1
+			for _, r := range exp.Records {
+				if r.Err != "" || r.Problem != "" {
+					t.Errorf("line %d: error %q, problem %q", r.Line, r.Err, r.Problem)
+				}
+				if r.Line <= lastLine {
+					t.Errorf("line %d follows line %d", r.Line, lastLine)
+				}
+				lastLine = r.Line
+				statuses[r.Status]++
+				if r.HasSerials() != tt.serials {
+					t.Errorf("line %d: has serials %v, want %v", r.Line, r.HasSerials(), tt.serials)
+				}
+				if r.Count <= 0 || !r.Quantity.Equal(ledger.TonnesFromKg(r.Count*1000)) {
+					t.Errorf("line %d: count %d, quantity %s", r.Line, r.Count, r.Quantity)
+				}
+				if tt.serials && (r.Serials.Count() != r.Count || !r.Serials.Tonnes().Equal(r.Quantity)) {
+					t.Errorf("line %d: range %s holds %d serials, quantity %d", r.Line, r.Serials, r.Serials.Count(), r.Count)
+				}
+				if r.Date.IsZero() || r.Date.Year() < 2000 || r.Project == "" || r.Vintage == "" {
+					t.Errorf("line %d: date %v, project %q, vintage %q", r.Line, r.Date, r.Project, r.Vintage)
+				}
+				if tt.kind == CARRetirements {
+					// the series names the project and vintage the row's own columns give
+					p, v, ok := carProjectVintage(r.Serials.Prefix)
+					if !ok || p != r.Project || v != r.Vintage {
+						t.Errorf("line %d: series %s read as project %q vintage %q (%v), the row says %q %q", r.Line, r.Serials.Prefix, p, v, ok, r.Project, r.Vintage)
+					}
+				}
+			}
+			for s, n := range tt.statuses {
+				if statuses[s] != n {
+					t.Errorf("status %q: got %d rows, want %d (all: %v)", s, statuses[s], n, statuses)
+				}
+			}
+		})
+	}
+}
+
+func TestParseRealRows(t *testing.T) {
+	dir := samplesDir(t)
+	car := parseFile(t, filepath.Join(dir, "car-retirements.csv"), "car")
+	verra := parseFile(t, filepath.Join(dir, "verra-transactions.csv"), "verra")
+	iss := parseFile(t, filepath.Join(dir, "car-issuances.csv"), "car")
+	at := func(exp *Export, line int) Record {
+		for _, r := range exp.Records {
+			if r.Line == line {
+				return r
+			}
+		}
+		t.Fatalf("no record at line %d", line)
+		return Record{}
+	}
+	for _, tt := range []struct {
+		name string
+		got  Record
+		want Record
+	}{
+		{"car line 2", at(car, 2), Record{Line: 2, Registry: "car", Kind: CARRetirements,
+			Serials: ledger.SerialRange{Prefix: "CAR-1-US-1335-31-983-KS-2025-9205", First: 1, Last: 5000, Label: "CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000"},
+			Count:   5000, Quantity: ledger.MustTonnes("5000"), Status: StatusRetired, Date: ledger.Date(2025, 10, 27),
+			Beneficiary: "ClimeCo Corp MCK NAP2, LLC.", Reason: "On Behalf of Third Party", Details: "Retired on behalf of Kinaxis Inc. F2024 period",
+			Project: "CAR1335", Vintage: "2025"}},
+		{"verra thousands separator", at(verra, 4), Record{Line: 4, Registry: "verra", Kind: VerraTransactions,
+			Serials: ledger.SerialRange{Prefix: "VCS-VCU-1310-VER-CN-13-3005-01012022-31102022-0", First: 941412555, Last: 941441125,
+				Label: "19381-941412555-941441125-VCS-VCU-1310-VER-CN-13-3005-01012022-31102022-0"},
+			Count: 28571, Quantity: ledger.MustTonnes("28571"), Status: StatusRetired, Date: ledger.Date(2026, 4, 6),
+			Beneficiary: "Lindblad Expeditions Family of Companies", Reason: "Environmental Benefit",
+			Details: "Retired on behalf of the Lindblad Expeditions family of companies 2025 emissions.",
+			Project: "3005", Vintage: "2022-01-01 to 2022-10-31"}},
+		{"verra no beneficiary", at(verra, 2), Record{Line: 2, Registry: "verra", Kind: VerraTransactions,
+			Serials: ledger.SerialRange{Prefix: "VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1", First: 941467007, Last: 941467431,
+				Label: "19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1"},
+			Count: 425, Quantity: ledger.MustTonnes("425"), Status: StatusRetiredOrCancelled, Date: ledger.Date(2026, 4, 10),
+			Project: "1340", Vintage: "2020-01-01 to 2020-12-31"}},
+		{"car issuance", at(iss, 2), Record{Line: 2, Registry: "car", Kind: CARIssuances,
+			Count: 9166, Quantity: ledger.MustTonnes("9166"), Status: StatusIssued, Date: ledger.Date(2026, 3, 19),
+			Project: "CAR2264", Vintage: "2026"}},
+	} {
+		if !recordsEqual(tt.got, tt.want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", tt.name, tt.got, tt.want)
+		}
+	}
+	// an active block: no retirement date, dated by its issuance
+	for _, r := range verra.Records {
+		if r.Status == StatusIssued && (r.Beneficiary != "" || r.Reason != "" || r.Date.IsZero()) {
+			t.Errorf("line %d: issued block with beneficiary %q reason %q date %v", r.Line, r.Beneficiary, r.Reason, r.Date)
+		}
+	}
+}
+
+func recordsEqual(a, b Record) bool {
+	qa, qb := a.Quantity, b.Quantity
+	a.Quantity, b.Quantity = ledger.Tonnes{}, ledger.Tonnes{}
+	return qa.Equal(qb) && a == b
+}
+
+const carHeader = "Vintage,Offset Credit Serial Numbers,Quantity of Offset Credits,Status Effective,Project ID,Account Holder,Retirement Reason,Retirement Reason Details\n"
+const verraHeader = "Issuance Date,Vintage Start,Vintage End,ID,Quantity Issued,Serial Number,Retirement/Cancellation Date,Retirement Beneficiary,Retirement Reason,Retirement Details\n"
+
+func TestParseEdgeCases(t *testing.T) {
+	type want struct {
+		line    int
+		err     string // "" for a readable row; else a part of the reason
+		count   int64
+		problem string
+		date    time.Time
+		status  Status
+	}
+	for _, tt := range []struct {
+		name, input string
+		want        []want
+	}{
+		{"BOM and CRLF", "\xef\xbb\xbf" + strings.ReplaceAll(carHeader, "\n", "\r\n") +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-1 to 5000,\"5,000\",10/27/2025,CAR1,\"Acme, Inc.\",Other,\r\n" +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-5001 to 5001,1,1/2/2026,CAR1,x,Other,\r\n",
+			[]want{{line: 2, count: 5000, date: ledger.Date(2025, 10, 27), status: StatusRetired},
+				{line: 3, count: 1, date: ledger.Date(2026, 1, 2), status: StatusRetired}}},
+		{"thousands separators and a spreadsheet's .0", carHeader +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-1 to 1234567,\"1,234,567\",10/27/2025,CAR1,x,Other,\n" +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-1 to 100,100.0,10/27/2025,CAR1,x,Other,\n",
+			[]want{{line: 2, count: 1234567, date: ledger.Date(2025, 10, 27), status: StatusRetired},
+				{line: 3, count: 100, date: ledger.Date(2025, 10, 27), status: StatusRetired}}},
+		{"bad rows keep their line numbers", carHeader +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-1 to 10,10,10/27/2025,CAR1,x,Other,\n" +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-11 to twenty,10,10/27/2025,CAR1,x,Other,\n" +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-21 to 30,\"1,0\",10/27/2025,CAR1,x,Other,\n" +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-31 to 40,10,10/27/2025,CAR1\n" +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-41 to 50,10,2025-10-27,CAR1,x,Other,\n" +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-60 to 51,10,10/27/2025,CAR1,x,Other,\n" +
+			"2025,,10,10/27/2025,CAR1,x,Other,\n" +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-61 to 70,-10,13/27/2025,CAR1,x,Other,\n" +
+			",,,,,,,\n" +
+			"2025,19385-1-10-VCS-VCU-1,10,10/27/2025,CAR1,x,Other,\n" +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-71 to 80,10,10/27/2025,CAR1,x,Other,\n",
+			[]want{{line: 2, count: 10, date: ledger.Date(2025, 10, 27), status: StatusRetired},
+				{line: 3, err: `Offset Credit Serial Numbers "CAR-1-US-1-2-3-KS-2025-9-11 to twenty" is not a serial range in the registry's form`},
+				{line: 4, err: `Quantity of Offset Credits "1,0" is not a whole number`},
+				{line: 5, err: "has 5 fields where the header has 8"},
+				{line: 6, err: `Status Effective "2025-10-27" is not a date in the registry's form MM/DD/YYYY`},
+				{line: 7, err: "ends before it starts"},
+				{line: 8, err: "Offset Credit Serial Numbers \"\" is empty"},
+				{line: 9, err: `"-10" is negative; Status Effective "13/27/2025" is not a date`},
+				{line: 10, err: "is empty (every field is blank)"},
+				{line: 11, err: "is not a serial range in the registry's form \"CAR-...-FIRST to LAST\""},
+				{line: 12, count: 10, date: ledger.Date(2025, 10, 27), status: StatusRetired}}},
+		{"quoted commas and a quoted line break keep later line numbers right", carHeader +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-1 to 10,10,10/27/2025,CAR1,\"Acme, Inc.\",Other,\"first line\nsecond line, with a comma\"\n" +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-11 to 20,10,10/27/2025,CAR1,x,Other,\n",
+			[]want{{line: 2, count: 10, date: ledger.Date(2025, 10, 27), status: StatusRetired},
+				{line: 4, count: 10, date: ledger.Date(2025, 10, 27), status: StatusRetired}}},
+		{"a quantity that disagrees with its own range", carHeader +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-1 to 5000,4999,10/27/2025,CAR1,x,Other,\n",
+			[]want{{line: 2, count: 4999, problem: "the quantity 4999 disagrees with its serial range 1-5000, which holds 5000 serials", date: ledger.Date(2025, 10, 27), status: StatusRetired}}},
+		{"a broken quote is one unreadable row, and reading goes on", carHeader +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-1 to 10,10,10/27/2025,CAR1,Acme \"the\" Inc,Other,\n" +
+			"2025,CAR-1-US-1-2-3-KS-2025-9-11 to 20,10,10/27/2025,CAR1,x,Other,\n",
+			[]want{{line: 2, err: "is not valid CSV (line 2, column"},
+				{line: 3, count: 10, date: ledger.Date(2025, 10, 27), status: StatusRetired}}},
+		{"Verra dates and statuses", verraHeader +
+			"2026-04-03,2020-01-01,2020-12-31,1340,\"1,710\",19368-940602844-940604553-VCS-VCU-1289-VER-VN-1-1975-01022023-31122023-0,,,,\n" +
+			"2026-04-03,2020-01-01,2020-12-31,1340,10,1-11-20-VCS-VCU-1,2026-04-10,Acme,,\n" +
+			"2026-04-03,2020-01-01,2020-12-31,1340,10,1-21-30-VCS-VCU-1,2026-04-10,,,\n" +
+			"2026-04-03,2020-01-01,2020-12-31,1340,10,1-31-40-VCS-VCU-1,2026-04-10,,Cancelled for buffer,\n" +
+			"04/03/2026,2020-01-01,2020-12-31,1340,10,1-41-50-VCS-VCU-1,2026-02-30,,,\n" +
+			"2026-04-03,2020-01-01,2020-12-31,1340,10,CAR-1-US-1-2-3-KS-2025-9-1 to 10,,,,\n",
+			[]want{{line: 2, count: 1710, date: ledger.Date(2026, 4, 3), status: StatusIssued},
+				{line: 3, count: 10, date: ledger.Date(2026, 4, 10), status: StatusRetired},
+				{line: 4, count: 10, date: ledger.Date(2026, 4, 10), status: StatusRetiredOrCancelled},
+				{line: 5, count: 10, date: ledger.Date(2026, 4, 10), status: StatusCancelled},
+				{line: 6, err: `Issuance Date "04/03/2026" is not a date in the registry's form YYYY-MM-DD; Retirement/Cancellation Date "2026-02-30" is not a date`},
+				{line: 7, err: `"BLOCK-FIRST-LAST-VCS-..."`}}},
+		{"header only", carHeader, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			exp, err := Parse(strings.NewReader(tt.input), "")
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			if len(exp.Records) != len(tt.want) {
+				t.Fatalf("got %d records, want %d: %+v", len(exp.Records), len(tt.want), exp.Records)
+			}
+			for i, w := range tt.want {
+				r := exp.Records[i]
+				if r.Line != w.line {
+					t.Errorf("record %d: line %d, want %d", i, r.Line, w.line)
+				}
+				if w.err != "" {
+					if !strings.Contains(r.Err, w.err) {
+						t.Errorf("line %d: error %q, want it to say %q", r.Line, r.Err, w.err)
+					}
+					continue
+				}
+				if r.Err != "" || r.Count != w.count || !r.Date.Equal(w.date) || r.Status != w.status || !strings.Contains(r.Problem, w.problem) || (w.problem == "") != (r.Problem == "") {
+					t.Errorf("line %d: got err %q count %d date %v status %q problem %q, want count %d date %v status %q problem %q",
+						r.Line, r.Err, r.Count, r.Date, r.Status, r.Problem, w.count, w.date, w.status, w.problem)
+				}
+			}
+		})
+	}
+}
+
+func TestParseRefuses(t *testing.T) {
+	for _, tt := range []struct {
+		name, input, registry string
+		kind                  error
+		says                  []string
+	}{
+		{"unknown header", "Date,Amount,Memo\n2025-01-01,10,x\n", "", ErrUnknownExport,
+			[]string{`the header ("Date", "Amount", "Memo"...) is none of`, "Climate Action Reserve retirements export", `"Offset Credit Serial Numbers"`, "Verra VCU transactions export"}},
+		{"a header that lacks a column", "Serial Number,Quantity Issued,Issuance Date\n", "", ErrUnknownExport,
+			[]string{"looks like a Verra VCU transactions export but lacks the column(s) \"Retirement/Cancellation Date\""}},
+		{"empty file", "", "", ErrUnknownExport, []string{"the file is empty"}},
+		{"another registry's export", verraHeader, "car", ErrWrongRegistry,
+			[]string{"the file is a Verra VCU transactions export (registry verra), not an export of car"}},
+		{"CAR issuances named verra", "Date Issued,Project ID,Vintage,Total Offset Credits Issued\n", "verra", ErrWrongRegistry,
+			[]string{"Climate Action Reserve issuances export"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(strings.NewReader(tt.input), tt.registry)
+			if !errors.Is(err, tt.kind) {
+				t.Fatalf("got %v, want %v", err, tt.kind)
+			}
+			for _, s := range tt.says {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not say %q", err, s)
+				}
+			}
+		})
+	}
+	if _, err := Parse(strings.NewReader(carHeader), "gold-standard"); err == nil {
+		t.Error("Parse with registry gold-standard: got no error")
+	}
+	for _, h := range []string{carHeader, verraHeader, "Date Issued,Project ID,Vintage,Total Offset Credits Issued\n"} {
+		if _, err := Parse(strings.NewReader(h), ""); err != nil {
+			t.Errorf("header %q: %v", h, err)
+		}
+	}
+}
+
+func TestParseCount(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+		err  string
+	}{
+		{"0", 0, ""}, {"5000", 5000, ""}, {"28,571", 28571, ""}, {"1,454,054", 1454054, ""}, {"100.00", 100, ""},
+		{"", 0, "is empty"}, {"1,23", 0, "not a whole number"}, {"12,3456", 0, "not a whole number"}, {",123", 0, "not a whole number"},
+		{"1.5", 0, "not a whole number"}, {"-3", 0, "negative"}, {"1e3", 0, "not a whole number"}, {"9999999999999999", 0, "too large"},
+	} {
+		got, err := parseCount(tt.in)
+		if tt.err == "" && (err != nil || got != tt.want) {
+			t.Errorf("parseCount(%q): got %d, %v, want %d", tt.in, got, err, tt.want)
+		}
+		if tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err)) {
+			t.Errorf("parseCount(%q): got %d, %v, want an error saying %q", tt.in, got, err, tt.err)
+		}
+	}
+}
+
+func TestCARProjectVintage(t *testing.T) {
+	for _, tt := range []struct {
+		prefix, project, vintage string
+		ok                       bool
+	}{
+		{"CAR-1-US-1335-31-983-KS-2025-9205", "CAR1335", "2025", true},
+		{"CAR-1-MX-1642-34-101-CM-2024-9001", "CAR1642", "2024", true},
+		{"VCS-VCU-1310-VER-CN-13-3005-01012022-31102022-0", "", "", false},
+		{"CAR-1-US-X-31-983-KS-2025-9205", "", "", false},
+		{"CAR-1-US", "", "", false},
+	} {
+		p, v, ok := carProjectVintage(tt.prefix)
+		if p != tt.project || v != tt.vintage || ok != tt.ok {
+			t.Errorf("carProjectVintage(%q): got %q %q %v, want %q %q %v", tt.prefix, p, v, ok, tt.project, tt.vintage, tt.ok)
+		}
+	}
+}
+
+// FuzzParse: whatever the input, Parse does not panic, every row it reads is one record with
+// a line number, and reconciling the records accounts for each exactly once.
+func FuzzParse(f *testing.F) {
+	f.Add(carHeader + "2025,CAR-1-US-1-2-3-KS-2025-9-1 to 5000,\"5,000\",10/27/2025,CAR1,x,Other,\n")
+	f.Add("\xef\xbb\xbf" + verraHeader + "2026-04-03,2020-01-01,2020-12-31,1340,10,1-11-20-VCS-VCU-1,2026-04-10,Acme,,\r\n")
+	f.Add("Date Issued,Project ID,Vintage,Total Offset Credits Issued\n03/19/2026,CAR2264,2026,\"9,166\"\n")
+	f.Add(carHeader + "2025,\"CAR-1 to 2\n,3,\"\"\n")
+	f.Add("a,b\n1,2\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		exp, err := Parse(strings.NewReader(in), "")
+		if err != nil {
+			if !errors.Is(err, ErrUnknownExport) {
+				t.Fatalf("unexpected error kind: %v", err)
+			}
+			return
+		}
+		for _, r := range exp.Records {
+			if r.Line < 2 {
+				t.Fatalf("record at line %d", r.Line)
+			}
+			if r.Err != "" {
+				continue
+			}
+			if !r.Quantity.Equal(ledger.TonnesFromKg(r.Count * 1000)) {
+				t.Fatalf("line %d: quantity %s for count %d", r.Line, r.Quantity, r.Count)
+			}
+			if r.HasSerials() && (r.Problem == "") != (r.Serials.Count() == r.Count) {
+				t.Fatalf("line %d: range %s, count %d, problem %q", r.Line, r.Serials, r.Count, r.Problem)
+			}
+		}
+		res := Reconcile(exp.Records, nil)
+		if n := rowItems(res); n != len(exp.Records) {
+			t.Fatalf("%d records, %d row items", len(exp.Records), n)
+		}
+	})
+}
