@@ -42,8 +42,14 @@ func (s *Store) AddContract(ctx context.Context, c ledger.Contract, key string) 
 		if err != nil || found {
 			res = Result{Entry: prior, Replay: found}
 			if err != nil && errors.Is(err, ledger.ErrConflict) {
-				return &ledger.FieldError{Field: "code", Value: c.Code, Kind: ledger.ErrConflict,
-					Rule: "already exists with different terms; a contract's terms never change after signing (amend it, or choose a new code)"}
+				// The key was used before: by this contract's signing (same code, other
+				// terms), or by some other request entirely.
+				var book string
+				if qerr := tx.GetContext(ctx, &book, `SELECT b.code FROM entries e JOIN books b ON b.id = e.book_id
+					WHERE e.idempotency_key = $1 AND e.kind = 'sign'`, key); qerr == nil && book == c.Code {
+					return &ledger.FieldError{Field: "code", Value: c.Code, Kind: ledger.ErrConflict,
+						Rule: "already exists with different terms; a contract's terms never change after signing (amend it, or choose a new code)"}
+				}
 			}
 			return err
 		}
@@ -361,7 +367,11 @@ func (s *Store) Deliver(ctx context.Context, r ledger.DeliverRequest) (Result, e
 			if r.Serials == nil {
 				return nil
 			}
-			return moveSerials(ctx, tx, row, *r.Serials, "", "delivered", e.ID)
+			state := "delivered"
+			if st.Contract.DeliveryMode == ledger.DeliverRetireOnDelivery {
+				state = "retired" // the credits were retired on delivery
+			}
+			return moveSerials(ctx, tx, row, *r.Serials, "", state, e.ID)
 		})
 }
 

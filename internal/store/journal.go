@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"sort"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -458,50 +457,42 @@ type ChainBreak struct {
 
 // VerifyChains recomputes every entry's hash in chain order and checks it links to its
 // predecessor and that each book's head is its last entry. It returns the heads and the
-// breaks found (none when the journal is intact).
+// breaks found (none when the journal is intact). The full audit does this and more.
 func (s *Store) VerifyChains(ctx context.Context) ([]ledger.ChainHead, []ChainBreak, error) {
-	var heads []ledger.ChainHead
-	var breaks []ChainBreak
-	err := s.read(ctx, func(tx *sqlx.Tx) error {
-		var bs []book
-		if err := tx.SelectContext(ctx, &bs, `SELECT id, code, head_seq, head_hash FROM books ORDER BY code`); err != nil {
-			return err
-		}
-		for _, b := range bs {
-			rows, err := tx.QueryxContext(ctx, `SELECT `+entryCols+` FROM entries e JOIN books b ON b.id = e.book_id WHERE e.book_id = $1 ORDER BY e.seq`, b.ID)
-			if err != nil {
-				return err
-			}
-			prev, seq := ledger.GenesisHash, int64(0)
-			for rows.Next() {
-				var r entryRow
-				if err := rows.StructScan(&r); err != nil {
-					rows.Close()
-					return err
-				}
-				e, err := r.entry()
-				if err != nil {
-					rows.Close()
-					return err
-				}
-				if e.Postings, err = postingsTx(ctx, tx, e.ID); err != nil {
-					rows.Close()
-					return err
-				}
-				seq++
-				if p := ledger.CheckLink(e, seq, prev); p != "" {
-					breaks = append(breaks, ChainBreak{Book: b.Code, Seq: e.Seq, EntryID: e.ID, Problem: p})
-				}
-				prev, seq = e.Hash, e.Seq
-			}
-			rows.Close()
-			if seq != b.HeadSeq || !bytes.Equal(prev, b.HeadHash) {
-				breaks = append(breaks, ChainBreak{Book: b.Code, Seq: b.HeadSeq, Problem: fmt.Sprintf("the book's head (seq %d) is not its last entry (seq %d)", b.HeadSeq, seq)})
-			}
-			heads = append(heads, ledger.ChainHead{Book: b.Code, Seq: b.HeadSeq, Hash: fmt.Sprintf("%x", b.HeadHash)})
-		}
-		return nil
-	})
-	sort.Slice(breaks, func(i, j int) bool { return breaks[i].Book < breaks[j].Book })
-	return heads, breaks, err
+	v := &chainVisitor{}
+	if err := s.WalkJournal(ctx, nil, v); err != nil {
+		return nil, nil, err
+	}
+	return v.heads, v.breaks, nil
+}
+
+type chainVisitor struct {
+	heads  []ledger.ChainHead
+	breaks []ChainBreak
+	book   BookInfo
+	prev   []byte
+	seq    int64
+}
+
+func (v *chainVisitor) Book(b BookInfo) error {
+	v.book, v.prev, v.seq = b, ledger.GenesisHash, 0
+	return nil
+}
+
+func (v *chainVisitor) Entry(e ledger.Entry) error {
+	v.seq++
+	if p := ledger.CheckLink(e, v.seq, v.prev); p != "" {
+		v.breaks = append(v.breaks, ChainBreak{Book: v.book.Code, Seq: e.Seq, EntryID: e.ID, Problem: p})
+	}
+	v.prev, v.seq = e.Hash, e.Seq
+	return nil
+}
+
+func (v *chainVisitor) EndBook(b BookInfo) error {
+	if v.seq != b.HeadSeq || !bytes.Equal(v.prev, b.HeadHash) {
+		v.breaks = append(v.breaks, ChainBreak{Book: b.Code, Seq: b.HeadSeq,
+			Problem: fmt.Sprintf("the book's head (seq %d) is not its last entry (seq %d)", b.HeadSeq, v.seq)})
+	}
+	v.heads = append(v.heads, ledger.ChainHead{Book: b.Code, Seq: b.HeadSeq, Hash: fmt.Sprintf("%x", b.HeadHash)})
+	return nil
 }
