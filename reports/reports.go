@@ -21,6 +21,21 @@
 //     less than scheduled to date); else on track;
 //   - weighted average price = sum(tonnes x price) / tonnes, over deliveries with a price,
 //     rounded half-even to the currency's minor unit.
+//
+// HTML pages are one self-contained file each (html.go, html.tmpl): inline CSS, charts as
+// inline SVG, no script and no URL to fetch, so a report opens offline, prints, and can be
+// mailed to an auditor or archived as it is. The charts are small SVG templates of our own
+// rather than a library. go-echarts draws with JavaScript loaded from an assets host;
+// wcharczuk/go-chart is archived; its maintained fork (go-analyze/charts) and gonum/plot do
+// write SVG without script, but lay out in binary fractions (which this package does not
+// use), bring their own font handling and dependencies, and leave little control over
+// accessibility and byte-stable output. The charts needed (grouped and stacked bars,
+// horizontal stacked bars) take a few hundred lines, and owning them keeps every
+// coordinate an exact decimal (figure x pixels / axis top, rounded to a tenth of a pixel),
+// every name escaped by html/template, and the output stable for golden tests. Each series
+// is told apart by colour and texture (Okabe-Ito colours, a pattern each), every bar carries
+// its exact figure as a tooltip, every chart a title and a description, and the tables
+// beside the charts carry the same figures as the other formats.
 package reports
 
 import (
@@ -48,12 +63,13 @@ func NewMeta(asOf, knownAt time.Time) Meta {
 
 var hundred = decimal.NewFromInt(100)
 
-// percent returns part/whole in percent with one decimal, or nil when whole is zero.
+// percent returns part/whole in percent with one decimal, rounded down (a contract that has
+// delivered 99.97% of its schedule shows 99.9, never 100.0), or nil when whole is zero.
 func percent(part, whole ledger.Tonnes) *string {
 	if whole.IsZero() {
 		return nil
 	}
-	s := part.Decimal().Mul(hundred).DivRound(whole.Decimal(), 1).StringFixed(1)
+	s := part.Decimal().Mul(hundred).DivRound(whole.Decimal(), 8).RoundDown(1).StringFixed(1)
 	return &s
 }
 

@@ -87,7 +87,7 @@ func termContract(cf *ledger.ContractFlows, asOf time.Time) TermContract {
 		q := y0.Position
 		if !q.Delivered.IsZero() || !q.Retired.IsZero() || !q.Cancelled.IsZero() || !q.Reversed.IsZero() {
 			tc.Years = append(tc.Years, TermYear{Year: 0, Start: "", End: ledger.FormatDate(c.TermStart.AddDate(0, 0, -1)),
-				Delivered: q.Delivered, CumulativeDelivered: q.Delivered, Surplus: q.Delivered, Retired: q.Retired,
+				Delivered: q.Delivered, CumulativeDelivered: q.Delivered, Surplus: q.Delivered.Max(ledger.Zero), Retired: q.Retired,
 				Cancelled: q.Cancelled, Reversed: q.Reversed})
 			cum = q.Delivered
 		}
