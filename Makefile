@@ -27,6 +27,15 @@ test: ## run every test against a real PostgreSQL (private cluster unless DATABA
 .PHONY: fuzz
 fuzz: ## fuzz the parsers briefly (FUZZTIME=30s per target)
 	$(GO) test ./ledger -run '^$$' -fuzz '^FuzzParseTonnes$$' -fuzztime $${FUZZTIME:-30s}
+	$(GO) test ./internal/registry -run '^$$' -fuzz '^Fuzz' -fuzztime $${FUZZTIME:-30s}
+
+.PHONY: bench
+bench: ## seed 1,000 contracts / 10M postings once (kept in the cluster), then time every report, the audit and writes
+	$(GO) run ./cmd/clbench -contracts 1000 -postings 10000000 -runs 5
+
+.PHONY: bench-smoke
+bench-smoke: ## the benchmark, small: 20 contracts, 20,000 postings (CI runs it)
+	$(GO) run ./cmd/clbench -contracts 20 -postings 20000 -runs 2
 
 .PHONY: migrate
 migrate: build ## apply pending migrations
