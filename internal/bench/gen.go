@@ -103,8 +103,9 @@ func History(c ledger.Contract, postings int, seed uint64, today time.Time) (*st
 	}
 	want := postings/2 - 1
 	perDay := want/len(days) + 1
+	posted := 2 // the sign entry's
 	// deliveries take about 55% of the entries; size them so the contract lasts
-	quantum := c.Tonnes.Kg() * 10 / int64(want*7+1)
+	quantum := c.Tonnes.Kg() / int64(want+1)
 	if quantum < 1 {
 		quantum = 1
 	}
@@ -112,8 +113,15 @@ func History(c ledger.Contract, postings int, seed uint64, today time.Time) (*st
 	var delivered []ledger.Entry
 	reverted := map[string]bool{}
 	rod := c.DeliveryMode == ledger.DeliverRetireOnDelivery
+	// The last day takes whatever the earlier days fell short of.
+	final := days[len(days)-1]
+	for range 4 * perDay {
+		days = append(days, final)
+	}
 	for _, day := range days {
-		for i := 0; i < perDay && n < want; i++ {
+		// a day takes its share of entries; an operation that does not fit the position is
+		// skipped and another tried, so the contract reaches its number of postings
+		for made, tries := 0, 0; made < perDay && posted < postings && tries < 8*perDay; tries++ {
 			var e ledger.Entry
 			var err error
 			key := fmt.Sprintf("bench:%s:%d", c.Code, n)
@@ -190,6 +198,8 @@ func History(c ledger.Contract, postings int, seed uint64, today time.Time) (*st
 			}
 			entries = append(entries, e)
 			n++
+			made++
+			posted += len(e.Postings)
 		}
 	}
 	// Record each entry a little after it took effect (a few weeks for 1 in 50), never before

@@ -157,6 +157,8 @@ func (s *Store) deriveAfterLoad(ctx context.Context) error {
 		`INSERT INTO flows SELECT * FROM flows_expected`,
 		`DELETE FROM flows_monthly`,
 		`INSERT INTO flows_monthly SELECT * FROM flows_monthly_expected`,
+		`DELETE FROM book_months`,
+		`INSERT INTO book_months SELECT * FROM book_months_expected`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("bulk load: derive: %w", err)

@@ -35,11 +35,11 @@ func flowRows(knownAt bool) string {
 	if !knownAt {
 		return `
 SELECT account_id, book_id, account_kind, kind, contract_year, month, vintage, amount, priced, value
-  FROM flows_monthly WHERE month < date_trunc('month', $1::date) AND $2::timestamptz IS NULL
+  FROM flows_monthly WHERE month < date_trunc('month', $1::date)::date AND $2::timestamptz IS NULL
 UNION ALL
 SELECT account_id, book_id, account_kind, kind, contract_year, date_trunc('month', effective_on)::date, vintage,
        amount, priced, value
-  FROM flows WHERE effective_on >= date_trunc('month', $1::date) AND effective_on <= $1::date`
+  FROM flows WHERE effective_on >= date_trunc('month', $1::date)::date AND effective_on <= $1::date`
 	}
 	return `
 SELECT account_id, book_id, account_kind, kind, contract_year, date_trunc('month', effective_on)::date AS month, vintage,
@@ -60,6 +60,98 @@ SELECT p.account_id, e.book_id, a.kind, coalesce(e.reverts_kind, e.kind),
                                   THEN (coalesce(o.metadata, e.metadata)->>'price_per_tonne')::numeric END AS price) x
  WHERE e.recorded_at >= (($2::timestamptz AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC')
    AND e.recorded_at <= $2::timestamptz AND e.effective_on <= $1::date`
+}
+
+// measureCols are the pivoted measures of book_months, in order.
+const measureCols = `contracted, replacements, open, delivered, holding, retired, cancelled, reversed, buffer_cancelled, holding_in, priced, value`
+
+// flowMeasures is the measures of daily rollup rows f, pivoted as book_months has them.
+const flowMeasures = `m.contracted, m.replacements, m.open, m.delivered, m.holding, m.retired, m.cancelled, m.reversed,
+       m.buffer_cancelled, m.holding_in, f.priced, f.value`
+
+// monthRows returns the SQL of pivoted rows (book_id, month, contract_year, measures...) that
+// a report aggregates, with $1 the as-of date and $2 the known-at instant. The sets are
+// disjoint and together hold exactly the postings effective by $1 and recorded by $2:
+//   - book_months for whole months before the as-of month (and, with known-at, recorded in
+//     months before the known-at month);
+//   - the daily rollup for the rest, recorded before the known-at day;
+//   - with known-at, the postings of the known-at day itself, up to the instant.
+func monthRows(knownAt bool) string {
+	if !knownAt {
+		return `
+SELECT book_id, month, contract_year, ` + measureCols + `
+  FROM book_months WHERE month < date_trunc('month', $1::date)::date AND $2::timestamptz IS NULL
+UNION ALL
+SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` + flowMeasures + `
+  FROM flows f CROSS JOIN LATERAL posting_measures(f.account_kind, f.kind, f.amount) m
+ WHERE f.effective_on >= date_trunc('month', $1::date)::date AND f.effective_on <= $1::date`
+	}
+	const day = `($2::timestamptz AT TIME ZONE 'UTC')::date`
+	const month = `date_trunc('month', ($2::timestamptz AT TIME ZONE 'UTC'))::date`
+	return `
+SELECT book_id, month, contract_year, ` + measureCols + `
+  FROM book_months WHERE month < date_trunc('month', $1::date)::date AND recorded_month < ` + month + `
+UNION ALL
+SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` + flowMeasures + `
+  FROM flows f CROSS JOIN LATERAL posting_measures(f.account_kind, f.kind, f.amount) m
+ WHERE f.effective_on >= date_trunc('month', $1::date)::date AND f.effective_on <= $1::date AND f.recorded_on < ` + day + `
+UNION ALL
+SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` + flowMeasures + `
+  FROM flows f CROSS JOIN LATERAL posting_measures(f.account_kind, f.kind, f.amount) m
+ WHERE f.effective_on < date_trunc('month', $1::date)::date AND f.recorded_on >= ` + month + ` AND f.recorded_on < ` + day + `
+UNION ALL
+SELECT e.book_id, date_trunc('month', e.effective_on)::date, coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0),
+       m.contracted, m.replacements, m.open, m.delivered, m.holding, m.retired, m.cancelled, m.reversed, m.buffer_cancelled, m.holding_in,
+       CASE WHEN x.price IS NOT NULL THEN p.amount ELSE 0 END,
+       CASE WHEN x.price IS NOT NULL THEN p.amount * x.price ELSE 0 END
+  FROM entries e
+  JOIN postings p ON p.entry_id = e.id
+  JOIN accounts a ON a.id = p.account_id
+  LEFT JOIN contracts c ON c.book_id = e.book_id
+  LEFT JOIN entries o ON o.id = e.reverts
+  CROSS JOIN LATERAL posting_measures(a.kind, coalesce(e.reverts_kind, e.kind), p.amount) m
+  CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(e.reverts_kind, e.kind) = 'deliver' AND a.kind IN ('holding', 'retired')
+                                  THEN (coalesce(o.metadata, e.metadata)->>'price_per_tonne')::numeric END AS price) x
+ WHERE e.recorded_at >= (` + day + `::timestamp AT TIME ZONE 'UTC')
+   AND e.recorded_at <= $2::timestamptz AND e.effective_on <= $1::date`
+}
+
+// pivotRow is an aggregate of pivoted rows.
+type pivotRow struct {
+	BookID          int64           `db:"book_id"`
+	ContractYear    sql.NullInt64   `db:"contract_year"`
+	Month           sql.NullTime    `db:"month"`
+	Key             string          `db:"key"`
+	Contracted      ledger.Tonnes   `db:"contracted"`
+	Replacements    ledger.Tonnes   `db:"replacements"`
+	Open            ledger.Tonnes   `db:"open"`
+	Delivered       ledger.Tonnes   `db:"delivered"`
+	Holding         ledger.Tonnes   `db:"holding"`
+	Retired         ledger.Tonnes   `db:"retired"`
+	Cancelled       ledger.Tonnes   `db:"cancelled"`
+	Reversed        ledger.Tonnes   `db:"reversed"`
+	BufferCancelled ledger.Tonnes   `db:"buffer_cancelled"`
+	HoldingIn       ledger.Tonnes   `db:"holding_in"`
+	Priced          ledger.Tonnes   `db:"priced"`
+	Value           decimal.Decimal `db:"value"`
+}
+
+const sumMeasures = `sum(contracted) AS contracted, sum(replacements) AS replacements, sum(open) AS open,
+	sum(delivered) AS delivered, sum(holding) AS holding, sum(retired) AS retired, sum(cancelled) AS cancelled,
+	sum(reversed) AS reversed, sum(buffer_cancelled) AS buffer_cancelled, sum(holding_in) AS holding_in,
+	sum(priced) AS priced, sum(value) AS value`
+
+func (r pivotRow) sum() ledger.FlowSum {
+	return ledger.FlowSum{Position: ledger.Position{Contracted: r.Contracted, Replacements: r.Replacements, Open: r.Open,
+		Delivered: r.Delivered, Holding: r.Holding, Retired: r.Retired, Cancelled: r.Cancelled, Reversed: r.Reversed,
+		BufferCancelled: r.BufferCancelled}, Priced: r.Priced, Value: r.Value}
+}
+
+// reportTx begins the settings a report's aggregate wants: no JIT (its compile time is most of
+// a 100 ms budget) and room to hash-aggregate in memory.
+func reportTx(ctx context.Context, tx *sqlx.Tx) error {
+	_, err := tx.ExecContext(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '64MB'`)
+	return err
 }
 
 func (q ReportQuery) args() (asOf time.Time, knownAt any) {
@@ -190,41 +282,31 @@ func (s *Store) ContractReport(ctx context.Context, q ReportQuery) ([]*ledger.Co
 				bookFilter = b
 			}
 		}
-		var aggs []flowAgg
-		if err := tx.SelectContext(ctx, &aggs, `
-			SELECT book_id, contract_year, NULL::date AS month, '' AS key, account_kind, kind,
-			       sum(amount) AS amount, sum(priced) AS priced, sum(value) AS value
-			  FROM (`+flowRows(!q.KnownAt.IsZero())+`) r
+		if err := reportTx(ctx, tx); err != nil {
+			return err
+		}
+		// One pass: per book and contract year (the figures), and per book and month (the
+		// deliveries into the holding, for the inventory's age).
+		var rows []pivotRow
+		if err := tx.SelectContext(ctx, &rows, `
+			SELECT book_id, contract_year, month, '' AS key, `+sumMeasures+`
+			  FROM (`+monthRows(!q.KnownAt.IsZero())+`) r
 			 WHERE $3::bigint IS NULL OR book_id = $3::bigint
-			 GROUP BY book_id, contract_year, account_kind, kind`, asOf, knownAt, bookFilter); err != nil {
+			 GROUP BY GROUPING SETS ((book_id, contract_year), (book_id, month))
+			 ORDER BY book_id, month NULLS FIRST`, asOf, knownAt, bookFilter); err != nil {
 			return fmt.Errorf("contract report: %w", err)
 		}
-		for _, a := range aggs {
-			cf, ok := byBook[a.BookID]
+		for _, r := range rows {
+			cf, ok := byBook[r.BookID]
 			if !ok {
 				continue
 			}
-			y := cf.Years[a.ContractYear]
-			if y == nil {
-				y = &ledger.FlowSum{}
-				cf.Years[a.ContractYear] = y
-			}
-			y.AddFlow(ledger.AccountKind(a.AccountKind), ledger.Kind(a.Kind), a.Amount, a.Priced, a.Value)
-			cf.Total.AddFlow(ledger.AccountKind(a.AccountKind), ledger.Kind(a.Kind), a.Amount, a.Priced, a.Value)
-		}
-		var held []flowAgg
-		if err := tx.SelectContext(ctx, &held, `
-			SELECT book_id, 0 AS contract_year, month, '' AS key, 'holding' AS account_kind, 'deliver' AS kind,
-			       sum(amount) AS amount, 0 AS priced, 0 AS value
-			  FROM (`+flowRows(!q.KnownAt.IsZero())+`) r
-			 WHERE account_kind = 'holding' AND kind = 'deliver' AND ($3::bigint IS NULL OR book_id = $3::bigint)
-			 GROUP BY book_id, month
-			 ORDER BY book_id, month`, asOf, knownAt, bookFilter); err != nil {
-			return fmt.Errorf("contract report: holding: %w", err)
-		}
-		for _, h := range held {
-			if cf, ok := byBook[h.BookID]; ok && !h.Amount.IsZero() {
-				cf.HoldingIn = append(cf.HoldingIn, ledger.MonthAmount{Month: h.Month.Time.UTC(), Amount: h.Amount})
+			if r.ContractYear.Valid {
+				f := r.sum()
+				cf.Years[int(r.ContractYear.Int64)] = &f
+				cf.Total.Merge(f)
+			} else if r.Month.Valid && !r.HoldingIn.IsZero() {
+				cf.HoldingIn = append(cf.HoldingIn, ledger.MonthAmount{Month: r.Month.Time.UTC(), Amount: r.HoldingIn})
 			}
 		}
 		return nil
@@ -271,30 +353,56 @@ func (s *Store) PeriodFlows(ctx context.Context, q ReportQuery, from, to time.Ti
 	}
 	var out []ledger.GroupFlows
 	err = s.read(ctx, func(tx *sqlx.Tx) error {
+		if err := reportTx(ctx, tx); err != nil {
+			return err
+		}
 		asOf, knownAt := q.args()
+		idx := map[[2]string]int{}
+		add := func(month time.Time, key string, f ledger.FlowSum) {
+			k := [2]string{month.Format(time.DateOnly), key}
+			i, ok := idx[k]
+			if !ok {
+				i = len(out)
+				idx[k] = i
+				out = append(out, ledger.GroupFlows{Month: month.UTC(), Key: key})
+			}
+			out[i].Sum.Merge(f)
+		}
+		signed := `($2::timestamptz IS NULL OR EXISTS (
+			        SELECT 1 FROM entries e WHERE e.book_id = c.book_id AND e.kind = 'sign' AND e.recorded_at <= $2::timestamptz))`
+		if by != "vintage" {
+			var rows []pivotRow
+			if err := tx.SelectContext(ctx, &rows, `
+				SELECT 0::bigint AS book_id, NULL::int AS contract_year, r.month, `+expr+` AS key, `+sumMeasures+`
+				  FROM (`+monthRows(!q.KnownAt.IsZero())+`) r
+				  JOIN contracts c ON c.book_id = r.book_id
+				 WHERE r.month >= $3::date AND r.month < $4::date AND `+signed+`
+				 GROUP BY r.month, key
+				 ORDER BY r.month, key`, asOf, knownAt, from, to); err != nil {
+				return fmt.Errorf("period report: %w", err)
+			}
+			for _, r := range rows {
+				add(r.Month.Time, r.Key, r.sum())
+			}
+			return nil
+		}
+		// The vintage is a property of each entry, not of the contract: only the per-account
+		// rollups carry it.
 		var aggs []flowAgg
 		if err := tx.SelectContext(ctx, &aggs, `
 			SELECT 0::bigint AS book_id, 0 AS contract_year, r.month, `+expr+` AS key, r.account_kind, r.kind,
 			       sum(r.amount) AS amount, sum(r.priced) AS priced, sum(r.value) AS value
 			  FROM (`+flowRows(!q.KnownAt.IsZero())+`) r
 			  JOIN contracts c ON c.book_id = r.book_id
-			 WHERE r.month >= $3::date AND r.month < $4::date
-			   AND ($2::timestamptz IS NULL OR EXISTS (
-			        SELECT 1 FROM entries e WHERE e.book_id = c.book_id AND e.kind = 'sign' AND e.recorded_at <= $2::timestamptz))
+			 WHERE r.month >= $3::date AND r.month < $4::date AND `+signed+`
 			 GROUP BY r.month, key, r.account_kind, r.kind
 			 ORDER BY r.month, key`, asOf, knownAt, from, to); err != nil {
 			return fmt.Errorf("period report: %w", err)
 		}
-		idx := map[[2]string]int{}
 		for _, a := range aggs {
-			k := [2]string{a.Month.Time.Format(time.DateOnly), a.Key}
-			i, ok := idx[k]
-			if !ok {
-				i = len(out)
-				idx[k] = i
-				out = append(out, ledger.GroupFlows{Month: a.Month.Time.UTC(), Key: a.Key})
-			}
-			out[i].Sum.AddFlow(ledger.AccountKind(a.AccountKind), ledger.Kind(a.Kind), a.Amount, a.Priced, a.Value)
+			var f ledger.FlowSum
+			f.AddFlow(ledger.AccountKind(a.AccountKind), ledger.Kind(a.Kind), a.Amount, a.Priced, a.Value)
+			add(a.Month.Time, a.Key, f)
 		}
 		return nil
 	})
