@@ -65,8 +65,8 @@ type RollupRow struct {
 
 type rollupKey struct {
 	account  string
-	day      string
-	recorded string
+	day      int32 // days since 1970-01-01 (the first of the month for the monthly rollup)
+	recorded int32
 	vintage  int
 	kind     Kind
 	year     int
@@ -92,10 +92,12 @@ type Auditor struct {
 
 	// per book
 	book     AuditBook
+	years    []ContractYear
 	kinds    map[string]AccountKind
 	sums     map[string]Tonnes
 	daily    map[rollupKey]*rollupSum
 	monthly  map[rollupKey]*rollupSum
+	books    map[bookKey]*BookMonth
 	prices   map[string]decimal.Decimal // priced deliveries of the book, for their corrections
 	prev     []byte
 	seq      int64
@@ -152,8 +154,13 @@ func (a *Auditor) Findings() []Finding {
 // BeginBook starts a book.
 func (a *Auditor) BeginBook(b AuditBook) {
 	a.book = b
+	a.years = nil
+	if b.Contract != nil {
+		a.years = b.Contract.Terms.Years()
+	}
 	a.kinds, a.sums = map[string]AccountKind{}, map[string]Tonnes{}
 	a.daily, a.monthly = map[rollupKey]*rollupSum{}, map[rollupKey]*rollupSum{}
+	a.books = map[bookKey]*BookMonth{}
 	a.prices = map[string]decimal.Decimal{}
 	a.sinceAcc = map[string]Tonnes{}
 	for _, acc := range b.Accounts {
@@ -232,12 +239,20 @@ func (a *Auditor) Entry(e Entry) {
 		if priced && (ak == AccHolding || ak == AccRetired) {
 			pr, val = p.Amount, p.Amount.Decimal().Mul(price)
 		}
-		year := 0
-		if a.book.Contract != nil {
-			year = a.book.Contract.Terms.YearOf(e.EffectiveOn)
+		year := yearIn(a.years, e.EffectiveOn)
+		dk := rollupKey{account: p.Account, day: dayNum(e.EffectiveOn), recorded: dayNum(e.RecordedAt), vintage: e.Vintage, kind: kind}
+		mk := rollupKey{account: p.Account, day: monthNum(e.EffectiveOn), vintage: e.Vintage, kind: kind, year: year}
+		bk := bookKey{month: mk.day, year: year, recorded: monthNum(e.RecordedAt)}
+		bm := a.books[bk]
+		if bm == nil {
+			bm = &BookMonth{}
+			a.books[bk] = bm
 		}
-		dk := rollupKey{account: p.Account, day: FormatDate(e.EffectiveOn), recorded: FormatDate(e.RecordedAt.UTC()), vintage: e.Vintage, kind: kind}
-		mk := rollupKey{account: p.Account, day: e.EffectiveOn.Format("2006-01") + "-01", vintage: e.Vintage, kind: kind, year: year}
+		bm.Position.Add(ak, kind, p.Amount)
+		if ak == AccHolding && kind == KindDeliver {
+			bm.HoldingIn = bm.HoldingIn.Add(p.Amount)
+		}
+		bm.Priced, bm.Value, bm.Postings = bm.Priced.Add(pr), bm.Value.Add(val), bm.Postings+1
 		for _, x := range []struct {
 			m map[rollupKey]*rollupSum
 			k rollupKey
@@ -265,7 +280,7 @@ func (a *Auditor) checkTerms(e Entry) {
 
 // EndBook finishes the current book: the chain head, the cached balances, the floors at
 // every effective date, the rollups, and a contract's identities and schedule.
-func (a *Auditor) EndBook(daily, monthly []RollupRow) {
+func (a *Auditor) EndBook(daily, monthly []RollupRow, books []BookMonth) {
 	b := a.book
 	if a.seq != b.HeadSeq || !bytes.Equal(a.prev, b.HeadHash) {
 		a.Add(Finding{Check: "chain_head", Entry: b.Code, Expected: fmt.Sprintf("head #%d %x", a.seq, a.prev),
@@ -284,6 +299,7 @@ func (a *Auditor) EndBook(daily, monthly []RollupRow) {
 	}
 	a.compareRollup("rollup_daily", a.daily, daily, true)
 	a.compareRollup("rollup_monthly", a.monthly, monthly, false)
+	a.compareBookMonths(books)
 	if c := b.Contract; c != nil {
 		a.Totals[b.Code] = a.pos
 		for _, msg := range a.pos.Check() {
@@ -318,22 +334,22 @@ func (a *Auditor) EndBook(daily, monthly []RollupRow) {
 // checkFloor checks that the account's balance never fell below its floor at any effective
 // date (the running sum of its postings in date order).
 func (a *Auditor) checkFloor(acc AuditAccount) {
-	byDay := map[string]Tonnes{}
+	byDay := map[int32]Tonnes{}
 	for k, s := range a.daily {
 		if k.account == acc.Code {
 			byDay[k.day] = byDay[k.day].Add(s.amount)
 		}
 	}
-	days := make([]string, 0, len(byDay))
+	days := make([]int32, 0, len(byDay))
 	for d := range byDay {
 		days = append(days, d)
 	}
-	sort.Strings(days)
+	slices.Sort(days)
 	var run Tonnes
 	for _, d := range days {
 		run = run.Add(byDay[d])
 		if run.LessThan(*acc.Floor) {
-			a.Add(Finding{Check: "balance_floor", Entry: acc.Code, Expected: "at least " + acc.Floor.String(), Found: run.String() + " on " + d,
+			a.Add(Finding{Check: "balance_floor", Entry: acc.Code, Expected: "at least " + acc.Floor.String(), Found: run.String() + " on " + FormatDate(dayTime(d)),
 				Message: "the account fell below its floor (" + string(acc.Kind) + " accounts may not go negative)"})
 			return
 		}
@@ -343,9 +359,9 @@ func (a *Auditor) checkFloor(acc AuditAccount) {
 func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got []RollupRow, daily bool) {
 	seen := map[rollupKey]bool{}
 	for _, r := range got {
-		k := rollupKey{account: r.Account, day: FormatDate(r.Day), vintage: r.Vintage, kind: r.Kind}
+		k := rollupKey{account: r.Account, day: dayNum(r.Day), vintage: r.Vintage, kind: r.Kind}
 		if daily {
-			k.recorded = FormatDate(r.Recorded)
+			k.recorded = dayNum(r.Recorded)
 		} else {
 			k.year = r.Year
 		}
@@ -355,17 +371,121 @@ func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got
 			w = &rollupSum{}
 		}
 		if !w.amount.Equal(r.Amount) || !w.priced.Equal(r.Priced) || !w.value.Equal(r.Value) || w.postings != r.Postings {
-			a.Add(Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", r.Account, k.day, r.Kind, r.Vintage),
+			a.Add(Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", r.Account, FormatDate(r.Day), r.Kind, r.Vintage),
 				Expected: fmt.Sprintf("%s t (%d postings)", w.amount, w.postings), Found: fmt.Sprintf("%s t (%d postings)", r.Amount, r.Postings),
 				Message: "a report rollup differs from the sum of its postings"})
 		}
 	}
 	for k, w := range want {
 		if !seen[k] {
-			a.Add(Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", k.account, k.day, k.kind, k.vintage),
+			a.Add(Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", k.account, FormatDate(dayTime(k.day)), k.kind, k.vintage),
 				Expected: fmt.Sprintf("%s t (%d postings)", w.amount, w.postings), Found: "no row",
 				Message: "a report rollup is missing postings"})
 		}
+	}
+}
+
+// BookMonth is a row of the per-book pivoted rollup: a book's measures for one effective
+// month, contract year and recorded month.
+type BookMonth struct {
+	Month, Recorded time.Time
+	Year            int
+	Position
+	HoldingIn Tonnes
+	Priced    Tonnes
+	Value     decimal.Decimal
+	Postings  int64
+}
+
+type bookKey struct {
+	month, recorded int32
+	year            int
+}
+
+func (a *Auditor) compareBookMonths(got []BookMonth) {
+	seen := map[bookKey]bool{}
+	differ := func(w, g BookMonth) bool {
+		return !samePos(w.Position, g.Position) || !w.HoldingIn.Equal(g.HoldingIn) || !w.Priced.Equal(g.Priced) ||
+			!w.Value.Equal(g.Value) || w.Postings != g.Postings
+	}
+	for _, r := range got {
+		k := bookKey{month: dayNum(r.Month), recorded: dayNum(r.Recorded), year: r.Year}
+		seen[k] = true
+		var w BookMonth
+		if x := a.books[k]; x != nil {
+			w = *x
+		}
+		if differ(w, r) {
+			a.Add(Finding{Check: "rollup_book_months", Entry: fmt.Sprintf("%s %s year %d recorded %s", a.book.Code, r.Month.Format("2006-01"), r.Year, r.Recorded.Format("2006-01")),
+				Expected: fmt.Sprintf("delivered %s, retired %s (%d postings)", w.Delivered, w.Retired, w.Postings),
+				Found:    fmt.Sprintf("delivered %s, retired %s (%d postings)", r.Delivered, r.Retired, r.Postings),
+				Message:  "a report rollup differs from the sum of its postings"})
+		}
+	}
+	for k, w := range a.books {
+		if !seen[k] {
+			a.Add(Finding{Check: "rollup_book_months", Entry: fmt.Sprintf("%s %s year %d", a.book.Code, dayTime(k.month).Format("2006-01"), k.year),
+				Expected: fmt.Sprintf("%d postings", w.Postings), Found: "no row", Message: "a report rollup is missing postings"})
+		}
+	}
+}
+
+func samePos(a, b Position) bool {
+	return a.Contracted.Equal(b.Contracted) && a.Replacements.Equal(b.Replacements) && a.Open.Equal(b.Open) &&
+		a.Delivered.Equal(b.Delivered) && a.Holding.Equal(b.Holding) && a.Retired.Equal(b.Retired) &&
+		a.Cancelled.Equal(b.Cancelled) && a.Reversed.Equal(b.Reversed) && a.BufferCancelled.Equal(b.BufferCancelled)
+}
+
+// dayNum is the UTC civil date of t as days since 1970-01-01; monthNum that of its month's
+// first day; dayTime turns a day number back into a date.
+func dayNum(t time.Time) int32 {
+	y, m, d := t.UTC().Date()
+	return int32(Date(y, m, d).Unix() / 86400)
+}
+
+func monthNum(t time.Time) int32 {
+	y, m, _ := t.UTC().Date()
+	return int32(Date(y, m, 1).Unix() / 86400)
+}
+
+func dayTime(n int32) time.Time { return time.Unix(int64(n)*86400, 0).UTC() }
+
+// yearIn is Contract.YearOf over precomputed years (0 before the term, the last year after).
+func yearIn(ys []ContractYear, d time.Time) int {
+	if len(ys) == 0 || d.Before(ys[0].Start) {
+		return 0
+	}
+	for _, y := range ys {
+		if !d.After(y.End) {
+			return y.N
+		}
+	}
+	return len(ys)
+}
+
+// Merge adds what another auditor (of other books, in the same snapshot) found.
+func (a *Auditor) Merge(b *Auditor) {
+	for _, f := range b.findings {
+		a.Add(f)
+	}
+	for c, n := range b.suppressed {
+		a.suppressed[c] += n
+	}
+	a.Entries += b.Entries
+	a.Postings += b.Postings
+	a.Trial = a.Trial.Add(b.Trial)
+	a.Heads = append(a.Heads, b.Heads...)
+	for k, v := range b.Totals {
+		a.Totals[k] = v
+	}
+	for k, v := range b.SinceTotals {
+		a.SinceTotals[k] = v
+	}
+	for k, v := range b.SinceAccounts {
+		a.SinceAccounts[k] = v
+	}
+	for k, v := range b.SinceHashes {
+		a.SinceHashes[k] = v
 	}
 }
 

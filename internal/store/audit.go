@@ -1,9 +1,13 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
+	"runtime"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -50,10 +54,44 @@ func (s *Store) Audit(ctx context.Context, since map[string]int64) (*AuditResult
 		if err != nil {
 			return err
 		}
-		v := &auditVisitor{ctx: ctx, tx: tx, aud: aud, contracts: contracts, since: since}
-		if err := walkJournal(ctx, tx, books, v); err != nil {
+		// The books are shared out between workers that read the same snapshot, the largest
+		// first to whoever has the least, so hashing and reading run on every core.
+		var snapshot string
+		if err := tx.GetContext(ctx, &snapshot, `SELECT pg_export_snapshot()`); err != nil {
 			return err
 		}
+		workers := min(runtime.NumCPU(), 4, max(len(books), 1))
+		shares := make([][]BookInfo, workers)
+		load := make([]int64, workers)
+		sorted := slices.Clone(books)
+		slices.SortStableFunc(sorted, func(a, b BookInfo) int { return cmp.Compare(b.HeadSeq, a.HeadSeq) })
+		for _, b := range sorted {
+			w := slices.Index(load, slices.Min(load))
+			shares[w] = append(shares[w], b)
+			load[w] += b.HeadSeq + 1
+		}
+		auds := make([]*ledger.Auditor, workers)
+		errs := make([]error, workers)
+		var wg sync.WaitGroup
+		for w := range workers {
+			auds[w] = ledger.NewAuditor(50)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				errs[w] = s.readSnapshot(ctx, snapshot, func(wtx *sqlx.Tx) error {
+					v := &auditVisitor{ctx: ctx, tx: wtx, aud: auds[w], contracts: contracts, since: since}
+					return walkJournal(ctx, wtx, shares[w], v)
+				})
+			}()
+		}
+		wg.Wait()
+		for w := range workers {
+			if errs[w] != nil {
+				return errs[w]
+			}
+			aud.Merge(auds[w])
+		}
+		slices.SortFunc(aud.Heads, func(a, b ledger.ChainHead) int { return cmp.Compare(a.Book, b.Book) })
 		for _, b := range books {
 			for _, a := range b.Accounts {
 				res.Balances[a.Code] = a.Balance
@@ -109,40 +147,68 @@ func (v *auditVisitor) Entry(e ledger.Entry) error {
 	return nil
 }
 
-type rollupRow struct {
-	Account  string          `db:"code"`
-	Day      time.Time       `db:"day"`
-	Recorded sql.NullTime    `db:"recorded_on"`
-	Vintage  int             `db:"vintage"`
-	Kind     string          `db:"kind"`
-	Year     int             `db:"contract_year"`
-	Amount   ledger.Tonnes   `db:"amount"`
-	Priced   ledger.Tonnes   `db:"priced"`
-	Value    decimal.Decimal `db:"value"`
-	Postings int64           `db:"postings"`
-}
-
 func (v *auditVisitor) EndBook(b BookInfo) error {
-	var daily, monthly []rollupRow
-	if err := v.tx.SelectContext(v.ctx, &daily, `
-		SELECT a.code, f.effective_on AS day, f.recorded_on, f.vintage, f.kind, f.contract_year, f.amount, f.priced, f.value, f.postings
-		  FROM flows f JOIN accounts a ON a.id = f.account_id WHERE f.book_id = $1`, b.ID); err != nil {
-		return err
-	}
-	if err := v.tx.SelectContext(v.ctx, &monthly, `
-		SELECT a.code, f.month AS day, NULL::date AS recorded_on, f.vintage, f.kind, f.contract_year, f.amount, f.priced, f.value, f.postings
-		  FROM flows_monthly f JOIN accounts a ON a.id = f.account_id WHERE f.book_id = $1`, b.ID); err != nil {
-		return err
-	}
-	conv := func(rs []rollupRow) []ledger.RollupRow {
-		out := make([]ledger.RollupRow, len(rs))
-		for i, r := range rs {
-			out[i] = ledger.RollupRow{Account: r.Account, Day: r.Day.UTC(), Recorded: r.Recorded.Time.UTC(), Vintage: r.Vintage,
-				Kind: ledger.Kind(r.Kind), Year: r.Year, Amount: r.Amount, Priced: r.Priced, Value: r.Value, Postings: r.Postings}
+	scan := func(q string) ([]ledger.RollupRow, error) {
+		rows, err := v.tx.QueryContext(v.ctx, q, b.ID)
+		if err != nil {
+			return nil, err
 		}
-		return out
+		defer rows.Close()
+		var out []ledger.RollupRow
+		for rows.Next() {
+			var r ledger.RollupRow
+			var kind, value string
+			var rec sql.NullTime
+			if err := rows.Scan(&r.Account, &r.Day, &rec, &r.Vintage, &kind, &r.Year, &r.Amount, &r.Priced, &value, &r.Postings); err != nil {
+				return nil, err
+			}
+			r.Kind, r.Day, r.Recorded = ledger.Kind(kind), r.Day.UTC(), rec.Time.UTC()
+			if r.Value, err = decimal.NewFromString(value); err != nil {
+				return nil, err
+			}
+			out = append(out, r)
+		}
+		return out, rows.Err()
 	}
-	v.aud.EndBook(conv(daily), conv(monthly))
+	daily, err := scan(`
+		SELECT a.code, f.effective_on, f.recorded_on, f.vintage, f.kind, f.contract_year, f.amount, f.priced, f.value::text, f.postings
+		  FROM flows f JOIN accounts a ON a.id = f.account_id WHERE f.book_id = $1`)
+	if err != nil {
+		return err
+	}
+	monthly, err := scan(`
+		SELECT a.code, f.month, NULL::date, f.vintage, f.kind, f.contract_year, f.amount, f.priced, f.value::text, f.postings
+		  FROM flows_monthly f JOIN accounts a ON a.id = f.account_id WHERE f.book_id = $1`)
+	if err != nil {
+		return err
+	}
+	var books []ledger.BookMonth
+	rows, err := v.tx.QueryContext(v.ctx, `
+		SELECT month, recorded_month, contract_year, contracted, replacements, open, delivered, holding, retired, cancelled,
+		       reversed, buffer_cancelled, holding_in, priced, value::text, postings
+		  FROM book_months WHERE book_id = $1`, b.ID)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var m ledger.BookMonth
+		var value string
+		p := &m.Position
+		if err := rows.Scan(&m.Month, &m.Recorded, &m.Year, &p.Contracted, &p.Replacements, &p.Open, &p.Delivered, &p.Holding,
+			&p.Retired, &p.Cancelled, &p.Reversed, &p.BufferCancelled, &m.HoldingIn, &m.Priced, &value, &m.Postings); err != nil {
+			return err
+		}
+		if m.Value, err = decimal.NewFromString(value); err != nil {
+			return err
+		}
+		m.Month, m.Recorded = m.Month.UTC(), m.Recorded.UTC()
+		books = append(books, m)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	v.aud.EndBook(daily, monthly, books)
 	return nil
 }
 

@@ -138,6 +138,28 @@ func (s *Store) read(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 	return tx.Commit()
 }
 
+// readSnapshot runs fn in a read-only transaction that sees the snapshot another
+// transaction exported (pg_export_snapshot), as the reader role.
+func (s *Store) readSnapshot(ctx context.Context, snapshot string, fn func(tx *sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return mapErr(err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `SET TRANSACTION SNAPSHOT '`+strings.ReplaceAll(snapshot, "'", "")+`'`); err != nil {
+		return fmt.Errorf("share the audit's snapshot: %w", err)
+	}
+	if s.readerRole != "" {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL ROLE `+s.readerRole); err != nil {
+			return fmt.Errorf("set role: %w", err)
+		}
+	}
+	if err := fn(tx); err != nil {
+		return mapErr(err)
+	}
+	return tx.Commit()
+}
+
 func retryable(err error) bool {
 	var pe *pq.Error
 	if !errors.As(err, &pe) {

@@ -1,0 +1,95 @@
+package ledger
+
+import (
+	"bytes"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The hand-written canonical form must equal encoding/json's byte for byte, for any text
+// (control characters, quotes, HTML characters, U+2028, invalid UTF-8, every plane).
+func TestCanonicalMatchesEncodingJSON(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	pieces := []string{"", "a", "\"", "\\", "\n", "\r\t", "\b\f", "\x00", "\x1f", "\x7f", "<>&", "\u2028", "\u2029",
+		"é", "漢字", "😀", "\xff", "\xc3", "\xed\xa0\x80", "=SUM(A1)", "{\"x\":1}", "'", "\u00a0", "\ufeff"}
+	text := func() string {
+		var sb strings.Builder
+		for range r.IntN(6) {
+			sb.WriteString(pieces[r.IntN(len(pieces))])
+		}
+		return sb.String()
+	}
+	for i := 0; i < 5000; i++ {
+		e := Entry{ID: NewID(), Book: "B" + text(), Seq: r.Int64N(1 << 40), Kind: Kinds[r.IntN(len(Kinds))],
+			EffectiveOn: Date(2020+r.IntN(10), time.Month(1+r.IntN(12)), 1+r.IntN(28)),
+			RecordedAt:  time.Unix(r.Int64N(2e9), r.Int64N(1e9)).Truncate(time.Microsecond),
+			Key:         text(), Request: []byte(text()), Description: text(), Reverts: text(), Vintage: r.IntN(3000),
+			HashVersion: 1, PrevHash: []byte(text())}
+		if r.IntN(2) == 0 {
+			e.Metadata = map[string]string{}
+			for range r.IntN(5) {
+				e.Metadata[text()] = text()
+			}
+		}
+		for range r.IntN(5) {
+			e.Postings = append(e.Postings, Posting{Account: text(), Amount: TonnesFromKg(r.Int64N(1e12) - 5e11)})
+		}
+		fast, err := e.Canonical()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slow, err := e.canonicalReflect()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(fast, slow) {
+			t.Fatalf("entry %d: canonical forms differ\n fast %q\n json %q", i, fast, slow)
+		}
+	}
+}
+
+func BenchmarkCanonical(b *testing.B) {
+	e := Entry{ID: NewID(), Book: "MSFT-TN150", Seq: 42, Kind: KindDeliver, EffectiveOn: Date(2025, 1, 2), RecordedAt: time.Now(),
+		Key: "k-1", Request: make([]byte, 32), Description: "Delivery of 1000.000 t under MSFT-TN150 (contract year 1)",
+		Metadata: map[string]string{"contract_year": "1", "note": "illustrative"}, HashVersion: 1, PrevHash: make([]byte, 32),
+		Postings: []Posting{{"contract:MSFT-TN150:open", MustTonnes("-1000")}, {"buyer:microsoft:holding:MSFT-TN150", MustTonnes("1000")}}}
+	for b.Loop() {
+		e.Canonical()
+	}
+}
+
+// The fast path of Tonnes.String agrees with decimal's StringFixed over the whole range.
+func TestTonnesStringFastPath(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 9))
+	for i := 0; i < 200000; i++ {
+		var v Tonnes
+		switch i % 4 {
+		case 0:
+			v = TonnesFromKg(r.Int64N(2e18) - 1e18)
+		case 1:
+			v = TonnesFromKg(r.Int64N(2000) - 1000)
+		case 2:
+			v = MustTonnes(fmtInt(r.Int64N(1e15)))
+		default:
+			v = MustTonnes("-" + fmtInt(r.Int64N(1e12)) + ".5")
+		}
+		if got, want := v.String(), v.Decimal().StringFixed(Scale); got != want {
+			t.Fatalf("String() = %q, want %q", got, want)
+		}
+	}
+}
+
+func fmtInt(n int64) string { return strings.TrimSpace(strings.Repeat(" ", 0) + itoa(n)) }
+
+func itoa(n int64) string {
+	if n == 0 {
+		return "0"
+	}
+	var b []byte
+	for ; n > 0; n /= 10 {
+		b = append([]byte{byte('0' + n%10)}, b...)
+	}
+	return string(b)
+}
