@@ -87,6 +87,7 @@ func cmdReport(ctx context.Context, a *app, args []string) error {
 	var r reports.Report
 	switch kind {
 	case "term", "portfolio":
+		q.Inventory = kind == "portfolio"
 		cfs, err := s.ContractReport(ctx, q)
 		if err != nil {
 			return err

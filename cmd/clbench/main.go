@@ -22,6 +22,7 @@ func main() {
 	flag.IntVar(&cfg.Runs, "runs", 5, "timed runs of each measurement")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "random seed of the synthetic ledger")
 	flag.BoolVar(&cfg.Reseed, "reseed", false, "drop the seeded benchmark database and seed it again")
+	flag.StringVar(&cfg.Only, "only", "", "measure only reports, audit or writes")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	flag.Parse()
 	if *cpuprofile != "" {

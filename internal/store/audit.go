@@ -194,11 +194,15 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 	for rows.Next() {
 		var m ledger.BookMonth
 		var value string
-		p := &m.Position
-		if err := rows.Scan(&m.Month, &m.Recorded, &m.Year, &p.Contracted, &p.Replacements, &p.Open, &p.Delivered, &p.Holding,
-			&p.Retired, &p.Cancelled, &p.Reversed, &p.BufferCancelled, &m.HoldingIn, &m.Priced, &value, &m.Postings); err != nil {
+		var kg [11]int64 // book_months holds kilograms
+		if err := rows.Scan(&m.Month, &m.Recorded, &m.Year, &kg[0], &kg[1], &kg[2], &kg[3], &kg[4],
+			&kg[5], &kg[6], &kg[7], &kg[8], &kg[9], &kg[10], &value, &m.Postings); err != nil {
 			return err
 		}
+		t := ledger.TonnesFromKg
+		m.Position = ledger.Position{Contracted: t(kg[0]), Replacements: t(kg[1]), Open: t(kg[2]), Delivered: t(kg[3]), Holding: t(kg[4]),
+			Retired: t(kg[5]), Cancelled: t(kg[6]), Reversed: t(kg[7]), BufferCancelled: t(kg[8])}
+		m.HoldingIn, m.Priced = t(kg[9]), t(kg[10])
 		if m.Value, err = decimal.NewFromString(value); err != nil {
 			return err
 		}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -24,6 +25,9 @@ type ReportQuery struct {
 	KnownAt time.Time
 	// Contract limits the report to one contract ("" for all).
 	Contract string
+	// Inventory asks ContractReport for the monthly deliveries into each holding too (the
+	// portfolio's inventory ages them).
+	Inventory bool
 }
 
 // flowRows returns the SQL of the rollup rows a report aggregates, with $1 the as-of date and
@@ -62,12 +66,29 @@ SELECT p.account_id, e.book_id, a.kind, coalesce(e.reverts_kind, e.kind),
    AND e.recorded_at <= $2::timestamptz AND e.effective_on <= $1::date`
 }
 
-// measureCols are the pivoted measures of book_months, in order.
+// measureCols are the pivoted measures of book_months, in whole kilograms (value in money).
 const measureCols = `contracted, replacements, open, delivered, holding, retired, cancelled, reversed, buffer_cancelled, holding_in, priced, value`
 
-// flowMeasures is the measures of daily rollup rows f, pivoted as book_months has them.
-const flowMeasures = `m.contracted, m.replacements, m.open, m.delivered, m.holding, m.retired, m.cancelled, m.reversed,
-       m.buffer_cancelled, m.holding_in, f.priced, f.value`
+// measuresKg is the SQL of the measures one posting (account kind ak, effective kind k,
+// amount a in tonnes) adds, in kilograms, inline (a function call per row costs more than the
+// sums): the same mapping as ledger.Position.Add and the database's posting_measures.
+func measuresKg(ak, k, a, priced, value string) string {
+	kg := "(" + a + " * 1000)::bigint"
+	when := func(cond string) string { return "CASE WHEN " + cond + " THEN " + kg + " ELSE 0 END" }
+	return strings.Join([]string{
+		when(ak + ` = 'open' AND ` + k + ` IN ('sign', 'amend')`),
+		when(ak + ` = 'open' AND ` + k + ` = 'reverse'`),
+		when(ak + ` = 'open'`),
+		when(ak + ` IN ('holding', 'retired') AND ` + k + ` = 'deliver'`),
+		when(ak + ` = 'holding'`),
+		when(ak + ` = 'retired'`),
+		when(ak + ` = 'cancelled'`),
+		when(ak + ` = 'reversed'`),
+		when(ak + ` = 'buffer_cancelled'`),
+		when(ak + ` = 'holding' AND ` + k + ` = 'deliver'`),
+		"(" + priced + " * 1000)::bigint", value,
+	}, ", ")
+}
 
 // monthRows returns the SQL of pivoted rows (book_id, month, contract_year, measures...) that
 // a report aggregates, with $1 the as-of date and $2 the known-at instant. The sets are
@@ -76,14 +97,16 @@ const flowMeasures = `m.contracted, m.replacements, m.open, m.delivered, m.holdi
 //     months before the known-at month);
 //   - the daily rollup for the rest, recorded before the known-at day;
 //   - with known-at, the postings of the known-at day itself, up to the instant.
+var flowKg = measuresKg("f.account_kind", "f.kind", "f.amount", "f.priced", "f.value")
+
 func monthRows(knownAt bool) string {
 	if !knownAt {
 		return `
 SELECT book_id, month, contract_year, ` + measureCols + `
   FROM book_months WHERE month < date_trunc('month', $1::date)::date AND $2::timestamptz IS NULL
 UNION ALL
-SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` + flowMeasures + `
-  FROM flows f CROSS JOIN LATERAL posting_measures(f.account_kind, f.kind, f.amount) m
+SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` + flowKg + `
+  FROM flows f
  WHERE f.effective_on >= date_trunc('month', $1::date)::date AND f.effective_on <= $1::date`
 	}
 	const day = `($2::timestamptz AT TIME ZONE 'UTC')::date`
@@ -92,59 +115,58 @@ SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` 
 SELECT book_id, month, contract_year, ` + measureCols + `
   FROM book_months WHERE month < date_trunc('month', $1::date)::date AND recorded_month < ` + month + `
 UNION ALL
-SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` + flowMeasures + `
-  FROM flows f CROSS JOIN LATERAL posting_measures(f.account_kind, f.kind, f.amount) m
+SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` + flowKg + `
+  FROM flows f
  WHERE f.effective_on >= date_trunc('month', $1::date)::date AND f.effective_on <= $1::date AND f.recorded_on < ` + day + `
 UNION ALL
-SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` + flowMeasures + `
-  FROM flows f CROSS JOIN LATERAL posting_measures(f.account_kind, f.kind, f.amount) m
+SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` + flowKg + `
+  FROM flows f
  WHERE f.effective_on < date_trunc('month', $1::date)::date AND f.recorded_on >= ` + month + ` AND f.recorded_on < ` + day + `
 UNION ALL
 SELECT e.book_id, date_trunc('month', e.effective_on)::date, coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0),
-       m.contracted, m.replacements, m.open, m.delivered, m.holding, m.retired, m.cancelled, m.reversed, m.buffer_cancelled, m.holding_in,
-       CASE WHEN x.price IS NOT NULL THEN p.amount ELSE 0 END,
-       CASE WHEN x.price IS NOT NULL THEN p.amount * x.price ELSE 0 END
+       ` + measuresKg("a.kind", "coalesce(e.reverts_kind, e.kind)", "p.amount",
+		"CASE WHEN x.price IS NOT NULL THEN p.amount ELSE 0 END", "CASE WHEN x.price IS NOT NULL THEN p.amount * x.price ELSE 0 END") + `
   FROM entries e
   JOIN postings p ON p.entry_id = e.id
   JOIN accounts a ON a.id = p.account_id
   LEFT JOIN contracts c ON c.book_id = e.book_id
   LEFT JOIN entries o ON o.id = e.reverts
-  CROSS JOIN LATERAL posting_measures(a.kind, coalesce(e.reverts_kind, e.kind), p.amount) m
   CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(e.reverts_kind, e.kind) = 'deliver' AND a.kind IN ('holding', 'retired')
                                   THEN (coalesce(o.metadata, e.metadata)->>'price_per_tonne')::numeric END AS price) x
  WHERE e.recorded_at >= (` + day + `::timestamp AT TIME ZONE 'UTC')
    AND e.recorded_at <= $2::timestamptz AND e.effective_on <= $1::date`
 }
 
-// pivotRow is an aggregate of pivoted rows.
+// pivotRow is an aggregate of pivoted rows, in kilograms.
 type pivotRow struct {
 	BookID          int64           `db:"book_id"`
 	ContractYear    sql.NullInt64   `db:"contract_year"`
 	Month           sql.NullTime    `db:"month"`
 	Key             string          `db:"key"`
-	Contracted      ledger.Tonnes   `db:"contracted"`
-	Replacements    ledger.Tonnes   `db:"replacements"`
-	Open            ledger.Tonnes   `db:"open"`
-	Delivered       ledger.Tonnes   `db:"delivered"`
-	Holding         ledger.Tonnes   `db:"holding"`
-	Retired         ledger.Tonnes   `db:"retired"`
-	Cancelled       ledger.Tonnes   `db:"cancelled"`
-	Reversed        ledger.Tonnes   `db:"reversed"`
-	BufferCancelled ledger.Tonnes   `db:"buffer_cancelled"`
-	HoldingIn       ledger.Tonnes   `db:"holding_in"`
-	Priced          ledger.Tonnes   `db:"priced"`
+	Contracted      int64           `db:"contracted"`
+	Replacements    int64           `db:"replacements"`
+	Open            int64           `db:"open"`
+	Delivered       int64           `db:"delivered"`
+	Holding         int64           `db:"holding"`
+	Retired         int64           `db:"retired"`
+	Cancelled       int64           `db:"cancelled"`
+	Reversed        int64           `db:"reversed"`
+	BufferCancelled int64           `db:"buffer_cancelled"`
+	HoldingIn       int64           `db:"holding_in"`
+	Priced          int64           `db:"priced"`
 	Value           decimal.Decimal `db:"value"`
 }
 
-const sumMeasures = `sum(contracted) AS contracted, sum(replacements) AS replacements, sum(open) AS open,
-	sum(delivered) AS delivered, sum(holding) AS holding, sum(retired) AS retired, sum(cancelled) AS cancelled,
-	sum(reversed) AS reversed, sum(buffer_cancelled) AS buffer_cancelled, sum(holding_in) AS holding_in,
-	sum(priced) AS priced, sum(value) AS value`
+const sumMeasures = `sum(contracted)::bigint AS contracted, sum(replacements)::bigint AS replacements, sum(open)::bigint AS open,
+	sum(delivered)::bigint AS delivered, sum(holding)::bigint AS holding, sum(retired)::bigint AS retired,
+	sum(cancelled)::bigint AS cancelled, sum(reversed)::bigint AS reversed, sum(buffer_cancelled)::bigint AS buffer_cancelled,
+	sum(holding_in)::bigint AS holding_in, sum(priced)::bigint AS priced, sum(value) AS value`
 
 func (r pivotRow) sum() ledger.FlowSum {
-	return ledger.FlowSum{Position: ledger.Position{Contracted: r.Contracted, Replacements: r.Replacements, Open: r.Open,
-		Delivered: r.Delivered, Holding: r.Holding, Retired: r.Retired, Cancelled: r.Cancelled, Reversed: r.Reversed,
-		BufferCancelled: r.BufferCancelled}, Priced: r.Priced, Value: r.Value}
+	t := ledger.TonnesFromKg
+	return ledger.FlowSum{Position: ledger.Position{Contracted: t(r.Contracted), Replacements: t(r.Replacements), Open: t(r.Open),
+		Delivered: t(r.Delivered), Holding: t(r.Holding), Retired: t(r.Retired), Cancelled: t(r.Cancelled), Reversed: t(r.Reversed),
+		BufferCancelled: t(r.BufferCancelled)}, Priced: t(r.Priced), Value: r.Value}
 }
 
 // reportTx begins the settings a report's aggregate wants: no JIT (its compile time is most of
@@ -293,7 +315,7 @@ func (s *Store) ContractReport(ctx context.Context, q ReportQuery) ([]*ledger.Co
 			  FROM (`+monthRows(!q.KnownAt.IsZero())+`) r
 			 WHERE $3::bigint IS NULL OR book_id = $3::bigint
 			 GROUP BY GROUPING SETS ((book_id, contract_year), (book_id, month))
-			 ORDER BY book_id, month NULLS FIRST`, asOf, knownAt, bookFilter); err != nil {
+			 HAVING GROUPING(month) = 1 OR $4`, asOf, knownAt, bookFilter, q.Inventory); err != nil {
 			return fmt.Errorf("contract report: %w", err)
 		}
 		for _, r := range rows {
@@ -305,9 +327,12 @@ func (s *Store) ContractReport(ctx context.Context, q ReportQuery) ([]*ledger.Co
 				f := r.sum()
 				cf.Years[int(r.ContractYear.Int64)] = &f
 				cf.Total.Merge(f)
-			} else if r.Month.Valid && !r.HoldingIn.IsZero() {
-				cf.HoldingIn = append(cf.HoldingIn, ledger.MonthAmount{Month: r.Month.Time.UTC(), Amount: r.HoldingIn})
+			} else if r.Month.Valid && r.HoldingIn != 0 {
+				cf.HoldingIn = append(cf.HoldingIn, ledger.MonthAmount{Month: r.Month.Time.UTC(), Amount: ledger.TonnesFromKg(r.HoldingIn)})
 			}
+		}
+		for _, cf := range list {
+			slices.SortFunc(cf.HoldingIn, func(a, b ledger.MonthAmount) int { return a.Month.Compare(b.Month) })
 		}
 		return nil
 	})
