@@ -280,7 +280,7 @@ func (a *Auditor) checkTerms(e Entry) {
 
 // EndBook finishes the current book: the chain head, the cached balances, the floors at
 // every effective date, the rollups, and a contract's identities and schedule.
-func (a *Auditor) EndBook(daily, monthly []RollupRow, books []BookMonth) {
+func (a *Auditor) EndBook(daily, monthly []RollupRow, books, years []BookMonth) {
 	b := a.book
 	if a.seq != b.HeadSeq || !bytes.Equal(a.prev, b.HeadHash) {
 		a.Add(Finding{Check: "chain_head", Entry: b.Code, Expected: fmt.Sprintf("head #%d %x", a.seq, a.prev),
@@ -300,6 +300,7 @@ func (a *Auditor) EndBook(daily, monthly []RollupRow, books []BookMonth) {
 	a.compareRollup("rollup_daily", a.daily, daily, true)
 	a.compareRollup("rollup_monthly", a.monthly, monthly, false)
 	a.compareBookMonths(books)
+	a.compareBookYears(years)
 	if c := b.Contract; c != nil {
 		a.Totals[b.Code] = a.pos
 		for _, msg := range a.pos.Check() {
@@ -425,6 +426,43 @@ func (a *Auditor) compareBookMonths(got []BookMonth) {
 	for k, w := range a.books {
 		if !seen[k] {
 			a.Add(Finding{Check: "rollup_book_months", Entry: fmt.Sprintf("%s %s year %d", a.book.Code, dayTime(k.month).Format("2006-01"), k.year),
+				Expected: fmt.Sprintf("%d postings", w.Postings), Found: "no row", Message: "a report rollup is missing postings"})
+		}
+	}
+}
+
+// compareBookYears checks the per-year totals (rows with only Year set) against the postings.
+func (a *Auditor) compareBookYears(got []BookMonth) {
+	want := map[int]*BookMonth{}
+	for k, m := range a.books {
+		w := want[k.year]
+		if w == nil {
+			w = &BookMonth{Year: k.year}
+			want[k.year] = w
+		}
+		p, q := &w.Position, m.Position
+		p.Contracted, p.Replacements, p.Open = p.Contracted.Add(q.Contracted), p.Replacements.Add(q.Replacements), p.Open.Add(q.Open)
+		p.Delivered, p.Holding, p.Retired = p.Delivered.Add(q.Delivered), p.Holding.Add(q.Holding), p.Retired.Add(q.Retired)
+		p.Cancelled, p.Reversed, p.BufferCancelled = p.Cancelled.Add(q.Cancelled), p.Reversed.Add(q.Reversed), p.BufferCancelled.Add(q.BufferCancelled)
+		w.HoldingIn, w.Priced, w.Value, w.Postings = w.HoldingIn.Add(m.HoldingIn), w.Priced.Add(m.Priced), w.Value.Add(m.Value), w.Postings+m.Postings
+	}
+	seen := map[int]bool{}
+	for _, r := range got {
+		seen[r.Year] = true
+		w := BookMonth{Year: r.Year}
+		if x := want[r.Year]; x != nil {
+			w = *x
+		}
+		if !samePos(w.Position, r.Position) || !w.HoldingIn.Equal(r.HoldingIn) || !w.Priced.Equal(r.Priced) || !w.Value.Equal(r.Value) || w.Postings != r.Postings {
+			a.Add(Finding{Check: "rollup_book_years", Entry: fmt.Sprintf("%s year %d", a.book.Code, r.Year),
+				Expected: fmt.Sprintf("delivered %s, retired %s (%d postings)", w.Delivered, w.Retired, w.Postings),
+				Found:    fmt.Sprintf("delivered %s, retired %s (%d postings)", r.Delivered, r.Retired, r.Postings),
+				Message:  "a report rollup differs from the sum of its postings"})
+		}
+	}
+	for y, w := range want {
+		if !seen[y] {
+			a.Add(Finding{Check: "rollup_book_years", Entry: fmt.Sprintf("%s year %d", a.book.Code, y),
 				Expected: fmt.Sprintf("%d postings", w.Postings), Found: "no row", Message: "a report rollup is missing postings"})
 		}
 	}

@@ -182,38 +182,52 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 	if err != nil {
 		return err
 	}
-	var books []ledger.BookMonth
-	rows, err := v.tx.QueryContext(v.ctx, `
+	books, err := v.bookRows(`
 		SELECT month, recorded_month, contract_year, contracted, replacements, open, delivered, holding, retired, cancelled,
 		       reversed, buffer_cancelled, holding_in, priced, value::text, postings
 		  FROM book_months WHERE book_id = $1`, b.ID)
 	if err != nil {
 		return err
 	}
+	years, err := v.bookRows(`
+		SELECT NULL::date, NULL::date, contract_year, contracted, replacements, open, delivered, holding, retired, cancelled,
+		       reversed, buffer_cancelled, holding_in, priced, value::text, postings
+		  FROM book_years WHERE book_id = $1`, b.ID)
+	if err != nil {
+		return err
+	}
+	v.aud.EndBook(daily, monthly, books, years)
+	return nil
+}
+
+// bookRows reads rows of a pivoted rollup (in kilograms) of one book.
+func (v *auditVisitor) bookRows(q string, bookID int64) ([]ledger.BookMonth, error) {
+	rows, err := v.tx.QueryContext(v.ctx, q, bookID)
+	if err != nil {
+		return nil, err
+	}
 	defer rows.Close()
+	var out []ledger.BookMonth
 	for rows.Next() {
 		var m ledger.BookMonth
 		var value string
-		var kg [11]int64 // book_months holds kilograms
-		if err := rows.Scan(&m.Month, &m.Recorded, &m.Year, &kg[0], &kg[1], &kg[2], &kg[3], &kg[4],
+		var month, recorded sql.NullTime
+		var kg [11]int64
+		if err := rows.Scan(&month, &recorded, &m.Year, &kg[0], &kg[1], &kg[2], &kg[3], &kg[4],
 			&kg[5], &kg[6], &kg[7], &kg[8], &kg[9], &kg[10], &value, &m.Postings); err != nil {
-			return err
+			return nil, err
 		}
 		t := ledger.TonnesFromKg
 		m.Position = ledger.Position{Contracted: t(kg[0]), Replacements: t(kg[1]), Open: t(kg[2]), Delivered: t(kg[3]), Holding: t(kg[4]),
 			Retired: t(kg[5]), Cancelled: t(kg[6]), Reversed: t(kg[7]), BufferCancelled: t(kg[8])}
 		m.HoldingIn, m.Priced = t(kg[9]), t(kg[10])
 		if m.Value, err = decimal.NewFromString(value); err != nil {
-			return err
+			return nil, err
 		}
-		m.Month, m.Recorded = m.Month.UTC(), m.Recorded.UTC()
-		books = append(books, m)
+		m.Month, m.Recorded = month.Time.UTC(), recorded.Time.UTC()
+		out = append(out, m)
 	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	v.aud.EndBook(daily, monthly, books)
-	return nil
+	return out, rows.Err()
 }
 
 // auditContracts loads every contract's terms as signed, its schedule in force and its

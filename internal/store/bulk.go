@@ -159,6 +159,8 @@ func (s *Store) deriveAfterLoad(ctx context.Context) error {
 		`INSERT INTO flows_monthly SELECT * FROM flows_monthly_expected`,
 		`DELETE FROM book_months`,
 		`INSERT INTO book_months SELECT * FROM book_months_expected`,
+		`DELETE FROM book_years`,
+		`INSERT INTO book_years SELECT * FROM book_years_expected`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("bulk load: derive: %w", err)

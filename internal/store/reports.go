@@ -73,9 +73,13 @@ const measureCols = `contracted, replacements, open, delivered, holding, retired
 // amount a in tonnes) adds, in kilograms, inline (a function call per row costs more than the
 // sums): the same mapping as ledger.Position.Add and the database's posting_measures.
 func measuresKg(ak, k, a, priced, value string) string {
+	return strings.Join(measureExprs(ak, k, a, priced, value), ", ")
+}
+
+func measureExprs(ak, k, a, priced, value string) []string {
 	kg := "(" + a + " * 1000)::bigint"
 	when := func(cond string) string { return "CASE WHEN " + cond + " THEN " + kg + " ELSE 0 END" }
-	return strings.Join([]string{
+	return []string{
 		when(ak + ` = 'open' AND ` + k + ` IN ('sign', 'amend')`),
 		when(ak + ` = 'open' AND ` + k + ` = 'reverse'`),
 		when(ak + ` = 'open'`),
@@ -87,7 +91,7 @@ func measuresKg(ak, k, a, priced, value string) string {
 		when(ak + ` = 'buffer_cancelled'`),
 		when(ak + ` = 'holding' AND ` + k + ` = 'deliver'`),
 		"(" + priced + " * 1000)::bigint", value,
-	}, ", ")
+	}
 }
 
 // monthRows returns the SQL of pivoted rows (book_id, month, contract_year, measures...) that
@@ -135,6 +139,65 @@ SELECT e.book_id, date_trunc('month', e.effective_on)::date, coalesce(contract_y
                                   THEN (coalesce(o.metadata, e.metadata)->>'price_per_tonne')::numeric END AS price) x
  WHERE e.recorded_at >= (` + day + `::timestamp AT TIME ZONE 'UTC')
    AND e.recorded_at <= $2::timestamptz AND e.effective_on <= $1::date`
+}
+
+// negated is measureCols with every measure negated.
+const negated = `-contracted, -replacements, -open, -delivered, -holding, -retired, -cancelled, -reversed, -buffer_cancelled, -holding_in, -priced, -value`
+
+// yearRows returns the SQL of pivoted rows (book_id, contract_year, measures...) whose sum per
+// book and contract year is the position as of $1 and known at $2: the all-time totals of
+// book_years, minus what took effect after $1 (set S1) and, with known-at, minus what took
+// effect by $1 but was recorded after $2 (set S2). The subtracted sets are disjoint, and each
+// is read at month grain where whole months allow and at day grain elsewhere, so the work is
+// proportional to what lies after the date and the instant: little for recent ones.
+func yearRows(knownAt bool) string {
+	const dMonth = `date_trunc('month', $1::date)::date`
+	const dNext = `(date_trunc('month', $1::date) + interval '1 month')::date`
+	q := `
+SELECT book_id, contract_year, ` + measureCols + ` FROM book_years
+UNION ALL -- S1: effective after the as-of date, in the months after its month
+SELECT book_id, contract_year, ` + negated + ` FROM book_months WHERE month > ` + dMonth + `
+UNION ALL -- S1: effective after the as-of date, in its month
+SELECT f.book_id, f.contract_year, ` + negFlowKg + ` FROM flows f WHERE f.effective_on > $1::date AND f.effective_on < ` + dNext
+	if !knownAt {
+		return q + ` AND $2::timestamptz IS NULL`
+	}
+	const tDay = `($2::timestamptz AT TIME ZONE 'UTC')::date`
+	const tMonth = `date_trunc('month', ($2::timestamptz AT TIME ZONE 'UTC'))::date`
+	const tNext = `(date_trunc('month', ($2::timestamptz AT TIME ZONE 'UTC')) + interval '1 month')::date`
+	return q + `
+UNION ALL -- S2: whole effective months before the as-of month, recorded in months after the known-at month
+SELECT book_id, contract_year, ` + negated + ` FROM book_months WHERE month < ` + dMonth + ` AND recorded_month > ` + tMonth + `
+UNION ALL -- S2: effective before the as-of month, recorded later in the known-at month than its day
+SELECT f.book_id, f.contract_year, ` + negFlowKg + ` FROM flows f
+ WHERE f.effective_on < ` + dMonth + ` AND f.recorded_on > ` + tDay + ` AND f.recorded_on < ` + tNext + `
+UNION ALL -- S2: effective in the as-of month by the as-of date, recorded after the known-at day
+SELECT f.book_id, f.contract_year, ` + negFlowKg + ` FROM flows f
+ WHERE f.effective_on >= ` + dMonth + ` AND f.effective_on <= $1::date AND f.recorded_on > ` + tDay + `
+UNION ALL -- S2: recorded on the known-at day after the known-at instant
+SELECT e.book_id, coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0),
+       ` + negate(measureExprs("a.kind", "coalesce(e.reverts_kind, e.kind)", "p.amount",
+		"CASE WHEN x.price IS NOT NULL THEN p.amount ELSE 0 END", "CASE WHEN x.price IS NOT NULL THEN p.amount * x.price ELSE 0 END")) + `
+  FROM entries e
+  JOIN postings p ON p.entry_id = e.id
+  JOIN accounts a ON a.id = p.account_id
+  LEFT JOIN contracts c ON c.book_id = e.book_id
+  LEFT JOIN entries o ON o.id = e.reverts
+  CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(e.reverts_kind, e.kind) = 'deliver' AND a.kind IN ('holding', 'retired')
+                                  THEN (coalesce(o.metadata, e.metadata)->>'price_per_tonne')::numeric END AS price) x
+ WHERE e.recorded_at > $2::timestamptz
+   AND e.recorded_at < ((` + tDay + ` + 1)::timestamp AT TIME ZONE 'UTC') AND e.effective_on <= $1::date`
+}
+
+var negFlowKg = negate(measureExprs("f.account_kind", "f.kind", "f.amount", "f.priced", "f.value"))
+
+// negate is the select list of the expressions, each negated.
+func negate(exprs []string) string {
+	out := make([]string, len(exprs))
+	for i, e := range exprs {
+		out[i] = "-(" + e + ")"
+	}
+	return strings.Join(out, ", ")
 }
 
 // pivotRow is an aggregate of pivoted rows, in kilograms.
@@ -307,28 +370,35 @@ func (s *Store) ContractReport(ctx context.Context, q ReportQuery) ([]*ledger.Co
 		if err := reportTx(ctx, tx); err != nil {
 			return err
 		}
-		// One pass: per book and contract year (the figures), and per book and month (the
-		// deliveries into the holding, for the inventory's age).
 		var rows []pivotRow
 		if err := tx.SelectContext(ctx, &rows, `
-			SELECT book_id, contract_year, month, '' AS key, `+sumMeasures+`
-			  FROM (`+monthRows(!q.KnownAt.IsZero())+`) r
+			SELECT book_id, contract_year, NULL::date AS month, '' AS key, `+sumMeasures+`
+			  FROM (`+yearRows(!q.KnownAt.IsZero())+`) r
 			 WHERE $3::bigint IS NULL OR book_id = $3::bigint
-			 GROUP BY GROUPING SETS ((book_id, contract_year), (book_id, month))
-			 HAVING GROUPING(month) = 1 OR $4`, asOf, knownAt, bookFilter, q.Inventory); err != nil {
+			 GROUP BY book_id, contract_year`, asOf, knownAt, bookFilter); err != nil {
 			return fmt.Errorf("contract report: %w", err)
 		}
 		for _, r := range rows {
-			cf, ok := byBook[r.BookID]
-			if !ok {
-				continue
-			}
-			if r.ContractYear.Valid {
+			if cf, ok := byBook[r.BookID]; ok {
 				f := r.sum()
 				cf.Years[int(r.ContractYear.Int64)] = &f
 				cf.Total.Merge(f)
-			} else if r.Month.Valid && r.HoldingIn != 0 {
-				cf.HoldingIn = append(cf.HoldingIn, ledger.MonthAmount{Month: r.Month.Time.UTC(), Amount: ledger.TonnesFromKg(r.HoldingIn)})
+			}
+		}
+		if q.Inventory {
+			// the deliveries into each holding per month, for the inventory's age
+			var held []pivotRow
+			if err := tx.SelectContext(ctx, &held, `
+				SELECT book_id, NULL::int AS contract_year, month, '' AS key, `+sumMeasures+`
+				  FROM (`+monthRows(!q.KnownAt.IsZero())+`) r
+				 WHERE holding_in <> 0 AND ($3::bigint IS NULL OR book_id = $3::bigint)
+				 GROUP BY book_id, month`, asOf, knownAt, bookFilter); err != nil {
+				return fmt.Errorf("contract report: inventory: %w", err)
+			}
+			for _, r := range held {
+				if cf, ok := byBook[r.BookID]; ok && r.HoldingIn != 0 {
+					cf.HoldingIn = append(cf.HoldingIn, ledger.MonthAmount{Month: r.Month.Time.UTC(), Amount: ledger.TonnesFromKg(r.HoldingIn)})
+				}
 			}
 		}
 		for _, cf := range list {
