@@ -216,7 +216,12 @@ func (t Tonnes) Max(u Tonnes) Tonnes {
 }
 
 // MarshalJSON writes the amount as a fixed-scale JSON string.
-func (t Tonnes) MarshalJSON() ([]byte, error) { return json.Marshal(t.String()) }
+func (t Tonnes) MarshalJSON() ([]byte, error) {
+	b := make([]byte, 0, 26)
+	b = append(b, '"')
+	b = t.Append(b)
+	return append(b, '"'), nil
+}
 
 // UnmarshalJSON reads a JSON string holding a decimal number. Bare JSON numbers are refused:
 // a decimal that crossed a float somewhere is exactly what this type exists to prevent.

@@ -163,12 +163,11 @@ type contractRow struct {
 	DeliveryMode          string          `db:"delivery_mode"`
 	OverDeliveryTolerance ledger.Tonnes   `db:"over_delivery_tolerance"`
 	Notes                 string          `db:"notes"`
-	Terms                 json.RawMessage `db:"terms"`
 }
 
 const contractCols = `id, book_id, code, buyer, supplier, project, method, country, region, registry, standard,
 	durability_years, durability_at_least, term_start, term_end, signed_on, tonnes, price_per_tonne::text AS price_per_tonne,
-	currency, delivery_mode, over_delivery_tolerance, notes, terms`
+	currency, delivery_mode, over_delivery_tolerance, notes`
 
 func (r contractRow) contract() ledger.Contract {
 	c := ledger.Contract{Code: r.Code, Buyer: r.Buyer, Supplier: r.Supplier, Project: r.Project, Method: ledger.Method(r.Method),

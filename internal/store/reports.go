@@ -248,7 +248,9 @@ func (q ReportQuery) args() (asOf time.Time, knownAt any) {
 }
 
 // reportContracts loads the contracts a report covers: those signed by the as-of date (and,
-// with known-at, recorded by then), with the schedule and termination in force then.
+// with known-at, recorded by then: the sign entry is always the first of a contract's
+// chain, so its position, seq 1, finds it by the primary key), with the schedule and
+// termination in force then.
 func reportContracts(ctx context.Context, tx *sqlx.Tx, q ReportQuery) ([]*ledger.ContractFlows, map[int64]*ledger.ContractFlows, error) {
 	asOf, knownAt := q.args()
 	var rows []contractRow
@@ -256,7 +258,7 @@ func reportContracts(ctx context.Context, tx *sqlx.Tx, q ReportQuery) ([]*ledger
 		SELECT `+contractCols+` FROM contracts c
 		 WHERE c.signed_on <= $1::date AND ($3 = '' OR c.code = $3)
 		   AND ($2::timestamptz IS NULL OR EXISTS (
-		        SELECT 1 FROM entries e WHERE e.book_id = c.book_id AND e.kind = 'sign' AND e.recorded_at <= $2::timestamptz))
+		        SELECT 1 FROM entries e WHERE e.book_id = c.book_id AND e.seq = 1 AND e.recorded_at <= $2::timestamptz))
 		 ORDER BY c.code`, asOf, knownAt, q.Contract); err != nil {
 		return nil, nil, err
 	}
@@ -464,7 +466,7 @@ func (s *Store) PeriodFlows(ctx context.Context, q ReportQuery, from, to time.Ti
 			out[i].Sum.Merge(f)
 		}
 		signed := `($2::timestamptz IS NULL OR EXISTS (
-			        SELECT 1 FROM entries e WHERE e.book_id = c.book_id AND e.kind = 'sign' AND e.recorded_at <= $2::timestamptz))`
+			        SELECT 1 FROM entries e WHERE e.book_id = c.book_id AND e.seq = 1 AND e.recorded_at <= $2::timestamptz))`
 		if by != "vintage" {
 			var rows []pivotRow
 			if err := tx.SelectContext(ctx, &rows, `
