@@ -90,6 +90,8 @@ type Auditor struct {
 	Trial             Tonnes // the sum of every posting: zero in a sound journal
 	Heads             []ChainHead
 
+	scratch []byte // reused for canonical forms
+
 	// per book
 	book     AuditBook
 	years    []ContractYear
@@ -174,7 +176,7 @@ func (a *Auditor) BeginBook(b AuditBook) {
 func (a *Auditor) Entry(e Entry) {
 	a.Entries++
 	a.seq++
-	if p := CheckLink(e, a.seq, a.prev); p != "" {
+	if p := checkLink(&e, a.seq, a.prev, &a.scratch); p != "" {
 		a.Add(Finding{Check: "hash_chain", Entry: e.ID, Expected: fmt.Sprintf("%s #%d linked and sealed", a.book.Code, a.seq),
 			Found: fmt.Sprintf("%s #%d", e.Book, e.Seq), Message: fmt.Sprintf("book %s, entry #%d: %s", a.book.Code, e.Seq, p)})
 	}

@@ -254,10 +254,14 @@ type canonicalV1 struct {
 // exactly as encoding/json writes it without HTML escaping, appended by hand because the audit
 // computes it millions of times (canonicalReflect, kept for the tests, is the reference).
 func (e *Entry) Canonical() ([]byte, error) {
+	return e.AppendCanonical(make([]byte, 0, 512+64*len(e.Postings)+len(e.Description)))
+}
+
+// AppendCanonical appends the canonical form to b (a caller hashing many entries reuses b).
+func (e *Entry) AppendCanonical(b []byte) ([]byte, error) {
 	if e.HashVersion != 1 {
 		return nil, fmt.Errorf("entry %s: unknown hash version %d", e.ID, e.HashVersion)
 	}
-	b := make([]byte, 0, 512+64*len(e.Postings)+len(e.Description))
 	b = append(b, `{"v":1,"id":`...)
 	b = appendJSONString(b, e.ID)
 	b = append(b, `,"book":`...)
@@ -504,17 +508,29 @@ func Date(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 0, 0
 // predecessor's hash, and its stored hash is the hash of its content. It returns "" when all
 // hold, else what is wrong.
 func CheckLink(e Entry, wantSeq int64, prev []byte) string {
+	return checkLink(&e, wantSeq, prev, nil)
+}
+
+// checkLink is CheckLink with a scratch buffer for the canonical form.
+func checkLink(e *Entry, wantSeq int64, prev []byte, scratch *[]byte) string {
 	if e.Seq != wantSeq {
 		return fmt.Sprintf("sequence %d where %d was expected (an entry is missing or moved)", e.Seq, wantSeq)
 	}
 	if !bytes.Equal(e.PrevHash, prev) {
 		return "its previous hash does not match the entry before it (an entry was removed, inserted or reordered)"
 	}
-	h, err := e.ComputeHash()
+	var buf []byte
+	if scratch != nil {
+		buf = (*scratch)[:0]
+	}
+	b, err := e.AppendCanonical(buf)
 	if err != nil {
 		return err.Error()
 	}
-	if !bytes.Equal(h, e.Hash) {
+	if scratch != nil {
+		*scratch = b
+	}
+	if h := sha256.Sum256(b); !bytes.Equal(h[:], e.Hash) {
 		return "its content no longer matches its hash (a field or posting was altered)"
 	}
 	return ""

@@ -148,6 +148,10 @@ func (v *auditVisitor) Entry(e ledger.Entry) error {
 }
 
 func (v *auditVisitor) EndBook(b BookInfo) error {
+	codes := make(map[int64]string, len(b.Accounts))
+	for _, a := range b.Accounts {
+		codes[a.ID] = a.Code
+	}
 	scan := func(q string) ([]ledger.RollupRow, error) {
 		rows, err := v.tx.QueryContext(v.ctx, q, b.ID)
 		if err != nil {
@@ -159,8 +163,13 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 			var r ledger.RollupRow
 			var kind, value string
 			var rec sql.NullTime
-			if err := rows.Scan(&r.Account, &r.Day, &rec, &r.Vintage, &kind, &r.Year, &r.Amount, &r.Priced, &value, &r.Postings); err != nil {
+			var accountID int64
+			if err := rows.Scan(&accountID, &r.Day, &rec, &r.Vintage, &kind, &r.Year, &r.Amount, &r.Priced, &value, &r.Postings); err != nil {
 				return nil, err
+			}
+			r.Account = codes[accountID]
+			if r.Account == "" {
+				r.Account = fmt.Sprintf("account#%d", accountID)
 			}
 			r.Kind, r.Day, r.Recorded = ledger.Kind(kind), r.Day.UTC(), rec.Time.UTC()
 			if r.Value, err = decimal.NewFromString(value); err != nil {
@@ -171,14 +180,14 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 		return out, rows.Err()
 	}
 	daily, err := scan(`
-		SELECT a.code, f.effective_on, f.recorded_on, f.vintage, f.kind, f.contract_year, f.amount, f.priced, f.value::text, f.postings
-		  FROM flows f JOIN accounts a ON a.id = f.account_id WHERE f.book_id = $1`)
+		SELECT f.account_id, f.effective_on, f.recorded_on, f.vintage, f.kind, f.contract_year, f.amount, f.priced, f.value::text, f.postings
+		  FROM flows f WHERE f.book_id = $1`)
 	if err != nil {
 		return err
 	}
 	monthly, err := scan(`
-		SELECT a.code, f.month, NULL::date, f.vintage, f.kind, f.contract_year, f.amount, f.priced, f.value::text, f.postings
-		  FROM flows_monthly f JOIN accounts a ON a.id = f.account_id WHERE f.book_id = $1`)
+		SELECT f.account_id, f.month, NULL::date, f.vintage, f.kind, f.contract_year, f.amount, f.priced, f.value::text, f.postings
+		  FROM flows_monthly f WHERE f.book_id = $1`)
 	if err != nil {
 		return err
 	}

@@ -141,28 +141,28 @@ func insertSchedule(ctx context.Context, tx *sqlx.Tx, contractID int64, version 
 
 // contractRow is a contracts row as scanned.
 type contractRow struct {
-	ID                    int64           `db:"id"`
-	BookID                int64           `db:"book_id"`
-	Code                  string          `db:"code"`
-	Buyer                 string          `db:"buyer"`
-	Supplier              string          `db:"supplier"`
-	Project               string          `db:"project"`
-	Method                string          `db:"method"`
-	Country               string          `db:"country"`
-	Region                string          `db:"region"`
-	Registry              string          `db:"registry"`
-	Standard              string          `db:"standard"`
-	DurabilityYears       sql.NullInt64   `db:"durability_years"`
-	DurabilityAtLeast     bool            `db:"durability_at_least"`
-	TermStart             time.Time       `db:"term_start"`
-	TermEnd               time.Time       `db:"term_end"`
-	SignedOn              time.Time       `db:"signed_on"`
-	Tonnes                ledger.Tonnes   `db:"tonnes"`
-	PricePerTonne         sql.NullString  `db:"price_per_tonne"`
-	Currency              string          `db:"currency"`
-	DeliveryMode          string          `db:"delivery_mode"`
-	OverDeliveryTolerance ledger.Tonnes   `db:"over_delivery_tolerance"`
-	Notes                 string          `db:"notes"`
+	ID                    int64          `db:"id"`
+	BookID                int64          `db:"book_id"`
+	Code                  string         `db:"code"`
+	Buyer                 string         `db:"buyer"`
+	Supplier              string         `db:"supplier"`
+	Project               string         `db:"project"`
+	Method                string         `db:"method"`
+	Country               string         `db:"country"`
+	Region                string         `db:"region"`
+	Registry              string         `db:"registry"`
+	Standard              string         `db:"standard"`
+	DurabilityYears       sql.NullInt64  `db:"durability_years"`
+	DurabilityAtLeast     bool           `db:"durability_at_least"`
+	TermStart             time.Time      `db:"term_start"`
+	TermEnd               time.Time      `db:"term_end"`
+	SignedOn              time.Time      `db:"signed_on"`
+	Tonnes                ledger.Tonnes  `db:"tonnes"`
+	PricePerTonne         sql.NullString `db:"price_per_tonne"`
+	Currency              string         `db:"currency"`
+	DeliveryMode          string         `db:"delivery_mode"`
+	OverDeliveryTolerance ledger.Tonnes  `db:"over_delivery_tolerance"`
+	Notes                 string         `db:"notes"`
 }
 
 const contractCols = `id, book_id, code, buyer, supplier, project, method, country, region, registry, standard,
