@@ -9,6 +9,7 @@ import (
 	"crypto/rand"
 	"database/sql"
 	"fmt"
+	"strings"
 	"testing"
 
 	"github.com/carbonledger/carbonledger/ledger"
@@ -79,6 +80,7 @@ func (f tamperFixture) wantBreak(t *testing.T, id string, seq int64, otherToo ..
 	if bs := f.breaks(t, f.other); len(bs) > 0 && len(otherToo) == 0 {
 		t.Errorf("breaks blamed on the untouched book %s: %+v", f.other, bs)
 	}
+	f.wantAuditFinding(t, id)
 	bs := f.breaks(t, f.book)
 	for _, b := range bs {
 		if (id != "" && b.EntryID == id) || (id == "" && b.Seq == seq) {
@@ -89,6 +91,22 @@ func (f tamperFixture) wantBreak(t *testing.T, id string, seq int64, otherToo ..
 		}
 	}
 	t.Errorf("VerifyChains reported %+v in book %s; want a break at entry %q / seq %d", bs, f.book, id, seq)
+}
+
+// wantAuditFinding fails t unless the full audit reports a finding that names the entry (or,
+// with no id, any finding in the tampered book).
+func (f tamperFixture) wantAuditFinding(t *testing.T, id string) {
+	t.Helper()
+	res, err := f.s.Audit(context.Background(), nil)
+	if err != nil {
+		t.Fatalf("Audit: %v", err)
+	}
+	for _, x := range res.Findings {
+		if (id != "" && x.Entry == id) || (id == "" && strings.Contains(x.Message, f.book)) {
+			return
+		}
+	}
+	t.Errorf("the audit reported %+v; want a finding that names entry %q", res.Findings, id)
 }
 
 // wantDrift fails t unless Balances shows the account's cached balance apart from the sum
