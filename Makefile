@@ -28,6 +28,7 @@ test: ## run every test against a real PostgreSQL (private cluster unless DATABA
 fuzz: ## fuzz the parsers briefly (FUZZTIME=30s per target)
 	$(GO) test ./ledger -run '^$$' -fuzz '^FuzzParseTonnes$$' -fuzztime $${FUZZTIME:-30s}
 	$(GO) test ./internal/registry -run '^$$' -fuzz '^Fuzz' -fuzztime $${FUZZTIME:-30s}
+	$(GO) test ./reports -run '^$$' -fuzz '^FuzzIndentCompact$$' -fuzztime $${FUZZTIME:-30s}
 
 .PHONY: bench
 bench: ## seed 1,000 contracts / 10M postings once (kept in the cluster), then time every report, the audit and writes

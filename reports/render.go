@@ -1,7 +1,6 @@
 package reports
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
 	"strings"
@@ -28,9 +27,7 @@ func Render(w io.Writer, r Report, format string) error {
 	case "csv":
 		return r.CSV(w)
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		return writeJSON(w, r)
 	case "html":
 		return r.HTML(w)
 	}
