@@ -283,7 +283,9 @@ func reportContracts(ctx context.Context, tx *sqlx.Tx, q ReportQuery) ([]*ledger
 		ids = append(ids, r.ID)
 	}
 	// The schedule version in force: the latest whose entry was effective by the as-of date
-	// (and recorded by known-at).
+	// (and recorded by known-at). Version 1 is written with the sign entry, which the list
+	// above already requires, so only amendments need their entry looked up (a thousand
+	// primary-key lookups were most of this query).
 	var lines []struct {
 		ContractID int64          `db:"contract_id"`
 		Year       int            `db:"year"`
@@ -295,9 +297,10 @@ func reportContracts(ctx context.Context, tx *sqlx.Tx, q ReportQuery) ([]*ledger
 	if err := tx.SelectContext(ctx, &lines, `
 		WITH v AS (
 		    SELECT s.contract_id, max(s.version) AS version
-		      FROM schedule_lines s JOIN entries e ON e.id = s.entry_id
-		     WHERE s.contract_id = ANY($1) AND e.effective_on <= $2::date
-		       AND ($3::timestamptz IS NULL OR e.recorded_at <= $3::timestamptz)
+		      FROM schedule_lines s
+		     WHERE s.contract_id = ANY($1) AND (s.version = 1 OR EXISTS (
+		           SELECT 1 FROM entries e WHERE e.id = s.entry_id AND e.effective_on <= $2::date
+		              AND ($3::timestamptz IS NULL OR e.recorded_at <= $3::timestamptz)))
 		     GROUP BY s.contract_id)
 		SELECT s.contract_id, s.year, s.tonnes, s.vintage, s.price_per_tonne::text AS price_per_tonne, s.due_on
 		  FROM schedule_lines s JOIN v USING (contract_id, version)
