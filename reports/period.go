@@ -2,6 +2,7 @@ package reports
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"time"
 
@@ -36,6 +37,18 @@ func Periods(years []int, fyStart int) ([]PeriodSpec, error) {
 		out = append(out, PeriodSpec{Label: fmt.Sprintf("FY%d", y), Start: start, End: start.AddDate(1, 0, -1)})
 	}
 	return out, nil
+}
+
+// Bounds returns the cut points of the periods, ascending and without repeats: every start,
+// and every day after an end. Summed between consecutive bounds (store.PeriodFlows), each
+// period is one bucket, and a gap between periods a bucket no period counts.
+func Bounds(specs []PeriodSpec) []time.Time {
+	var out []time.Time
+	for _, sp := range specs {
+		out = append(out, sp.Start, sp.End.AddDate(0, 0, 1))
+	}
+	slices.SortFunc(out, func(a, b time.Time) int { return a.Compare(b) })
+	return slices.CompactFunc(out, func(a, b time.Time) bool { return a.Equal(b) })
 }
 
 // Measures are the tonnes a period (or a group in it) counts.

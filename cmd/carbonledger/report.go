@@ -98,8 +98,7 @@ func cmdReport(ctx context.Context, a *app, args []string) error {
 			r = reports.BuildPortfolio(meta, cfs, q.AsOf)
 		}
 	case "period":
-		from, to := specs[0].Start, specs[len(specs)-1].End.AddDate(0, 0, 1)
-		rows, err := s.PeriodFlows(ctx, q, from, to, *by)
+		rows, err := s.PeriodFlows(ctx, q, reports.Bounds(specs), *by)
 		if err != nil {
 			return err
 		}

@@ -125,7 +125,7 @@ func TestReportsMatchThePostings(t *testing.T) {
 			name string
 			want map[string]ledger.Position
 		}{{"method", wantGroups}, {"vintage", wantVintage}} {
-			rows, err := s.PeriodFlows(ctx, q, ledger.Date(2015, 1, 1), ledger.Date(2040, 1, 1), by.name)
+			rows, err := s.PeriodFlows(ctx, q, store.MonthBounds(ledger.Date(2015, 1, 1), ledger.Date(2040, 1, 1)), by.name)
 			if err != nil {
 				t.Fatal(err)
 			}

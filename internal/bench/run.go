@@ -230,8 +230,7 @@ func measure(ctx context.Context, s *store.Store, cfg Config, today time.Time) e
 	}
 	period := func(q store.ReportQuery, specs []reports.PeriodSpec, by string) func() error {
 		return func() error {
-			from, to := specs[0].Start, specs[len(specs)-1].End.AddDate(0, 0, 1)
-			rows, err := s.PeriodFlows(ctx, q, from, to, by)
+			rows, err := s.PeriodFlows(ctx, q, reports.Bounds(specs), by)
 			if err != nil {
 				return err
 			}

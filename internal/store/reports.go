@@ -454,12 +454,29 @@ func groupSQL(by string) (string, error) {
 	return "", ledger.Invalid("--by", by, "is not a grouping ("+strings.Join(GroupKeys, ", ")+")")
 }
 
-// PeriodFlows returns the flows per month in [from, to) (from the first of a month), grouped
-// by the key `by`, counting what had happened by the as-of date and was recorded by known-at.
-func (s *Store) PeriodFlows(ctx context.Context, q ReportQuery, from, to time.Time, by string) ([]ledger.GroupFlows, error) {
+// MonthBounds returns the first day of every month from from's month to to's, inclusive:
+// bounds for PeriodFlows that keep every month apart.
+func MonthBounds(from, to time.Time) []time.Time {
+	var out []time.Time
+	for m := ledger.Date(from.Year(), from.Month(), 1); !m.After(to); m = m.AddDate(0, 1, 0) {
+		out = append(out, m)
+	}
+	return out
+}
+
+// PeriodFlows returns the flows grouped by the key `by` and by bucket, counting what had
+// happened by the as-of date and was recorded by known-at. bounds are first days of months,
+// ascending: a bucket is [bounds[i], bounds[i+1]) and its rows carry Month = bounds[i];
+// nothing before the first bound or from the last one on is counted. The periods of a report
+// are the buckets (with their gaps as buckets of their own), so the database sums each
+// period once instead of returning every month of it.
+func (s *Store) PeriodFlows(ctx context.Context, q ReportQuery, bounds []time.Time, by string) ([]ledger.GroupFlows, error) {
 	expr, err := groupSQL(by)
 	if err != nil {
 		return nil, err
+	}
+	if len(bounds) < 2 || !slices.IsSortedFunc(bounds, func(a, b time.Time) int { return a.Compare(b) }) {
+		return nil, fmt.Errorf("period flows: %d bounds: want at least two, ascending", len(bounds))
 	}
 	var out []ledger.GroupFlows
 	err = s.read(ctx, func(tx *sqlx.Tx) error {
@@ -478,17 +495,29 @@ func (s *Store) PeriodFlows(ctx context.Context, q ReportQuery, from, to time.Ti
 			}
 			out[i].Sum.Merge(f)
 		}
+		cuts := make([]string, len(bounds))
+		for i, b := range bounds {
+			cuts[i] = ledger.FormatDate(b)
+		}
+		// $3 is the array of bounds; each row's bucket is the bound at or before its month
+		const bucket = `($3::date[])[width_bucket(r.month, $3::date[])]`
+		const inBounds = `r.month >= ($3::date[])[1] AND r.month < ($3::date[])[cardinality($3::date[])]`
 		signed := `($2::timestamptz IS NULL OR EXISTS (
 			        SELECT 1 FROM entries e WHERE e.book_id = c.book_id AND e.seq = 1 AND e.recorded_at <= $2::timestamptz))`
 		if by != "vintage" {
+			// summed per book and bucket first: the join and the grouping by key then see a
+			// few rows per contract rather than every month of it
 			var rows []pivotRow
 			if err := tx.SelectContext(ctx, &rows, `
 				SELECT 0::bigint AS book_id, NULL::int AS contract_year, r.month, `+expr+` AS key, `+sumMeasures+`
-				  FROM (`+monthRows(!q.KnownAt.IsZero())+`) r
+				  FROM (SELECT r.book_id, `+bucket+` AS month, `+sumMeasures+`
+				          FROM (`+monthRows(!q.KnownAt.IsZero())+`) r
+				         WHERE `+inBounds+`
+				         GROUP BY 1, 2) r
 				  JOIN contracts c ON c.book_id = r.book_id
-				 WHERE r.month >= $3::date AND r.month < $4::date AND `+signed+`
+				 WHERE `+signed+`
 				 GROUP BY r.month, key
-				 ORDER BY r.month, key`, asOf, knownAt, from, to); err != nil {
+				 ORDER BY r.month, key`, asOf, knownAt, pq.Array(cuts)); err != nil {
 				return fmt.Errorf("period report: %w", err)
 			}
 			for _, r := range rows {
@@ -502,11 +531,15 @@ func (s *Store) PeriodFlows(ctx context.Context, q ReportQuery, from, to time.Ti
 		if err := tx.SelectContext(ctx, &aggs, `
 			SELECT 0::bigint AS book_id, 0 AS contract_year, r.month, `+expr+` AS key, r.account_kind, r.kind,
 			       sum(r.amount) AS amount, sum(r.priced) AS priced, sum(r.value) AS value
-			  FROM (`+flowRows(!q.KnownAt.IsZero())+`) r
+			  FROM (SELECT r.book_id, `+bucket+` AS month, r.vintage, r.account_kind, r.kind,
+			               sum(r.amount) AS amount, sum(r.priced) AS priced, sum(r.value) AS value
+			          FROM (`+flowRows(!q.KnownAt.IsZero())+`) r
+			         WHERE `+inBounds+`
+			         GROUP BY 1, 2, 3, 4, 5) r
 			  JOIN contracts c ON c.book_id = r.book_id
-			 WHERE r.month >= $3::date AND r.month < $4::date AND `+signed+`
+			 WHERE `+signed+`
 			 GROUP BY r.month, key, r.account_kind, r.kind
-			 ORDER BY r.month, key`, asOf, knownAt, from, to); err != nil {
+			 ORDER BY r.month, key`, asOf, knownAt, pq.Array(cuts)); err != nil {
 			return fmt.Errorf("period report: %w", err)
 		}
 		for _, a := range aggs {
