@@ -30,31 +30,36 @@ type ReportQuery struct {
 	Inventory bool
 }
 
-// flowRows returns the SQL of the rollup rows a report aggregates, with $1 the as-of date and
-// $2 the known-at instant. Without known-at it reads the monthly rollup for whole months and
-// the daily rollup for the as-of month. With known-at it reads the daily rollup for days
-// recorded before the known-at day, and the postings of that one day itself, which keeps it
-// exact to the microsecond.
+// flowRows returns the SQL of the per-account rollup rows a report aggregates, with $1 the
+// as-of date and $2 the known-at instant: the monthly rollup for whole months before the
+// as-of month and the daily rollup for the as-of month. With known-at, what was recorded
+// later is then subtracted, as yearRows does: the daily rows recorded after the known-at
+// day, and the postings of that day after the instant. That reads what lies after the
+// instant, little for a recent one, instead of every daily row before it. Rows of opposite
+// sign cancel in the sums; a group left at zero is dropped by the caller.
 func flowRows(knownAt bool) string {
-	if !knownAt {
-		return `
+	q := `
 SELECT account_id, book_id, account_kind, kind, contract_year, month, vintage, amount, priced, value
-  FROM flows_monthly WHERE month < date_trunc('month', $1::date)::date AND $2::timestamptz IS NULL
+  FROM flows_monthly WHERE month < date_trunc('month', $1::date)::date
 UNION ALL
 SELECT account_id, book_id, account_kind, kind, contract_year, date_trunc('month', effective_on)::date, vintage,
        amount, priced, value
   FROM flows WHERE effective_on >= date_trunc('month', $1::date)::date AND effective_on <= $1::date`
+	if !knownAt {
+		return q + ` AND $2::timestamptz IS NULL`
 	}
-	return `
-SELECT account_id, book_id, account_kind, kind, contract_year, date_trunc('month', effective_on)::date AS month, vintage,
-       amount, priced, value
-  FROM flows WHERE effective_on <= $1::date AND recorded_on < ($2::timestamptz AT TIME ZONE 'UTC')::date
-UNION ALL
+	const tDay = `($2::timestamptz AT TIME ZONE 'UTC')::date`
+	return q + `
+UNION ALL -- recorded after the known-at day
+SELECT account_id, book_id, account_kind, kind, contract_year, date_trunc('month', effective_on)::date, vintage,
+       -amount, -priced, -value
+  FROM flows WHERE effective_on <= $1::date AND recorded_on > ` + tDay + `
+UNION ALL -- recorded on the known-at day after the instant
 SELECT p.account_id, e.book_id, a.kind, coalesce(e.reverts_kind, e.kind),
        coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0),
-       date_trunc('month', e.effective_on)::date, coalesce(e.vintage, 0), p.amount,
-       CASE WHEN x.price IS NOT NULL THEN p.amount ELSE 0 END,
-       CASE WHEN x.price IS NOT NULL THEN p.amount * x.price ELSE 0 END
+       date_trunc('month', e.effective_on)::date, coalesce(e.vintage, 0), -p.amount,
+       -(CASE WHEN x.price IS NOT NULL THEN p.amount ELSE 0 END),
+       -(CASE WHEN x.price IS NOT NULL THEN p.amount * x.price ELSE 0 END)
   FROM entries e
   JOIN postings p ON p.entry_id = e.id
   JOIN accounts a ON a.id = p.account_id
@@ -62,8 +67,8 @@ SELECT p.account_id, e.book_id, a.kind, coalesce(e.reverts_kind, e.kind),
   LEFT JOIN entries o ON o.id = e.reverts
   CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(e.reverts_kind, e.kind) = 'deliver' AND a.kind IN ('holding', 'retired')
                                   THEN (coalesce(o.metadata, e.metadata)->>'price_per_tonne')::numeric END AS price) x
- WHERE e.recorded_at >= (($2::timestamptz AT TIME ZONE 'UTC')::date::timestamp AT TIME ZONE 'UTC')
-   AND e.recorded_at <= $2::timestamptz AND e.effective_on <= $1::date`
+ WHERE e.recorded_at > $2::timestamptz
+   AND e.recorded_at < ((` + tDay + ` + 1)::timestamp AT TIME ZONE 'UTC') AND e.effective_on <= $1::date`
 }
 
 // measureCols are the pivoted measures of book_months, in whole kilograms (value in money).
@@ -539,6 +544,7 @@ func (s *Store) PeriodFlows(ctx context.Context, q ReportQuery, bounds []time.Ti
 			  JOIN contracts c ON c.book_id = r.book_id
 			 WHERE `+signed+`
 			 GROUP BY r.month, key, r.account_kind, r.kind
+			HAVING $2::timestamptz IS NULL OR sum(r.amount) <> 0 OR sum(r.priced) <> 0 OR sum(r.value) <> 0
 			 ORDER BY r.month, key`, asOf, knownAt, pq.Array(cuts)); err != nil {
 			return fmt.Errorf("period report: %w", err)
 		}
