@@ -29,6 +29,7 @@ fuzz: ## fuzz the parsers briefly (FUZZTIME=30s per target)
 	$(GO) test ./ledger -run '^$$' -fuzz '^FuzzParseTonnes$$' -fuzztime $${FUZZTIME:-30s}
 	$(GO) test ./internal/registry -run '^$$' -fuzz '^Fuzz' -fuzztime $${FUZZTIME:-30s}
 	$(GO) test ./reports -run '^$$' -fuzz '^FuzzIndentCompact$$' -fuzztime $${FUZZTIME:-30s}
+	$(GO) test ./internal/store -run '^$$' -fuzz '^FuzzParseMetadata$$' -fuzztime $${FUZZTIME:-30s}
 
 .PHONY: bench
 bench: ## seed 1,000 contracts / 10M postings once (kept in the cluster), then time every report, the audit and writes

@@ -343,7 +343,8 @@ func (r entryRow) entry() (ledger.Entry, error) {
 		Description: r.Description, Reverts: r.Reverts.String, RevertsKind: ledger.Kind(r.RevertsKind.String), Vintage: int(r.Vintage.Int64),
 		HashVersion: r.HashVersion, PrevHash: r.PrevHash, Hash: r.Hash}
 	if len(r.Metadata) > 0 {
-		if err := json.Unmarshal(r.Metadata, &e.Metadata); err != nil {
+		var err error
+		if e.Metadata, err = parseMetadata(r.Metadata); err != nil {
 			return e, fmt.Errorf("entry %s: metadata: %w", r.ID, err)
 		}
 		if len(e.Metadata) == 0 {
