@@ -3,6 +3,8 @@ package store
 import (
 	"encoding/json"
 	"maps"
+
+	"github.com/shopspring/decimal"
 	"testing"
 )
 
@@ -35,4 +37,21 @@ func FuzzParseMetadata(f *testing.F) {
 	f.Add([]byte(`{"a": "b", "c": "d"}`))
 	f.Add([]byte(`{"k": "v\n"}`))
 	f.Fuzz(func(t *testing.T, b []byte) { checkMetadata(t, b) })
+}
+
+func TestParseMoney(t *testing.T) {
+	for _, s := range []string{"0", "0.000", "0.0", "12.50", "-0.5", "0.001", "100", "-3"} {
+		want, err := decimal.NewFromString(s)
+		got, gerr := parseMoney(s)
+		if err != nil || gerr != nil || !got.Equal(want) {
+			t.Errorf("parseMoney(%q) = %s, %v; want %s, %v", s, got, gerr, want, err)
+		}
+	}
+	for _, s := range []string{"", ".", "0x", "abc", "00.0.0"} {
+		_, err := decimal.NewFromString(s)
+		_, gerr := parseMoney(s)
+		if (err == nil) != (gerr == nil) {
+			t.Errorf("parseMoney(%q): error %v, decimal error %v", s, gerr, err)
+		}
+	}
 }
