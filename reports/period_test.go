@@ -2,6 +2,7 @@ package reports
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -79,6 +80,28 @@ func TestPeriodsRefusesBadInput(t *testing.T) {
 		}
 		if tt.field == "--fiscal-year-start" && !strings.Contains(err.Error(), "1 to 12") {
 			t.Errorf("Periods(%v, %d) error %q, want it to say the month is 1 to 12", tt.years, tt.fyStart, err)
+		}
+	}
+}
+
+func TestBounds(t *testing.T) {
+	cal, _ := Periods([]int{2024, 2025, 2026}, 1)
+	fy, _ := Periods([]int{2025}, 7)
+	gap, _ := Periods([]int{2026, 2024}, 1)
+	for _, tt := range []struct {
+		specs []PeriodSpec
+		want  []string
+	}{
+		{cal, []string{"2024-01-01", "2025-01-01", "2026-01-01", "2027-01-01"}},
+		{fy, []string{"2024-07-01", "2025-07-01"}},
+		{gap, []string{"2024-01-01", "2025-01-01", "2026-01-01", "2027-01-01"}},
+	} {
+		var got []string
+		for _, b := range Bounds(tt.specs) {
+			got = append(got, ledger.FormatDate(b))
+		}
+		if !slices.Equal(got, tt.want) {
+			t.Errorf("Bounds(%v) = %v, want %v", tt.specs, got, tt.want)
 		}
 	}
 }

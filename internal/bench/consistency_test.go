@@ -142,6 +142,47 @@ func TestReportsMatchThePostings(t *testing.T) {
 					t.Fatalf("period by %s as of %s known at %v: %s missing, want %+v", by.name, ledger.FormatDate(asOf), knownAt, k, w)
 				}
 			}
+			// Uneven buckets summed by the database equal the months summed here.
+			bounds := []time.Time{ledger.Date(2019, 7, 1), ledger.Date(2023, 1, 1), ledger.Date(2023, 2, 1), ledger.Date(2031, 1, 1)}
+			wantB := map[string]*ledger.FlowSum{}
+			for _, row := range rows {
+				i := len(bounds) - 1
+				for i >= 0 && row.Month.Before(bounds[i]) {
+					i--
+				}
+				if i < 0 || i == len(bounds)-1 {
+					continue
+				}
+				k := ledger.FormatDate(bounds[i]) + "|" + row.Key
+				if wantB[k] == nil {
+					wantB[k] = &ledger.FlowSum{}
+				}
+				wantB[k].Merge(row.Sum)
+			}
+			if len(wantB) == 0 {
+				t.Fatalf("period by %s: no flows fall in the buckets %v: the check would prove nothing", by.name, bounds)
+			}
+			buckets, err := s.PeriodFlows(ctx, q, bounds, by.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			seenB := map[string]bool{}
+			for _, b := range buckets {
+				k := ledger.FormatDate(b.Month) + "|" + b.Key
+				seenB[k] = true
+				w := wantB[k]
+				if w == nil {
+					w = &ledger.FlowSum{}
+				}
+				if !samePosition(b.Sum.Position, w.Position) {
+					t.Fatalf("period by %s in buckets %v: %s: got %+v, want %+v", by.name, bounds, k, b.Sum.Position, w.Position)
+				}
+			}
+			for k, w := range wantB {
+				if !seenB[k] && !samePosition(ledger.Position{}, w.Position) {
+					t.Fatalf("period by %s in buckets %v: %s missing, want %+v", by.name, bounds, k, w.Position)
+				}
+			}
 		}
 	}
 }
