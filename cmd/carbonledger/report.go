@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -89,6 +90,9 @@ func cmdReport(ctx context.Context, a *app, args []string) error {
 	case "term", "portfolio":
 		q.Inventory = kind == "portfolio"
 		cfs, err := s.ContractReport(ctx, q)
+		if errors.Is(err, ledger.ErrNotFound) {
+			return usagef("%v", err) // an unknown --contract is a mistake in the call: exit 2
+		}
 		if err != nil {
 			return err
 		}
