@@ -30,6 +30,30 @@ type ReportQuery struct {
 	Inventory bool
 }
 
+// postingsFrom joins each posting to its entry, account and contract, with x.price the price
+// per tonne a delivery (or a correction of one) carries: the rollups' inputs, read from the
+// journal itself for the known-at day, where the daily rollup is too coarse.
+const postingsFrom = `
+  FROM entries e
+  JOIN postings p ON p.entry_id = e.id
+  JOIN accounts a ON a.id = p.account_id
+  LEFT JOIN contracts c ON c.book_id = e.book_id
+  LEFT JOIN entries o ON o.id = e.reverts
+  CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(e.reverts_kind, e.kind) = 'deliver' AND a.kind IN ('holding', 'retired')
+                                  THEN (coalesce(o.metadata, e.metadata)->>'price_per_tonne')::numeric END AS price) x
+`
+
+// pricedExpr and valueExpr are a posting's priced tonnes and money value over postingsFrom.
+const (
+	pricedExpr = `CASE WHEN x.price IS NOT NULL THEN p.amount ELSE 0 END`
+	valueExpr  = `CASE WHEN x.price IS NOT NULL THEN p.amount * x.price ELSE 0 END`
+)
+
+// postingsAfterInstant selects, over postingsFrom, the postings effective by $1 and recorded
+// on the day of the instant $2 but after it.
+const postingsAfterInstant = ` WHERE e.recorded_at > $2::timestamptz
+   AND e.recorded_at < (((($2::timestamptz AT TIME ZONE 'UTC')::date) + 1)::timestamp AT TIME ZONE 'UTC') AND e.effective_on <= $1::date`
+
 // flowRows returns the SQL of the per-account rollup rows a report aggregates, with $1 the
 // as-of date and $2 the known-at instant: the monthly rollup for whole months before the
 // as-of month and the daily rollup for the as-of month. With known-at, what was recorded
@@ -58,17 +82,8 @@ UNION ALL -- recorded on the known-at day after the instant
 SELECT p.account_id, e.book_id, a.kind, coalesce(e.reverts_kind, e.kind),
        coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0),
        date_trunc('month', e.effective_on)::date, coalesce(e.vintage, 0), -p.amount,
-       -(CASE WHEN x.price IS NOT NULL THEN p.amount ELSE 0 END),
-       -(CASE WHEN x.price IS NOT NULL THEN p.amount * x.price ELSE 0 END)
-  FROM entries e
-  JOIN postings p ON p.entry_id = e.id
-  JOIN accounts a ON a.id = p.account_id
-  LEFT JOIN contracts c ON c.book_id = e.book_id
-  LEFT JOIN entries o ON o.id = e.reverts
-  CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(e.reverts_kind, e.kind) = 'deliver' AND a.kind IN ('holding', 'retired')
-                                  THEN (coalesce(o.metadata, e.metadata)->>'price_per_tonne')::numeric END AS price) x
- WHERE e.recorded_at > $2::timestamptz
-   AND e.recorded_at < ((` + tDay + ` + 1)::timestamp AT TIME ZONE 'UTC') AND e.effective_on <= $1::date`
+       -(` + pricedExpr + `), -(` + valueExpr + `)
+` + postingsFrom + postingsAfterInstant
 }
 
 // measureCols are the pivoted measures of book_months, in whole kilograms (value in money).
@@ -134,15 +149,8 @@ SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` 
 UNION ALL
 SELECT e.book_id, date_trunc('month', e.effective_on)::date, coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0),
        ` + measuresKg("a.kind", "coalesce(e.reverts_kind, e.kind)", "p.amount",
-		"CASE WHEN x.price IS NOT NULL THEN p.amount ELSE 0 END", "CASE WHEN x.price IS NOT NULL THEN p.amount * x.price ELSE 0 END") + `
-  FROM entries e
-  JOIN postings p ON p.entry_id = e.id
-  JOIN accounts a ON a.id = p.account_id
-  LEFT JOIN contracts c ON c.book_id = e.book_id
-  LEFT JOIN entries o ON o.id = e.reverts
-  CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(e.reverts_kind, e.kind) = 'deliver' AND a.kind IN ('holding', 'retired')
-                                  THEN (coalesce(o.metadata, e.metadata)->>'price_per_tonne')::numeric END AS price) x
- WHERE e.recorded_at >= (` + day + `::timestamp AT TIME ZONE 'UTC')
+		pricedExpr, valueExpr) + `
+` + postingsFrom + ` WHERE e.recorded_at >= (` + day + `::timestamp AT TIME ZONE 'UTC')
    AND e.recorded_at <= $2::timestamptz AND e.effective_on <= $1::date`
 }
 
@@ -182,16 +190,8 @@ SELECT f.book_id, f.contract_year, ` + negFlowKg + ` FROM flows f
 UNION ALL -- S2: recorded on the known-at day after the known-at instant
 SELECT e.book_id, coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0),
        ` + negate(measureExprs("a.kind", "coalesce(e.reverts_kind, e.kind)", "p.amount",
-		"CASE WHEN x.price IS NOT NULL THEN p.amount ELSE 0 END", "CASE WHEN x.price IS NOT NULL THEN p.amount * x.price ELSE 0 END")) + `
-  FROM entries e
-  JOIN postings p ON p.entry_id = e.id
-  JOIN accounts a ON a.id = p.account_id
-  LEFT JOIN contracts c ON c.book_id = e.book_id
-  LEFT JOIN entries o ON o.id = e.reverts
-  CROSS JOIN LATERAL (SELECT CASE WHEN coalesce(e.reverts_kind, e.kind) = 'deliver' AND a.kind IN ('holding', 'retired')
-                                  THEN (coalesce(o.metadata, e.metadata)->>'price_per_tonne')::numeric END AS price) x
- WHERE e.recorded_at > $2::timestamptz
-   AND e.recorded_at < ((` + tDay + ` + 1)::timestamp AT TIME ZONE 'UTC') AND e.effective_on <= $1::date`
+		pricedExpr, valueExpr)) + `
+` + postingsFrom + postingsAfterInstant
 }
 
 var negFlowKg = negate(measureExprs("f.account_kind", "f.kind", "f.amount", "f.priced", "f.value"))
