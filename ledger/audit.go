@@ -40,6 +40,8 @@ type AuditBook struct {
 	// SinceSeq, when positive, is the chain position an earlier statement covered; the audit
 	// then also sums the book up to that position.
 	SinceSeq int64
+	// Shard is the book's stripe of vintage_months (its id modulo 16).
+	Shard int
 }
 
 // AuditContract is what the audit checks a contract's book against.
@@ -115,13 +117,17 @@ type Auditor struct {
 	SinceHashes   map[string]string
 	// Totals is every contract's position from its postings.
 	Totals map[string]Position
+
+	// across books: what vintage_months should hold
+	vintages map[vintageKey]*BookMonth
 }
 
 // NewAuditor returns an auditor that keeps at most maxPerKind findings of each check (the
 // rest are counted).
 func NewAuditor(maxPerKind int) *Auditor {
 	return &Auditor{suppressed: map[string]int{}, maxPerKind: maxPerKind, SinceTotals: map[string]Position{},
-		SinceAccounts: map[string]Tonnes{}, SinceHashes: map[string]string{}, Totals: map[string]Position{}}
+		SinceAccounts: map[string]Tonnes{}, SinceHashes: map[string]string{}, Totals: map[string]Position{},
+		vintages: map[vintageKey]*BookMonth{}}
 }
 
 // Add records a finding.
@@ -245,16 +251,8 @@ func (a *Auditor) Entry(e Entry) {
 		dk := rollupKey{account: p.Account, day: dayNum(e.EffectiveOn), recorded: dayNum(e.RecordedAt), vintage: e.Vintage, kind: kind}
 		mk := rollupKey{account: p.Account, day: monthNum(e.EffectiveOn), vintage: e.Vintage, kind: kind, year: year}
 		bk := bookKey{month: mk.day, year: year, recorded: monthNum(e.RecordedAt)}
-		bm := a.books[bk]
-		if bm == nil {
-			bm = &BookMonth{}
-			a.books[bk] = bm
-		}
-		bm.Position.Add(ak, kind, p.Amount)
-		if ak == AccHolding && kind == KindDeliver {
-			bm.HoldingIn = bm.HoldingIn.Add(p.Amount)
-		}
-		bm.Priced, bm.Value, bm.Postings = bm.Priced.Add(pr), bm.Value.Add(val), bm.Postings+1
+		addPosting(a.books, bk, ak, kind, p.Amount, pr, val)
+		addPosting(a.vintages, vintageKey{month: mk.day, recorded: bk.recorded, vintage: e.Vintage, shard: a.book.Shard}, ak, kind, p.Amount, pr, val)
 		for _, x := range []struct {
 			m map[rollupKey]*rollupSum
 			k rollupKey
@@ -282,7 +280,7 @@ func (a *Auditor) checkTerms(e Entry) {
 
 // EndBook finishes the current book: the chain head, the cached balances, the floors at
 // every effective date, the rollups, and a contract's identities and schedule.
-func (a *Auditor) EndBook(daily, monthly []RollupRow, books, years []BookMonth) {
+func (a *Auditor) EndBook(daily, monthly []RollupRow, books, effective, years []BookMonth) {
 	b := a.book
 	if a.seq != b.HeadSeq || !bytes.Equal(a.prev, b.HeadHash) {
 		a.Add(Finding{Check: "chain_head", Entry: b.Code, Expected: fmt.Sprintf("head #%d %x", a.seq, a.prev),
@@ -302,6 +300,7 @@ func (a *Auditor) EndBook(daily, monthly []RollupRow, books, years []BookMonth) 
 	a.compareRollup("rollup_daily", a.daily, daily, true)
 	a.compareRollup("rollup_monthly", a.monthly, monthly, false)
 	a.compareBookMonths(books)
+	a.compareBookEffective(effective)
 	a.compareBookYears(years)
 	if c := b.Contract; c != nil {
 		a.Totals[b.Code] = a.pos
@@ -406,68 +405,142 @@ type bookKey struct {
 }
 
 func (a *Auditor) compareBookMonths(got []BookMonth) {
-	seen := map[bookKey]bool{}
-	differ := func(w, g BookMonth) bool {
-		return !samePos(w.Position, g.Position) || !w.HoldingIn.Equal(g.HoldingIn) || !w.Priced.Equal(g.Priced) ||
-			!w.Value.Equal(g.Value) || w.Postings != g.Postings
-	}
-	for _, r := range got {
-		k := bookKey{month: dayNum(r.Month), recorded: dayNum(r.Recorded), year: r.Year}
-		seen[k] = true
-		var w BookMonth
-		if x := a.books[k]; x != nil {
-			w = *x
-		}
-		if differ(w, r) {
-			a.Add(Finding{Check: "rollup_book_months", Entry: fmt.Sprintf("%s %s year %d recorded %s", a.book.Code, r.Month.Format("2006-01"), r.Year, r.Recorded.Format("2006-01")),
-				Expected: fmt.Sprintf("delivered %s, retired %s (%d postings)", w.Delivered, w.Retired, w.Postings),
-				Found:    fmt.Sprintf("delivered %s, retired %s (%d postings)", r.Delivered, r.Retired, r.Postings),
-				Message:  "a report rollup differs from the sum of its postings"})
-		}
-	}
-	for k, w := range a.books {
-		if !seen[k] {
-			a.Add(Finding{Check: "rollup_book_months", Entry: fmt.Sprintf("%s %s year %d", a.book.Code, dayTime(k.month).Format("2006-01"), k.year),
-				Expected: fmt.Sprintf("%d postings", w.Postings), Found: "no row", Message: "a report rollup is missing postings"})
-		}
-	}
+	compareGrouped(a, "rollup_book_months", got,
+		func(k bookKey) bookKey { return k },
+		func(r BookMonth) bookKey {
+			return bookKey{month: dayNum(r.Month), recorded: dayNum(r.Recorded), year: r.Year}
+		},
+		func(k bookKey) string {
+			return fmt.Sprintf("%s %s year %d recorded %s", a.book.Code, dayTime(k.month).Format("2006-01"), k.year,
+				dayTime(k.recorded).Format("2006-01"))
+		})
 }
 
 // compareBookYears checks the per-year totals (rows with only Year set) against the postings.
 func (a *Auditor) compareBookYears(got []BookMonth) {
-	want := map[int]*BookMonth{}
+	compareGrouped(a, "rollup_book_years", got,
+		func(k bookKey) bookKey { return bookKey{year: k.year} },
+		func(r BookMonth) bookKey { return bookKey{year: r.Year} },
+		func(k bookKey) string { return fmt.Sprintf("%s year %d", a.book.Code, k.year) })
+}
+
+// compareBookEffective checks the per effective month totals (book_months_effective: rows
+// with Month and Year set, whatever the recorded month) against the postings.
+func (a *Auditor) compareBookEffective(got []BookMonth) {
+	compareGrouped(a, "rollup_book_months_effective", got,
+		func(k bookKey) bookKey { return bookKey{month: k.month, year: k.year} },
+		func(r BookMonth) bookKey { return bookKey{month: dayNum(r.Month), year: r.Year} },
+		func(k bookKey) string {
+			return fmt.Sprintf("%s %s year %d", a.book.Code, dayTime(k.month).Format("2006-01"), k.year)
+		})
+}
+
+// compareGrouped sums the book's months by group(key) and compares each group with the row
+// of the rollup that holds it (keyed by rowKey), naming a group by name.
+func compareGrouped[K comparable](a *Auditor, check string, got []BookMonth, group func(bookKey) K, rowKey func(BookMonth) K, name func(K) string) {
+	want := map[K]*BookMonth{}
 	for k, m := range a.books {
-		w := want[k.year]
+		g := group(k)
+		w := want[g]
 		if w == nil {
-			w = &BookMonth{Year: k.year}
-			want[k.year] = w
+			w = &BookMonth{}
+			want[g] = w
 		}
-		p, q := &w.Position, m.Position
-		p.Contracted, p.Replacements, p.Open = p.Contracted.Add(q.Contracted), p.Replacements.Add(q.Replacements), p.Open.Add(q.Open)
-		p.Delivered, p.Holding, p.Retired = p.Delivered.Add(q.Delivered), p.Holding.Add(q.Holding), p.Retired.Add(q.Retired)
-		p.Cancelled, p.Reversed, p.BufferCancelled = p.Cancelled.Add(q.Cancelled), p.Reversed.Add(q.Reversed), p.BufferCancelled.Add(q.BufferCancelled)
-		w.HoldingIn, w.Priced, w.Value, w.Postings = w.HoldingIn.Add(m.HoldingIn), w.Priced.Add(m.Priced), w.Value.Add(m.Value), w.Postings+m.Postings
+		w.add(m)
 	}
-	seen := map[int]bool{}
-	for _, r := range got {
-		seen[r.Year] = true
-		w := BookMonth{Year: r.Year}
-		if x := want[r.Year]; x != nil {
+	rows := make([]keyed[K], len(got))
+	for i, r := range got {
+		rows[i] = keyed[K]{rowKey(r), r}
+	}
+	compareMonths(a, check, want, rows, name)
+}
+
+// keyed is a row of a pivoted rollup with its key.
+type keyed[K comparable] struct {
+	key K
+	row BookMonth
+}
+
+// compareMonths compares the rows of a pivoted rollup with what the postings say they hold.
+func compareMonths[K comparable](a *Auditor, check string, want map[K]*BookMonth, got []keyed[K], name func(K) string) {
+	seen := map[K]bool{}
+	for _, x := range got {
+		k, r := x.key, x.row
+		seen[k] = true
+		var w BookMonth
+		if x := want[k]; x != nil {
 			w = *x
 		}
-		if !samePos(w.Position, r.Position) || !w.HoldingIn.Equal(r.HoldingIn) || !w.Priced.Equal(r.Priced) || !w.Value.Equal(r.Value) || w.Postings != r.Postings {
-			a.Add(Finding{Check: "rollup_book_years", Entry: fmt.Sprintf("%s year %d", a.book.Code, r.Year),
+		if !w.same(r) {
+			a.Add(Finding{Check: check, Entry: name(k),
 				Expected: fmt.Sprintf("delivered %s, retired %s (%d postings)", w.Delivered, w.Retired, w.Postings),
 				Found:    fmt.Sprintf("delivered %s, retired %s (%d postings)", r.Delivered, r.Retired, r.Postings),
 				Message:  "a report rollup differs from the sum of its postings"})
 		}
 	}
-	for y, w := range want {
-		if !seen[y] {
-			a.Add(Finding{Check: "rollup_book_years", Entry: fmt.Sprintf("%s year %d", a.book.Code, y),
-				Expected: fmt.Sprintf("%d postings", w.Postings), Found: "no row", Message: "a report rollup is missing postings"})
+	for k, w := range want {
+		if !seen[k] {
+			a.Add(Finding{Check: check, Entry: name(k), Expected: fmt.Sprintf("%d postings", w.Postings), Found: "no row",
+				Message: "a report rollup is missing postings"})
 		}
 	}
+}
+
+// addPosting adds a posting (of account kind ak, effective kind k) to the row at key.
+func addPosting[K comparable](rows map[K]*BookMonth, key K, ak AccountKind, k Kind, amount, priced Tonnes, value decimal.Decimal) {
+	m := rows[key]
+	if m == nil {
+		m = &BookMonth{}
+		rows[key] = m
+	}
+	m.Position.Add(ak, k, amount)
+	if ak == AccHolding && k == KindDeliver {
+		m.HoldingIn = m.HoldingIn.Add(amount)
+	}
+	m.Priced, m.Value, m.Postings = m.Priced.Add(priced), m.Value.Add(value), m.Postings+1
+}
+
+// add adds another row's measures.
+func (w *BookMonth) add(m *BookMonth) {
+	p, q := &w.Position, m.Position
+	p.Contracted, p.Replacements, p.Open = p.Contracted.Add(q.Contracted), p.Replacements.Add(q.Replacements), p.Open.Add(q.Open)
+	p.Delivered, p.Holding, p.Retired = p.Delivered.Add(q.Delivered), p.Holding.Add(q.Holding), p.Retired.Add(q.Retired)
+	p.Cancelled, p.Reversed, p.BufferCancelled = p.Cancelled.Add(q.Cancelled), p.Reversed.Add(q.Reversed), p.BufferCancelled.Add(q.BufferCancelled)
+	w.HoldingIn, w.Priced, w.Value, w.Postings = w.HoldingIn.Add(m.HoldingIn), w.Priced.Add(m.Priced), w.Value.Add(m.Value), w.Postings+m.Postings
+}
+
+// same reports whether two rows hold the same measures.
+func (w BookMonth) same(g BookMonth) bool {
+	return samePos(w.Position, g.Position) && w.HoldingIn.Equal(g.HoldingIn) && w.Priced.Equal(g.Priced) &&
+		w.Value.Equal(g.Value) && w.Postings == g.Postings
+}
+
+// VintageMonth is a row of vintage_months: the measures of the books of one shard (book id
+// modulo 16) for an effective month, a vintage and a recorded month.
+type VintageMonth struct {
+	Shard   int
+	Vintage int
+	BookMonth
+}
+
+type vintageKey struct {
+	month, recorded int32
+	vintage, shard  int
+}
+
+func (k vintageKey) String() string {
+	return fmt.Sprintf("shard %d %s vintage %d recorded %s", k.shard, dayTime(k.month).Format("2006-01"), k.vintage,
+		dayTime(k.recorded).Format("2006-01"))
+}
+
+// CompareVintages checks vintage_months, every shard of which spans many books, against the
+// postings of all the books audited (after Merge).
+func (a *Auditor) CompareVintages(got []VintageMonth) {
+	rows := make([]keyed[vintageKey], len(got))
+	for i, r := range got {
+		rows[i] = keyed[vintageKey]{vintageKey{month: dayNum(r.Month), recorded: dayNum(r.Recorded), vintage: r.Vintage, shard: r.Shard}, r.BookMonth}
+	}
+	compareMonths(a, "rollup_vintage_months", a.vintages, rows, vintageKey.String)
 }
 
 func samePos(a, b Position) bool {
@@ -526,6 +599,13 @@ func (a *Auditor) Merge(b *Auditor) {
 	}
 	for k, v := range b.SinceHashes {
 		a.SinceHashes[k] = v
+	}
+	for k, v := range b.vintages {
+		if w := a.vintages[k]; w != nil {
+			w.add(v)
+		} else {
+			a.vintages[k] = v
+		}
 	}
 }
 

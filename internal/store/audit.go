@@ -98,6 +98,9 @@ func (s *Store) Audit(ctx context.Context, since map[string]int64) (*AuditResult
 				res.Balances[a.Code] = a.Balance
 			}
 		}
+		if err := auditVintages(ctx, tx, aud); err != nil {
+			return err
+		}
 		if err := auditSQL(ctx, tx, aud); err != nil {
 			return err
 		}
@@ -127,7 +130,8 @@ type auditVisitor struct {
 }
 
 func (v *auditVisitor) Book(b BookInfo) error {
-	ab := ledger.AuditBook{Code: b.Code, HeadSeq: b.HeadSeq, HeadHash: b.HeadHash, Contract: v.contracts[b.ID], SinceSeq: v.since[b.Code]}
+	ab := ledger.AuditBook{Code: b.Code, HeadSeq: b.HeadSeq, HeadHash: b.HeadHash, Contract: v.contracts[b.ID], SinceSeq: v.since[b.Code],
+		Shard: int(b.ID % 16)}
 	for _, a := range b.Accounts {
 		acc := ledger.AuditAccount{Code: a.Code, Kind: ledger.AccountKind(a.Kind), Cached: a.Balance}
 		if a.Floor.Valid {
@@ -199,6 +203,13 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 	if err != nil {
 		return err
 	}
+	effective, err := v.bookRows(`
+		SELECT month, NULL::date, contract_year, contracted, replacements, open, delivered, holding, retired, cancelled,
+		       reversed, buffer_cancelled, holding_in, priced, value::text, postings
+		  FROM book_months_effective WHERE book_id = $1`, b.ID)
+	if err != nil {
+		return err
+	}
 	years, err := v.bookRows(`
 		SELECT NULL::date, NULL::date, contract_year, contracted, replacements, open, delivered, holding, retired, cancelled,
 		       reversed, buffer_cancelled, holding_in, priced, value::text, postings
@@ -206,13 +217,20 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 	if err != nil {
 		return err
 	}
-	v.aud.EndBook(daily, monthly, books, years)
+	v.aud.EndBook(daily, monthly, books, effective, years)
 	return nil
 }
 
 // bookRows reads rows of a pivoted rollup (in kilograms) of one book.
 func (v *auditVisitor) bookRows(q string, bookID int64) ([]ledger.BookMonth, error) {
-	rows, err := v.tx.QueryContext(v.ctx, q, bookID)
+	return pivotedRows(v.ctx, v.tx, nil, q, bookID)
+}
+
+// pivotedRows reads rows of a pivoted rollup (in kilograms): month, recorded month, a key
+// (the contract year, or for vintage_months the vintage) into Year, the eleven measures in
+// kilograms, the value and the postings; then, when shard is not nil, the shard into it.
+func pivotedRows(ctx context.Context, tx *sqlx.Tx, shard *[]int, q string, args ...any) ([]ledger.BookMonth, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
@@ -223,9 +241,17 @@ func (v *auditVisitor) bookRows(q string, bookID int64) ([]ledger.BookMonth, err
 		var value string
 		var month, recorded sql.NullTime
 		var kg [11]int64
-		if err := rows.Scan(&month, &recorded, &m.Year, &kg[0], &kg[1], &kg[2], &kg[3], &kg[4],
-			&kg[5], &kg[6], &kg[7], &kg[8], &kg[9], &kg[10], &value, &m.Postings); err != nil {
+		var sh int
+		dest := []any{&month, &recorded, &m.Year, &kg[0], &kg[1], &kg[2], &kg[3], &kg[4],
+			&kg[5], &kg[6], &kg[7], &kg[8], &kg[9], &kg[10], &value, &m.Postings}
+		if shard != nil {
+			dest = append(dest, &sh)
+		}
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
+		}
+		if shard != nil {
+			*shard = append(*shard, sh)
 		}
 		t := ledger.TonnesFromKg
 		m.Position = ledger.Position{Contracted: t(kg[0]), Replacements: t(kg[1]), Open: t(kg[2]), Delivered: t(kg[3]), Holding: t(kg[4]),
@@ -305,6 +331,26 @@ func auditContracts(ctx context.Context, tx *sqlx.Tx) (map[int64]*ledger.AuditCo
 		}
 	}
 	return out, nil
+}
+
+// auditVintages compares vintage_months, whose shards span books, with what every book's
+// postings added to it.
+func auditVintages(ctx context.Context, tx *sqlx.Tx, aud *ledger.Auditor) error {
+	var shards []int
+	rows, err := pivotedRows(ctx, tx, &shards, `
+		SELECT month, recorded_month, vintage, contracted, replacements, open, delivered, holding, retired, cancelled,
+		       reversed, buffer_cancelled, holding_in, priced, value::text, postings, shard
+		  FROM vintage_months`)
+	if err != nil {
+		return fmt.Errorf("audit vintage months: %w", err)
+	}
+	got := make([]ledger.VintageMonth, len(rows))
+	for i, r := range rows {
+		got[i] = ledger.VintageMonth{Shard: shards[i], Vintage: r.Year, BookMonth: r}
+		got[i].Year = 0
+	}
+	aud.CompareVintages(got)
+	return nil
 }
 
 // auditSQL runs the set-based checks: serial ranges and corrections.

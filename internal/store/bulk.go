@@ -161,6 +161,10 @@ func (s *Store) deriveAfterLoad(ctx context.Context) error {
 		`INSERT INTO book_months SELECT * FROM book_months_expected`,
 		`DELETE FROM book_years`,
 		`INSERT INTO book_years SELECT * FROM book_years_expected`,
+		`DELETE FROM book_months_effective`,
+		`INSERT INTO book_months_effective SELECT * FROM book_months_effective_derived`,
+		`DELETE FROM vintage_months`,
+		`INSERT INTO vintage_months SELECT * FROM vintage_months_derived`,
 	} {
 		if _, err := tx.ExecContext(ctx, q); err != nil {
 			return fmt.Errorf("bulk load: derive: %w", err)

@@ -54,38 +54,6 @@ const (
 const postingsAfterInstant = ` WHERE e.recorded_at > $2::timestamptz
    AND e.recorded_at < (((($2::timestamptz AT TIME ZONE 'UTC')::date) + 1)::timestamp AT TIME ZONE 'UTC') AND e.effective_on <= $1::date`
 
-// flowRows returns the SQL of the per-account rollup rows a report aggregates, with $1 the
-// as-of date and $2 the known-at instant: the monthly rollup for whole months before the
-// as-of month and the daily rollup for the as-of month. With known-at, what was recorded
-// later is then subtracted, as yearRows does: the daily rows recorded after the known-at
-// day, and the postings of that day after the instant. That reads what lies after the
-// instant, little for a recent one, instead of every daily row before it. Rows of opposite
-// sign cancel in the sums; a group left at zero is dropped by the caller.
-func flowRows(knownAt bool) string {
-	q := `
-SELECT account_id, book_id, account_kind, kind, contract_year, month, vintage, amount, priced, value
-  FROM flows_monthly WHERE month < date_trunc('month', $1::date)::date
-UNION ALL
-SELECT account_id, book_id, account_kind, kind, contract_year, date_trunc('month', effective_on)::date, vintage,
-       amount, priced, value
-  FROM flows WHERE effective_on >= date_trunc('month', $1::date)::date AND effective_on <= $1::date`
-	if !knownAt {
-		return q + ` AND $2::timestamptz IS NULL`
-	}
-	const tDay = `($2::timestamptz AT TIME ZONE 'UTC')::date`
-	return q + `
-UNION ALL -- recorded after the known-at day
-SELECT account_id, book_id, account_kind, kind, contract_year, date_trunc('month', effective_on)::date, vintage,
-       -amount, -priced, -value
-  FROM flows WHERE effective_on <= $1::date AND recorded_on > ` + tDay + `
-UNION ALL -- recorded on the known-at day after the instant
-SELECT p.account_id, e.book_id, a.kind, coalesce(e.reverts_kind, e.kind),
-       coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0),
-       date_trunc('month', e.effective_on)::date, coalesce(e.vintage, 0), -p.amount,
-       -(` + pricedExpr + `), -(` + valueExpr + `)
-` + postingsFrom + postingsAfterInstant
-}
-
 // measureCols are the pivoted measures of book_months, in whole kilograms (value in money).
 const measureCols = `contracted, replacements, open, delivered, holding, retired, cancelled, reversed, buffer_cancelled, holding_in, priced, value`
 
@@ -114,87 +82,139 @@ func measureExprs(ak, k, a, priced, value string) []string {
 	}
 }
 
-// monthRows returns the SQL of pivoted rows (book_id, month, contract_year, measures...) that
-// a report aggregates, with $1 the as-of date and $2 the known-at instant. The sets are
-// disjoint and together hold exactly the postings effective by $1 and recorded by $2:
-//   - book_months for whole months before the as-of month (and, with known-at, recorded in
-//     months before the known-at month);
-//   - the daily rollup for the rest, recorded before the known-at day;
-//   - with known-at, the postings of the known-at day itself, up to the instant.
-var flowKg = measuresKg("f.account_kind", "f.kind", "f.amount", "f.priced", "f.value")
-
-func monthRows(knownAt bool) string {
-	if !knownAt {
-		return `
-SELECT book_id, month, contract_year, ` + measureCols + `
-  FROM book_months WHERE month < date_trunc('month', $1::date)::date AND $2::timestamptz IS NULL
-UNION ALL
-SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` + flowKg + `
-  FROM flows f
- WHERE f.effective_on >= date_trunc('month', $1::date)::date AND f.effective_on <= $1::date`
-	}
-	const day = `($2::timestamptz AT TIME ZONE 'UTC')::date`
-	const month = `date_trunc('month', ($2::timestamptz AT TIME ZONE 'UTC'))::date`
-	return `
-SELECT book_id, month, contract_year, ` + measureCols + `
-  FROM book_months WHERE month < date_trunc('month', $1::date)::date AND recorded_month < ` + month + `
-UNION ALL
-SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` + flowKg + `
-  FROM flows f
- WHERE f.effective_on >= date_trunc('month', $1::date)::date AND f.effective_on <= $1::date AND f.recorded_on < ` + day + `
-UNION ALL
-SELECT f.book_id, date_trunc('month', f.effective_on)::date, f.contract_year, ` + flowKg + `
-  FROM flows f
- WHERE f.effective_on < date_trunc('month', $1::date)::date AND f.recorded_on >= ` + month + ` AND f.recorded_on < ` + day + `
-UNION ALL
-SELECT e.book_id, date_trunc('month', e.effective_on)::date, coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0),
-       ` + measuresKg("a.kind", "coalesce(e.reverts_kind, e.kind)", "p.amount",
-		pricedExpr, valueExpr) + `
-` + postingsFrom + ` WHERE e.recorded_at >= (` + day + `::timestamp AT TIME ZONE 'UTC')
-   AND e.recorded_at <= $2::timestamptz AND e.effective_on <= $1::date`
-}
+var (
+	flowKg    = measuresKg("f.account_kind", "f.kind", "f.amount", "f.priced", "f.value")
+	negFlowKg = negate(measureExprs("f.account_kind", "f.kind", "f.amount", "f.priced", "f.value"))
+)
 
 // negated is measureCols with every measure negated.
 const negated = `-contracted, -replacements, -open, -delivered, -holding, -retired, -cancelled, -reversed, -buffer_cancelled, -holding_in, -priced, -value`
 
-// yearRows returns the SQL of pivoted rows (book_id, contract_year, measures...) whose sum per
-// book and contract year is the position as of $1 and known at $2: the all-time totals of
-// book_years, minus what took effect after $1 (set S1) and, with known-at, minus what took
-// effect by $1 but was recorded after $2 (set S2). The subtracted sets are disjoint, and each
-// is read at month grain where whole months allow and at day grain elsewhere, so the work is
-// proportional to what lies after the date and the instant: little for recent ones.
-func yearRows(knownAt bool) string {
-	const dMonth = `date_trunc('month', $1::date)::date`
-	const dNext = `(date_trunc('month', $1::date) + interval '1 month')::date`
-	q := `
-SELECT book_id, contract_year, ` + measureCols + ` FROM book_years
-UNION ALL -- S1: effective after the as-of date, in the months after its month
-SELECT book_id, contract_year, ` + negated + ` FROM book_months WHERE month > ` + dMonth + `
-UNION ALL -- S1: effective after the as-of date, in its month
-SELECT f.book_id, f.contract_year, ` + negFlowKg + ` FROM flows f WHERE f.effective_on > $1::date AND f.effective_on < ` + dNext
-	if !knownAt {
-		return q + ` AND $2::timestamptz IS NULL`
+// The as-of date $1 and the known-at instant $2 of a report's SQL, cut into months and days.
+const (
+	dMonth = `date_trunc('month', $1::date)::date`
+	dNext  = `(date_trunc('month', $1::date) + interval '1 month')::date`
+	tDay   = `($2::timestamptz AT TIME ZONE 'UTC')::date`
+	tMonth = `date_trunc('month', ($2::timestamptz AT TIME ZONE 'UTC'))::date`
+	tNext  = `(date_trunc('month', ($2::timestamptz AT TIME ZONE 'UTC')) + interval '1 month')::date`
+	// unknown keeps $2 in a query that does not otherwise read it (its type must be known)
+	unknown = ` AND $2::timestamptz IS NULL`
+)
+
+// A grain is a family of pivoted rollups a report reads: rows of an id (a book, or a shard of
+// books), an effective month and a key (the contract year, or the vintage), with the measures
+// in kilograms and the count of postings. The same rows come from the daily rollup (flows f)
+// and from the postings themselves (postingsFrom) for the parts of a month the monthly
+// rollups cannot give.
+type grain struct {
+	effective string // by effective month, whatever the recorded month
+	months    string // by effective and recorded month
+	id, key   string // their id and key columns
+	// the id and key over flows f and over postingsFrom
+	flowID, flowKey, postID, postKey string
+}
+
+var (
+	bookGrain = grain{effective: "book_months_effective", months: "book_months", id: "book_id", key: "contract_year",
+		flowID: "f.book_id", flowKey: "f.contract_year",
+		postID: "e.book_id", postKey: "coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0)"}
+	// vintage_months has the recorded month too: it serves as both
+	vintageGrain = grain{effective: "vintage_months", months: "vintage_months", id: "shard", key: "vintage",
+		flowID: "(f.book_id % 16)::smallint", flowKey: "f.vintage",
+		postID: "(e.book_id % 16)::smallint", postKey: "coalesce(e.vintage, 0)"}
+)
+
+// flowRow is the select list of a row of the grain from flows f, negated when neg.
+func (g grain) flowRow(neg bool) string {
+	if neg {
+		return g.flowID + `, date_trunc('month', f.effective_on)::date, ` + g.flowKey + `, ` + negFlowKg + `, -f.postings`
 	}
-	const tDay = `($2::timestamptz AT TIME ZONE 'UTC')::date`
-	const tMonth = `date_trunc('month', ($2::timestamptz AT TIME ZONE 'UTC'))::date`
-	const tNext = `(date_trunc('month', ($2::timestamptz AT TIME ZONE 'UTC')) + interval '1 month')::date`
+	return g.flowID + `, date_trunc('month', f.effective_on)::date, ` + g.flowKey + `, ` + flowKg + `, f.postings`
+}
+
+// effectiveBy returns the SQL of the grain's rows of everything effective by the as-of date
+// $1, as recorded now: the monthly rollup for the months before the as-of month, the daily
+// rollup for that month up to the date.
+func (g grain) effectiveBy() string {
+	return `
+SELECT ` + g.id + `, month, ` + g.key + `, ` + measureCols + `, postings FROM ` + g.effective + ` WHERE month < ` + dMonth + `
+UNION ALL
+SELECT ` + g.flowRow(false) + ` FROM flows f WHERE f.effective_on >= ` + dMonth + ` AND f.effective_on <= $1::date`
+}
+
+// recordedAfter returns further rows (each beginning UNION ALL) that subtract what took
+// effect by $1 but was recorded after the instant $2. The months after the known-at month
+// come from the monthly rollup by recorded month; the known-at month at day grain, from
+// whichever end of it is nearer the known-at day (addBack: subtract the whole month and add
+// back its days up to the known-at day, else subtract its days after it); the known-at day
+// itself from the postings. The work is proportional to what was recorded after the instant,
+// little for a recent one, and reads at most half a month of the daily rollup.
+func (g grain) recordedAfter(addBack bool) string {
+	after := ` > `
+	if addBack {
+		after = ` >= `
+	}
+	q := `
+UNION ALL -- effective before the as-of month, recorded in the months after the known-at month (addBack: from it)
+SELECT ` + g.id + `, month, ` + g.key + `, ` + negated + `, -postings FROM ` + g.months + `
+ WHERE month < ` + dMonth + ` AND recorded_month` + after + tMonth
+	if addBack {
+		q += `
+UNION ALL -- ... less the known-at month's days up to the known-at day
+SELECT ` + g.flowRow(false) + ` FROM flows f
+ WHERE f.effective_on < ` + dMonth + ` AND f.recorded_on >= ` + tMonth + ` AND f.recorded_on <= ` + tDay
+	} else {
+		q += `
+UNION ALL -- ... and in the known-at month after the known-at day
+SELECT ` + g.flowRow(true) + ` FROM flows f
+ WHERE f.effective_on < ` + dMonth + ` AND f.recorded_on > ` + tDay + ` AND f.recorded_on < ` + tNext
+	}
 	return q + `
-UNION ALL -- S2: whole effective months before the as-of month, recorded in months after the known-at month
-SELECT book_id, contract_year, ` + negated + ` FROM book_months WHERE month < ` + dMonth + ` AND recorded_month > ` + tMonth + `
-UNION ALL -- S2: effective before the as-of month, recorded later in the known-at month than its day
-SELECT f.book_id, f.contract_year, ` + negFlowKg + ` FROM flows f
- WHERE f.effective_on < ` + dMonth + ` AND f.recorded_on > ` + tDay + ` AND f.recorded_on < ` + tNext + `
-UNION ALL -- S2: effective in the as-of month by the as-of date, recorded after the known-at day
-SELECT f.book_id, f.contract_year, ` + negFlowKg + ` FROM flows f
- WHERE f.effective_on >= ` + dMonth + ` AND f.effective_on <= $1::date AND f.recorded_on > ` + tDay + `
-UNION ALL -- S2: recorded on the known-at day after the known-at instant
-SELECT e.book_id, coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0),
-       ` + negate(measureExprs("a.kind", "coalesce(e.reverts_kind, e.kind)", "p.amount",
-		pricedExpr, valueExpr)) + `
+UNION ALL -- effective in the as-of month by the as-of date, recorded after the known-at day
+-- (recorded_on + 0: the days of one effective month are few, the days recorded after an
+-- instant may be many, and a bitmap of both indexes costs more than filtering the first)
+SELECT ` + g.flowRow(true) + ` FROM flows f
+ WHERE f.effective_on >= ` + dMonth + ` AND f.effective_on <= $1::date AND f.recorded_on + 0 > ` + tDay + `
+UNION ALL -- recorded on the known-at day after the known-at instant
+SELECT ` + g.postID + `, date_trunc('month', e.effective_on)::date, ` + g.postKey + `,
+       ` + negate(measureExprs("a.kind", "coalesce(e.reverts_kind, e.kind)", "p.amount", pricedExpr, valueExpr)) + `, -1
 ` + postingsFrom + postingsAfterInstant
 }
 
-var negFlowKg = negate(measureExprs("f.account_kind", "f.kind", "f.amount", "f.priced", "f.value"))
+// monthRows returns the SQL of the grain's rows whose sums are what took effect by $1 and was
+// recorded by $2 (when knownAt).
+func (q ReportQuery) monthRows(g grain) string {
+	if q.KnownAt.IsZero() {
+		return g.effectiveBy() + unknown
+	}
+	return g.effectiveBy() + g.recordedAfter(q.addBack())
+}
+
+// yearRows returns the SQL of book rows whose sum per book and contract year is the position
+// as of $1 and known at $2: the all-time totals of book_years, minus what took effect after
+// $1 (the months after its month, and its month after the date) and, with known-at, minus
+// what was recorded after $2. The work is proportional to what lies after the date and the
+// instant: little for recent ones.
+func (q ReportQuery) yearRows() string {
+	s := `
+SELECT book_id, NULL::date AS month, contract_year, ` + measureCols + `, postings FROM book_years
+UNION ALL -- effective in the months after the as-of month
+SELECT book_id, month, contract_year, ` + negated + `, -postings FROM book_months_effective WHERE month > ` + dMonth + `
+UNION ALL -- effective in the as-of month after the as-of date
+SELECT ` + bookGrain.flowRow(true) + ` FROM flows f WHERE f.effective_on > $1::date AND f.effective_on < ` + dNext
+	if q.KnownAt.IsZero() {
+		return s + unknown
+	}
+	return s + bookGrain.recordedAfter(q.addBack())
+}
+
+// addBack reports whether the known-at day lies in the first half of its month, where the
+// days up to it are fewer than the days after it.
+func (q ReportQuery) addBack() bool {
+	t := q.KnownAt.UTC()
+	last := ledger.Date(t.Year(), t.Month()+1, 0).Day()
+	return t.Day() <= last-t.Day()
+}
 
 // negate is the select list of the expressions, each negated.
 func negate(exprs []string) string {
@@ -207,28 +227,52 @@ func negate(exprs []string) string {
 
 // pivotRow is an aggregate of pivoted rows, in kilograms.
 type pivotRow struct {
-	BookID          int64           `db:"book_id"`
-	ContractYear    sql.NullInt64   `db:"contract_year"`
-	Month           sql.NullTime    `db:"month"`
-	Key             string          `db:"key"`
-	Contracted      int64           `db:"contracted"`
-	Replacements    int64           `db:"replacements"`
-	Open            int64           `db:"open"`
-	Delivered       int64           `db:"delivered"`
-	Holding         int64           `db:"holding"`
-	Retired         int64           `db:"retired"`
-	Cancelled       int64           `db:"cancelled"`
-	Reversed        int64           `db:"reversed"`
-	BufferCancelled int64           `db:"buffer_cancelled"`
-	HoldingIn       int64           `db:"holding_in"`
-	Priced          int64           `db:"priced"`
-	Value           decimal.Decimal `db:"value"`
+	BookID          int64
+	ContractYear    sql.NullInt64
+	Month           sql.NullTime
+	Key             string
+	Contracted      int64
+	Replacements    int64
+	Open            int64
+	Delivered       int64
+	Holding         int64
+	Retired         int64
+	Cancelled       int64
+	Reversed        int64
+	BufferCancelled int64
+	HoldingIn       int64
+	Priced          int64
+	Value           decimal.Decimal
 }
 
 const sumMeasures = `sum(contracted)::bigint AS contracted, sum(replacements)::bigint AS replacements, sum(open)::bigint AS open,
 	sum(delivered)::bigint AS delivered, sum(holding)::bigint AS holding, sum(retired)::bigint AS retired,
 	sum(cancelled)::bigint AS cancelled, sum(reversed)::bigint AS reversed, sum(buffer_cancelled)::bigint AS buffer_cancelled,
 	sum(holding_in)::bigint AS holding_in, sum(priced)::bigint AS priced, sum(value) AS value`
+
+// selectPivot runs a query whose columns are those of pivotRow, in its order, and scans the
+// rows by hand: reflection and a decimal parse per zero value were most of a report's time.
+func selectPivot(ctx context.Context, tx *sqlx.Tx, q string, args ...any) ([]pivotRow, error) {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []pivotRow
+	for rows.Next() {
+		var r pivotRow
+		var value string
+		if err := rows.Scan(&r.BookID, &r.ContractYear, &r.Month, &r.Key, &r.Contracted, &r.Replacements, &r.Open, &r.Delivered,
+			&r.Holding, &r.Retired, &r.Cancelled, &r.Reversed, &r.BufferCancelled, &r.HoldingIn, &r.Priced, &value); err != nil {
+			return nil, err
+		}
+		if r.Value, err = parseMoney(value); err != nil {
+			return nil, fmt.Errorf("value %q: %w", value, err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
 
 func (r pivotRow) sum() ledger.FlowSum {
 	t := ledger.TonnesFromKg
@@ -345,18 +389,6 @@ func reportContracts(ctx context.Context, tx *sqlx.Tx, q ReportQuery) ([]*ledger
 	return list, byBook, nil
 }
 
-type flowAgg struct {
-	BookID       int64           `db:"book_id"`
-	ContractYear int             `db:"contract_year"`
-	Month        sql.NullTime    `db:"month"`
-	Key          string          `db:"key"`
-	AccountKind  string          `db:"account_kind"`
-	Kind         string          `db:"kind"`
-	Amount       ledger.Tonnes   `db:"amount"`
-	Priced       ledger.Tonnes   `db:"priced"`
-	Value        decimal.Decimal `db:"value"`
-}
-
 // ContractReport returns, per contract, its flows in total and per contract year, and the
 // monthly deliveries into its holding: what the term and portfolio reports are built from.
 func (s *Store) ContractReport(ctx context.Context, q ReportQuery) ([]*ledger.ContractFlows, error) {
@@ -380,12 +412,12 @@ func (s *Store) ContractReport(ctx context.Context, q ReportQuery) ([]*ledger.Co
 		if err := reportTx(ctx, tx); err != nil {
 			return err
 		}
-		var rows []pivotRow
-		if err := tx.SelectContext(ctx, &rows, `
+		rows, err := selectPivot(ctx, tx, `
 			SELECT book_id, contract_year, NULL::date AS month, '' AS key, `+sumMeasures+`
-			  FROM (`+yearRows(!q.KnownAt.IsZero())+`) r
+			  FROM (`+q.yearRows()+`) r
 			 WHERE $3::bigint IS NULL OR book_id = $3::bigint
-			 GROUP BY book_id, contract_year`, asOf, knownAt, bookFilter); err != nil {
+			 GROUP BY book_id, contract_year`, asOf, knownAt, bookFilter)
+		if err != nil {
 			return fmt.Errorf("contract report: %w", err)
 		}
 		for _, r := range rows {
@@ -400,7 +432,7 @@ func (s *Store) ContractReport(ctx context.Context, q ReportQuery) ([]*ledger.Co
 			// (only the one measure is summed: the other eleven would cost most of the time)
 			rows, err := tx.QueryContext(ctx, `
 				SELECT book_id, month, sum(holding_in)::bigint
-				  FROM (`+monthRows(!q.KnownAt.IsZero())+`) r
+				  FROM (`+q.monthRows(bookGrain)+`) r
 				 WHERE holding_in <> 0 AND ($3::bigint IS NULL OR book_id = $3::bigint)
 				 GROUP BY book_id, month`, asOf, knownAt, bookFilter)
 			if err != nil {
@@ -509,49 +541,40 @@ func (s *Store) PeriodFlows(ctx context.Context, q ReportQuery, bounds []time.Ti
 		const inBounds = `r.month >= ($3::date[])[1] AND r.month < ($3::date[])[cardinality($3::date[])]`
 		signed := `($2::timestamptz IS NULL OR EXISTS (
 			        SELECT 1 FROM entries e WHERE e.book_id = c.book_id AND e.seq = 1 AND e.recorded_at <= $2::timestamptz))`
+		var rows []pivotRow
+		var err error
 		if by != "vintage" {
 			// summed per book and bucket first: the join and the grouping by key then see a
 			// few rows per contract rather than every month of it
-			var rows []pivotRow
-			if err := tx.SelectContext(ctx, &rows, `
+			rows, err = selectPivot(ctx, tx, `
 				SELECT 0::bigint AS book_id, NULL::int AS contract_year, r.month, `+expr+` AS key, `+sumMeasures+`
 				  FROM (SELECT r.book_id, `+bucket+` AS month, `+sumMeasures+`
-				          FROM (`+monthRows(!q.KnownAt.IsZero())+`) r
+				          FROM (`+q.monthRows(bookGrain)+`) r
 				         WHERE `+inBounds+`
-				         GROUP BY 1, 2) r
+				         GROUP BY 1, 2
+				        HAVING sum(r.postings) <> 0) r
 				  JOIN contracts c ON c.book_id = r.book_id
 				 WHERE `+signed+`
 				 GROUP BY r.month, key
-				 ORDER BY r.month, key`, asOf, knownAt, pq.Array(cuts)); err != nil {
-				return fmt.Errorf("period report: %w", err)
-			}
-			for _, r := range rows {
-				add(r.Month.Time, r.Key, r.sum())
-			}
-			return nil
+				 ORDER BY r.month, key`, asOf, knownAt, pq.Array(cuts))
+		} else {
+			// The vintage is a property of each entry, not of its contract: vintage_months
+			// has it, over shards of books. A contract signed after the as-of date, or
+			// recorded after the known-at instant, has no postings counted, so it needs no
+			// filter here.
+			rows, err = selectPivot(ctx, tx, `
+				SELECT 0::bigint AS book_id, NULL::int AS contract_year, `+bucket+` AS month, `+expr+` AS key, `+sumMeasures+`
+				  FROM (`+q.monthRows(vintageGrain)+`) r
+				 WHERE `+inBounds+`
+				 GROUP BY 3, 4
+				HAVING sum(r.postings) <> 0
+				 ORDER BY 3, 4`, asOf, knownAt, pq.Array(cuts))
 		}
-		// The vintage is a property of each entry, not of the contract: only the per-account
-		// rollups carry it.
-		var aggs []flowAgg
-		if err := tx.SelectContext(ctx, &aggs, `
-			SELECT 0::bigint AS book_id, 0 AS contract_year, r.month, `+expr+` AS key, r.account_kind, r.kind,
-			       sum(r.amount) AS amount, sum(r.priced) AS priced, sum(r.value) AS value
-			  FROM (SELECT r.book_id, `+bucket+` AS month, r.vintage, r.account_kind, r.kind,
-			               sum(r.amount) AS amount, sum(r.priced) AS priced, sum(r.value) AS value
-			          FROM (`+flowRows(!q.KnownAt.IsZero())+`) r
-			         WHERE `+inBounds+`
-			         GROUP BY 1, 2, 3, 4, 5) r
-			  JOIN contracts c ON c.book_id = r.book_id
-			 WHERE `+signed+`
-			 GROUP BY r.month, key, r.account_kind, r.kind
-			HAVING $2::timestamptz IS NULL OR sum(r.amount) <> 0 OR sum(r.priced) <> 0 OR sum(r.value) <> 0
-			 ORDER BY r.month, key`, asOf, knownAt, pq.Array(cuts)); err != nil {
+		if err != nil {
 			return fmt.Errorf("period report: %w", err)
 		}
-		for _, a := range aggs {
-			var f ledger.FlowSum
-			f.AddFlow(ledger.AccountKind(a.AccountKind), ledger.Kind(a.Kind), a.Amount, a.Priced, a.Value)
-			add(a.Month.Time, a.Key, f)
+		for _, r := range rows {
+			add(r.Month.Time, r.Key, r.sum())
 		}
 		return nil
 	})

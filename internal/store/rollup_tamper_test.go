@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"testing"
 
 	"github.com/carbonledger/carbonledger/ledger"
@@ -19,6 +20,12 @@ func TestAuditCatchesTamperedRollups(t *testing.T) {
 		{"book months", `UPDATE book_months SET delivered = delivered + 1 WHERE delivered <> 0`, "rollup_book_months"},
 		{"book years", `UPDATE book_years SET retired = retired - 1000 WHERE contract_year = 1`, "rollup_book_years"},
 		{"book years row removed", `DELETE FROM book_years WHERE contract_year = 1`, "rollup_book_years"},
+		{"effective months", `UPDATE book_months_effective SET holding_in = holding_in + 1 WHERE holding_in <> 0`, "rollup_book_months_effective"},
+		{"effective month row removed", `DELETE FROM book_months_effective WHERE delivered <> 0`, "rollup_book_months_effective"},
+		{"vintage months", `UPDATE vintage_months SET retired = retired + 5 WHERE retired <> 0`, "rollup_vintage_months"},
+		{"vintage month moved to another shard", `UPDATE vintage_months SET shard = (shard + 1) % 16 WHERE delivered <> 0`, "rollup_vintage_months"},
+		{"vintage month row added", `INSERT INTO vintage_months (shard, month, vintage, recorded_month, delivered, postings)
+			VALUES (3, '2031-01-01', 2030, '2031-01-01', 1000, 1)`, "rollup_vintage_months"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
@@ -59,5 +66,32 @@ func TestAuditCatchesTamperedRollups(t *testing.T) {
 				t.Errorf("after %s: got findings %+v, want a %s finding", tc.sql, res.Findings, tc.check)
 			}
 		})
+	}
+}
+
+// The rollups change only inside the posting trigger: a direct write to any of them, even by
+// the owner, is refused and changes nothing.
+func TestRollupsChangeOnlyByPosting(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	c := addContract(t, s, contractDoc("RG-1", nil))
+	if _, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: c.Code, Tonnes: tn("100"), Date: c.TermStart, Key: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{"flows", "flows_monthly", "book_months", "book_months_effective", "book_years", "vintage_months"} {
+		for _, q := range []string{
+			`UPDATE ` + table + ` SET postings = postings + 1`,
+			`DELETE FROM ` + table,
+			`INSERT INTO ` + table + ` SELECT * FROM ` + table,
+			`TRUNCATE ` + table,
+		} {
+			err := rawTx(ctx, s, func(tx *sql.Tx) error { return stmt(q)(ctx, tx) })
+			if got := pgCode(err); got != "CL001" {
+				t.Errorf("%s: got SQLSTATE %q (%v), want CL001", q, got, err)
+			}
+		}
+	}
+	if res, err := s.Audit(ctx, nil); err != nil || !res.OK() {
+		t.Fatalf("after the refused writes: %v %+v", err, res)
 	}
 }
