@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -392,27 +393,23 @@ func reportContracts(ctx context.Context, tx *sqlx.Tx, q ReportQuery) ([]*ledger
 // ContractReport returns, per contract, its flows in total and per contract year, and the
 // monthly deliveries into its holding: what the term and portfolio reports are built from.
 func (s *Store) ContractReport(ctx context.Context, q ReportQuery) ([]*ledger.ContractFlows, error) {
-	var out []*ledger.ContractFlows
-	err := s.read(ctx, func(tx *sqlx.Tx) error {
-		list, byBook, err := reportContracts(ctx, tx, q)
-		if err != nil {
-			return err
-		}
-		out = list
-		if len(list) == 0 {
-			return nil
-		}
-		asOf, knownAt := q.args()
-		var bookFilter any
-		if q.Contract != "" {
-			for b := range byBook {
-				bookFilter = b
-			}
-		}
+	var (
+		list       []*ledger.ContractFlows
+		byBook     map[int64]*ledger.ContractFlows
+		years      []pivotRow
+		inv        map[int64]map[int64]int64
+		bookFilter any
+	)
+	asOf, knownAt := q.args()
+	contracts := func(tx *sqlx.Tx) (err error) {
+		list, byBook, err = reportContracts(ctx, tx, q)
+		return err
+	}
+	yearSums := func(tx *sqlx.Tx) (err error) {
 		if err := reportTx(ctx, tx); err != nil {
 			return err
 		}
-		rows, err := selectPivot(ctx, tx, `
+		years, err = selectPivot(ctx, tx, `
 			SELECT book_id, contract_year, NULL::date AS month, '' AS key, `+sumMeasures+`
 			  FROM (`+q.yearRows()+`) r
 			 WHERE $3::bigint IS NULL OR book_id = $3::bigint
@@ -420,45 +417,116 @@ func (s *Store) ContractReport(ctx context.Context, q ReportQuery) ([]*ledger.Co
 		if err != nil {
 			return fmt.Errorf("contract report: %w", err)
 		}
-		for _, r := range rows {
-			if cf, ok := byBook[r.BookID]; ok {
-				f := r.sum()
-				cf.Years[int(r.ContractYear.Int64)] = &f
-				cf.Total.Merge(f)
-			}
+		return nil
+	}
+	inventory := func(tx *sqlx.Tx) (err error) {
+		if err := reportTx(ctx, tx); err != nil {
+			return err
 		}
-		if q.Inventory {
-			// the deliveries into each holding per month, for the inventory's age
-			// (only the one measure is summed: the other eleven would cost most of the time)
-			rows, err := tx.QueryContext(ctx, `
-				SELECT book_id, month, sum(holding_in)::bigint
-				  FROM (`+q.monthRows(bookGrain)+`) r
-				 WHERE holding_in <> 0 AND ($3::bigint IS NULL OR book_id = $3::bigint)
-				 GROUP BY book_id, month`, asOf, knownAt, bookFilter)
-			if err != nil {
-				return fmt.Errorf("contract report: inventory: %w", err)
-			}
-			defer rows.Close()
-			for rows.Next() {
-				var book, kg int64
-				var month time.Time
-				if err := rows.Scan(&book, &month, &kg); err != nil {
-					return fmt.Errorf("contract report: inventory: %w", err)
-				}
-				if cf, ok := byBook[book]; ok && kg != 0 {
-					cf.HoldingIn = append(cf.HoldingIn, ledger.MonthAmount{Month: month.UTC(), Amount: ledger.TonnesFromKg(kg)})
-				}
-			}
-			if err := rows.Err(); err != nil {
-				return fmt.Errorf("contract report: inventory: %w", err)
-			}
-		}
-		for _, cf := range list {
-			slices.SortFunc(cf.HoldingIn, func(a, b ledger.MonthAmount) int { return a.Month.Compare(b.Month) })
+		if inv, err = inventorySums(ctx, tx, q, bookFilter); err != nil {
+			return fmt.Errorf("contract report: inventory: %w", err)
 		}
 		return nil
+	}
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		if q.Contract != "" {
+			// one contract: a few small reads, one after the other, of its book only
+			if err := contracts(tx); err != nil || len(list) == 0 {
+				return err
+			}
+			for b := range byBook {
+				bookFilter = b
+			}
+			if err := yearSums(tx); err != nil {
+				return err
+			}
+			if q.Inventory {
+				return inventory(tx)
+			}
+			return nil
+		}
+		// every contract: the contracts, their sums and their inventory are read at once,
+		// on as many connections sharing this transaction's snapshot
+		fns := []func(*sqlx.Tx) error{contracts, yearSums}
+		if q.Inventory {
+			fns = append(fns, inventory)
+		}
+		return s.concurrently(ctx, tx, fns...)
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range years {
+		if cf, ok := byBook[r.BookID]; ok {
+			f := r.sum()
+			cf.Years[int(r.ContractYear.Int64)] = &f
+			cf.Total.Merge(f)
+		}
+	}
+	for book, months := range inv {
+		cf, ok := byBook[book]
+		if !ok {
+			continue
+		}
+		for day, kg := range months {
+			if kg != 0 {
+				cf.HoldingIn = append(cf.HoldingIn, ledger.MonthAmount{Month: time.Unix(day*86400, 0).UTC(), Amount: ledger.TonnesFromKg(kg)})
+			}
+		}
+		slices.SortFunc(cf.HoldingIn, func(a, b ledger.MonthAmount) int { return a.Month.Compare(b.Month) })
+	}
+	return list, nil
+}
+
+// concurrently runs the functions at once: the first in tx, each other in a read-only
+// transaction of its own that shares tx's snapshot, so that together they read one
+// consistent state of the ledger, on as many cores as there are connections.
+func (s *Store) concurrently(ctx context.Context, tx *sqlx.Tx, fns ...func(*sqlx.Tx) error) error {
+	var snapshot string
+	if err := tx.GetContext(ctx, &snapshot, `SELECT pg_export_snapshot()`); err != nil {
+		return err
+	}
+	errs := make([]error, len(fns))
+	var wg sync.WaitGroup
+	for i := 1; i < len(fns); i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = s.readSnapshot(ctx, snapshot, fns[i])
+		}()
+	}
+	errs[0] = fns[0](tx)
+	wg.Wait() // the snapshot lives as long as tx: the others must be done before it ends
+	return errors.Join(errs...)
+}
+
+// inventorySums returns, per book and month (as a day number), the deliveries into the
+// holding, for the inventory's age. Only the one measure is read, the rows as they are (the
+// few a month holds more than once, for two contract years or from the known-at
+// subtraction, are added up here: grouping them in the database cost twice the reading) and
+// the month as a day number, not a date to parse.
+func inventorySums(ctx context.Context, tx *sqlx.Tx, q ReportQuery, bookFilter any) (map[int64]map[int64]int64, error) {
+	asOf, knownAt := q.args()
+	rows, err := tx.QueryContext(ctx, `
+		SELECT book_id, month - date '1970-01-01', holding_in
+		  FROM (`+q.monthRows(bookGrain)+`) r
+		 WHERE holding_in <> 0 AND ($3::bigint IS NULL OR book_id = $3::bigint)`, asOf, knownAt, bookFilter)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	sums := map[int64]map[int64]int64{}
+	for rows.Next() {
+		var book, day, kg int64
+		if err := rows.Scan(&book, &day, &kg); err != nil {
+			return nil, err
+		}
+		if sums[book] == nil {
+			sums[book] = map[int64]int64{}
+		}
+		sums[book][day] += kg
+	}
+	return sums, rows.Err()
 }
 
 // GroupKeys are the dimensions a period report can group by.
