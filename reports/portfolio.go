@@ -87,9 +87,8 @@ func BuildPortfolio(meta Meta, cfs []*ledger.ContractFlows, asOf time.Time) Port
 	var invAgeWeighted decimal.Decimal
 	for _, cf := range cfs {
 		c := cf.Contract
-		tc := termContract(cf, asOf)
 		line := PortfolioLine{Key: c.Code, Contracts: 1, Buyer: c.Buyer, Supplier: c.Supplier, Method: string(c.Method),
-			Region: region(c), Durability: c.Durability.Class(), Status: tc.Status}
+			Region: region(c), Durability: c.Durability.Class(), Status: termStatus(cf, asOf)}
 		line.fill(cf.Total.Position)
 		r.Contracts = append(r.Contracts, line)
 		r.Totals.add(line)

@@ -76,7 +76,7 @@ func termContract(cf *ledger.ContractFlows, asOf time.Time) TermContract {
 		TermStart: ledger.FormatDate(c.TermStart), TermEnd: ledger.FormatDate(c.TermEnd),
 		Contracted: p.Contracted, Replacements: p.Replacements, Delivered: p.Delivered, Retired: p.Retired,
 		Cancelled: p.Cancelled, Reversed: p.Reversed, BufferCancelled: p.BufferCancelled, Holding: p.Holding,
-		Outstanding: p.Contracted.Add(p.Replacements).Sub(p.Delivered).Sub(p.Cancelled),
+		Outstanding: outstanding(p),
 		Currency:    c.Currency, TerminatedOn: ledger.FormatDate(cf.TerminatedOn),
 		WeightedPrice: weightedPrice(cf.Total.Value, cf.Total.Priced, c.Currency)}
 	var cum ledger.Tonnes
@@ -98,12 +98,7 @@ func termContract(cf *ledger.ContractFlows, asOf time.Time) TermContract {
 			f = *v
 		}
 		sched := ledger.ScheduledFor(cf.Schedule, y.N)
-		due := y.End
-		for _, l := range cf.Schedule {
-			if l.Year == y.N && !l.DueOn.IsZero() {
-				due = l.DueOn
-			}
-		}
+		due := dueOn(cf, y)
 		isDue := !due.After(asOf)
 		cum = cum.Add(f.Delivered)
 		ty := TermYear{Year: y.N, Start: ledger.FormatDate(y.Start), End: ledger.FormatDate(y.End), DueOn: ledger.FormatDate(due),
@@ -126,15 +121,49 @@ func termContract(cf *ledger.ContractFlows, asOf time.Time) TermContract {
 		r := divTonnes(tc.Outstanding, tc.RemainingYears)
 		tc.RunRate = &r
 	}
+	tc.Status = status(cf, tc.Outstanding, tc.ScheduledToDate)
+	return tc
+}
+
+// dueOn is when contract year y's tonnes are due: its schedule line's date, else the year's end.
+func dueOn(cf *ledger.ContractFlows, y ledger.ContractYear) time.Time {
+	due := y.End
+	for _, l := range cf.Schedule {
+		if l.Year == y.N && !l.DueOn.IsZero() {
+			due = l.DueOn
+		}
+	}
+	return due
+}
+
+// status is a contract's status: terminated, complete (nothing outstanding), behind (less
+// delivered and cancelled than scheduled to date) or on track.
+func status(cf *ledger.ContractFlows, outstanding, scheduledToDate ledger.Tonnes) string {
+	p := cf.Total.Position
 	switch {
 	case !cf.TerminatedOn.IsZero():
-		tc.Status = "terminated"
-	case !tc.Outstanding.IsPositive():
-		tc.Status = "complete"
-	case tc.ScheduledToDate.Sub(tc.Delivered).Sub(tc.Cancelled).IsPositive():
-		tc.Status = "behind"
+		return "terminated"
+	case !outstanding.IsPositive():
+		return "complete"
+	case scheduledToDate.Sub(p.Delivered).Sub(p.Cancelled).IsPositive():
+		return "behind"
 	default:
-		tc.Status = "on track"
+		return "on track"
 	}
-	return tc
+}
+
+// termStatus is termContract's status alone, without the rest of the row.
+func termStatus(cf *ledger.ContractFlows, asOf time.Time) string {
+	var toDate ledger.Tonnes
+	for _, y := range cf.Contract.Years() {
+		if !dueOn(cf, y).After(asOf) {
+			toDate = toDate.Add(ledger.ScheduledFor(cf.Schedule, y.N))
+		}
+	}
+	return status(cf, outstanding(cf.Total.Position), toDate)
+}
+
+// outstanding is what remains to deliver: contracted plus replacements, less delivered and cancelled.
+func outstanding(p ledger.Position) ledger.Tonnes {
+	return p.Contracted.Add(p.Replacements).Sub(p.Delivered).Sub(p.Cancelled)
 }

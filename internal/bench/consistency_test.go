@@ -135,12 +135,12 @@ func TestReportsMatchThePostings(t *testing.T) {
 			for _, row := range rows {
 				k := row.Month.Format("2006-01") + "|" + row.Key
 				seen[k] = true
-				if !samePosition(row.Sum.Position, by.want[k]) {
+				if !sameFlows(row.Sum.Position, by.want[k]) {
 					t.Fatalf("period by %s as of %s known at %v: %s: got %+v, want %+v", by.name, ledger.FormatDate(asOf), knownAt, k, row.Sum.Position, by.want[k])
 				}
 			}
 			for k, w := range by.want {
-				if !seen[k] && !samePosition(ledger.Position{}, w) {
+				if !seen[k] && !sameFlows(ledger.Position{}, w) {
 					t.Fatalf("period by %s as of %s known at %v: %s missing, want %+v", by.name, ledger.FormatDate(asOf), knownAt, k, w)
 				}
 			}
@@ -188,12 +188,12 @@ func TestReportsMatchThePostings(t *testing.T) {
 				if w == nil {
 					w = &ledger.FlowSum{}
 				}
-				if !samePosition(b.Sum.Position, w.Position) {
+				if !sameFlows(b.Sum.Position, w.Position) {
 					t.Fatalf("period by %s in buckets %v: %s: got %+v, want %+v", by.name, bounds, k, b.Sum.Position, w.Position)
 				}
 			}
 			for k, w := range wantB {
-				if !seenB[k] && !samePosition(ledger.Position{}, w.Position) {
+				if !seenB[k] && !sameFlows(ledger.Position{}, w.Position) {
 					t.Fatalf("period by %s in buckets %v: %s missing, want %+v", by.name, bounds, k, w.Position)
 				}
 			}
@@ -218,4 +218,10 @@ func samePosition(a, b ledger.Position) bool {
 	return a.Contracted.Equal(b.Contracted) && a.Replacements.Equal(b.Replacements) && a.Open.Equal(b.Open) &&
 		a.Delivered.Equal(b.Delivered) && a.Holding.Equal(b.Holding) && a.Retired.Equal(b.Retired) &&
 		a.Cancelled.Equal(b.Cancelled) && a.Reversed.Equal(b.Reversed) && a.BufferCancelled.Equal(b.BufferCancelled)
+}
+
+// sameFlows compares what a period report sums: the flows, not the open and holding balances.
+func sameFlows(a, b ledger.Position) bool {
+	a.Open, a.Holding, b.Open, b.Holding = ledger.Zero, ledger.Zero, ledger.Zero, ledger.Zero
+	return samePosition(a, b)
 }
