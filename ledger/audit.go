@@ -262,7 +262,10 @@ func (a *Auditor) Entry(e Entry) {
 				s = &rollupSum{}
 				x.m[x.k] = s
 			}
-			s.amount, s.priced, s.value, s.postings = s.amount.Add(p.Amount), s.priced.Add(pr), s.value.Add(val), s.postings+1
+			s.amount, s.priced, s.postings = s.amount.Add(p.Amount), s.priced.Add(pr), s.postings+1
+			if priced { // (adding a zero decimal still allocates)
+				s.value = s.value.Add(val)
+			}
 		}
 	}
 	if e.Kind == KindSign && a.book.Contract != nil {
@@ -497,7 +500,10 @@ func addPosting[K comparable](rows map[K]*BookMonth, key K, ak AccountKind, k Ki
 	if ak == AccHolding && k == KindDeliver {
 		m.HoldingIn = m.HoldingIn.Add(amount)
 	}
-	m.Priced, m.Value, m.Postings = m.Priced.Add(priced), m.Value.Add(value), m.Postings+1
+	m.Priced, m.Postings = m.Priced.Add(priced), m.Postings+1
+	if !value.IsZero() { // (adding a zero decimal still allocates)
+		m.Value = m.Value.Add(value)
+	}
 }
 
 // add adds another row's measures.

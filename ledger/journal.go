@@ -270,8 +270,11 @@ func (e *Entry) AppendCanonical(b []byte) ([]byte, error) {
 	b = strconv.AppendInt(b, e.Seq, 10)
 	b = append(b, `,"kind":`...)
 	b = appendJSONString(b, string(e.Kind))
-	b = append(b, `,"effective_on":`...)
-	b = appendJSONString(b, FormatDate(e.EffectiveOn))
+	b = append(b, `,"effective_on":"`...)
+	if !e.EffectiveOn.IsZero() {
+		b = e.EffectiveOn.AppendFormat(b, time.DateOnly)
+	}
+	b = append(b, '"')
 	b = append(b, `,"recorded_at":"`...)
 	b = e.RecordedAt.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
 	b = append(b, `","key":`...)
@@ -285,7 +288,8 @@ func (e *Entry) AppendCanonical(b []byte) ([]byte, error) {
 	b = append(b, `,"vintage":`...)
 	b = strconv.AppendInt(b, int64(e.Vintage), 10)
 	b = append(b, `,"metadata":{`...)
-	keys := make([]string, 0, len(e.Metadata))
+	var kbuf [16]string // (on the stack: a few keys are the rule)
+	keys := kbuf[:0]
 	for k := range e.Metadata {
 		keys = append(keys, k)
 	}
@@ -299,8 +303,12 @@ func (e *Entry) AppendCanonical(b []byte) ([]byte, error) {
 		b = appendJSONString(b, e.Metadata[k])
 	}
 	b = append(b, `},"postings":[`...)
-	ps := slices.Clone(e.Postings)
-	slices.SortStableFunc(ps, func(x, y Posting) int { return strings.Compare(x.Account, y.Account) })
+	byAccount := func(x, y Posting) int { return strings.Compare(x.Account, y.Account) }
+	ps := e.Postings
+	if !slices.IsSortedFunc(ps, byAccount) {
+		ps = slices.Clone(ps)
+		slices.SortStableFunc(ps, byAccount)
+	}
 	for i, p := range ps {
 		if i > 0 {
 			b = append(b, ',')
@@ -308,7 +316,7 @@ func (e *Entry) AppendCanonical(b []byte) ([]byte, error) {
 		b = append(b, '[')
 		b = appendJSONString(b, p.Account)
 		b = append(b, ',', '"')
-		b = append(b, p.Amount.String()...)
+		b = p.Amount.Append(b)
 		b = append(b, '"', ']')
 	}
 	b = append(b, `],"prev":"`...)

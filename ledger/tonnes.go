@@ -259,6 +259,10 @@ func (t *Tonnes) Scan(src any) error {
 	var str string
 	switch v := src.(type) {
 	case []byte:
+		if kg, ok := scanKg(v); ok { // (without making a string of every amount)
+			*t = Tonnes{kg}
+			return nil
+		}
 		str = string(v)
 	case string:
 		str = v
@@ -293,13 +297,19 @@ func (t *Tonnes) Scan(src any) error {
 // scanKg reads PostgreSQL's text of a numeric ("-12.5", "100", "0.001000") as kilograms
 // without allocating; ok is false for anything else (more places than 3 that are not zeros,
 // too many digits), which Scan then handles through decimal.
-func scanKg(s string) (int64, bool) {
+func scanKg[T string | []byte](s T) (int64, bool) {
 	neg := false
-	if s != "" && s[0] == '-' {
+	if len(s) > 0 && s[0] == '-' {
 		neg, s = true, s[1:]
 	}
-	intPart, frac, _ := strings.Cut(s, ".")
-	if intPart == "" || len(intPart) > 15 {
+	intPart, frac := s, s[len(s):]
+	for i := 0; i < len(s); i++ {
+		if s[i] == '.' {
+			intPart, frac = s[:i], s[i+1:]
+			break
+		}
+	}
+	if len(intPart) == 0 || len(intPart) > 15 {
 		return 0, false
 	}
 	var kg int64
