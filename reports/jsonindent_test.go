@@ -18,6 +18,22 @@ func checkIndent(t *testing.T, compact []byte) {
 	if got := indentCompact(nil, compact); !bytes.Equal(got, want.Bytes()) {
 		t.Fatalf("indentCompact(%q)\n got %q\nwant %q", compact, got, want.Bytes())
 	}
+	// written in pieces of every size up to 7 bytes, through a buffer that flushes often
+	for size := 1; size <= 7; size++ {
+		var out bytes.Buffer
+		in := &indenter{w: &out, buf: make([]byte, 0, 300)}
+		for i := 0; i < len(compact); i += size {
+			if _, err := in.Write(compact[i:min(i+size, len(compact))]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := in.flush(); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(out.Bytes(), want.Bytes()) {
+			t.Fatalf("indenter in pieces of %d (%q)\n got %q\nwant %q", size, compact, out.Bytes(), want.Bytes())
+		}
+	}
 }
 
 func TestIndentCompactMatchesEncodingJSON(t *testing.T) {

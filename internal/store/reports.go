@@ -134,48 +134,50 @@ func (g grain) flowRow(neg bool) string {
 }
 
 // effectiveBy returns the SQL of the grain's rows of everything effective by the as-of date
-// $1, as recorded now: the monthly rollup for the months before the as-of month, the daily
-// rollup for that month up to the date.
+// $1, as recorded now: the monthly rollup through the as-of month, less the days of that
+// month after the date from the daily rollup (none, for a report as of today).
 func (g grain) effectiveBy() string {
 	return `
-SELECT ` + g.id + `, month, ` + g.key + `, ` + measureCols + `, postings FROM ` + g.effective + ` WHERE month < ` + dMonth + `
-UNION ALL
-SELECT ` + g.flowRow(false) + ` FROM flows f WHERE f.effective_on >= ` + dMonth + ` AND f.effective_on <= $1::date`
+SELECT ` + g.id + `, month, ` + g.key + `, ` + measureCols + `, postings FROM ` + g.effective + ` WHERE month <= ` + dMonth + `
+UNION ALL -- less what took effect after the as-of date, in its month
+SELECT ` + g.flowRow(true) + ` FROM flows f WHERE f.effective_on > $1::date AND f.effective_on < ` + dNext
 }
 
 // recordedAfter returns further rows (each beginning UNION ALL) that subtract what took
-// effect by $1 but was recorded after the instant $2. The months after the known-at month
-// come from the monthly rollup by recorded month; the known-at month at day grain, from
-// whichever end of it is nearer the known-at day (addBack: subtract the whole month and add
-// back its days up to the known-at day, else subtract its days after it); the known-at day
-// itself from the postings. The work is proportional to what was recorded after the instant,
-// little for a recent one, and reads at most half a month of the daily rollup.
+// effect by $1 but was recorded after the instant $2. What took effect in the months through
+// the as-of month comes from the monthly rollup by recorded month for the months after the
+// known-at month, and from the daily rollup for the known-at month, from whichever end of it
+// is nearer the known-at day (addBack: subtract the whole month and add back its days up to
+// the known-at day, else subtract its days after it); what of that took effect after the
+// as-of date is given back from the daily rollup; the known-at day itself comes from the
+// postings. The work is proportional to what was recorded after the instant, little for a
+// recent one, and reads at most half a month of the daily rollup.
 func (g grain) recordedAfter(addBack bool) string {
 	after := ` > `
 	if addBack {
 		after = ` >= `
 	}
 	q := `
-UNION ALL -- effective before the as-of month, recorded in the months after the known-at month (addBack: from it)
+UNION ALL -- effective in the months to the as-of month, recorded in the months after the known-at month (addBack: from it)
 SELECT ` + g.id + `, month, ` + g.key + `, ` + negated + `, -postings FROM ` + g.months + `
- WHERE month < ` + dMonth + ` AND recorded_month` + after + tMonth
+ WHERE month <= ` + dMonth + ` AND recorded_month` + after + tMonth
 	if addBack {
 		q += `
 UNION ALL -- ... less the known-at month's days up to the known-at day
 SELECT ` + g.flowRow(false) + ` FROM flows f
- WHERE f.effective_on < ` + dMonth + ` AND f.recorded_on >= ` + tMonth + ` AND f.recorded_on <= ` + tDay
+ WHERE f.effective_on < ` + dNext + ` AND f.recorded_on >= ` + tMonth + ` AND f.recorded_on <= ` + tDay
 	} else {
 		q += `
 UNION ALL -- ... and in the known-at month after the known-at day
 SELECT ` + g.flowRow(true) + ` FROM flows f
- WHERE f.effective_on < ` + dMonth + ` AND f.recorded_on > ` + tDay + ` AND f.recorded_on < ` + tNext
+ WHERE f.effective_on < ` + dNext + ` AND f.recorded_on > ` + tDay + ` AND f.recorded_on < ` + tNext
 	}
 	return q + `
-UNION ALL -- effective in the as-of month by the as-of date, recorded after the known-at day
--- (recorded_on + 0: the days of one effective month are few, the days recorded after an
--- instant may be many, and a bitmap of both indexes costs more than filtering the first)
-SELECT ` + g.flowRow(true) + ` FROM flows f
- WHERE f.effective_on >= ` + dMonth + ` AND f.effective_on <= $1::date AND f.recorded_on + 0 > ` + tDay + `
+UNION ALL -- of which what took effect after the as-of date, in its month, is not to subtract
+-- (recorded_on + 0: the days after the date are few, the days recorded after an instant may
+-- be many, and a bitmap of both indexes costs more than filtering the first)
+SELECT ` + g.flowRow(false) + ` FROM flows f
+ WHERE f.effective_on > $1::date AND f.effective_on < ` + dNext + ` AND f.recorded_on + 0 > ` + tDay + `
 UNION ALL -- recorded on the known-at day after the known-at instant
 SELECT ` + g.postID + `, date_trunc('month', e.effective_on)::date, ` + g.postKey + `,
        ` + negate(measureExprs("a.kind", "coalesce(e.reverts_kind, e.kind)", "p.amount", pricedExpr, valueExpr)) + `, -1
