@@ -1,11 +1,14 @@
 package store
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -416,7 +419,7 @@ func (s *Store) ContractReport(ctx context.Context, q ReportQuery) ([]*ledger.Co
 		list       []*ledger.ContractFlows
 		byBook     map[int64]*ledger.ContractFlows
 		years      []pivotRow
-		inv        map[int64]map[int64]int64
+		inv        map[int64][]ledger.MonthAmount
 		bookFilter any
 	)
 	asOf, knownAt := q.args()
@@ -483,16 +486,9 @@ func (s *Store) ContractReport(ctx context.Context, q ReportQuery) ([]*ledger.Co
 		}
 	}
 	for book, months := range inv {
-		cf, ok := byBook[book]
-		if !ok {
-			continue
+		if cf, ok := byBook[book]; ok {
+			cf.HoldingIn = months
 		}
-		for day, kg := range months {
-			if kg != 0 {
-				cf.HoldingIn = append(cf.HoldingIn, ledger.MonthAmount{Month: time.Unix(day*86400, 0).UTC(), Amount: ledger.TonnesFromKg(kg)})
-			}
-		}
-		slices.SortFunc(cf.HoldingIn, func(a, b ledger.MonthAmount) int { return a.Month.Compare(b.Month) })
 	}
 	return list, nil
 }
@@ -519,12 +515,12 @@ func (s *Store) concurrently(ctx context.Context, tx *sqlx.Tx, fns ...func(*sqlx
 	return errors.Join(errs...)
 }
 
-// inventorySums returns, per book and month (as a day number), the deliveries into the
-// holding, for the inventory's age. Only the one measure is read, as two arrays per book
-// (tens of thousands of rows cost more to receive one by one than to group in the
-// database), with the month as a day number, not a date to parse; the few months that come
-// more than once (two contract years, or the known-at subtraction) are added up here.
-func inventorySums(ctx context.Context, tx *sqlx.Tx, q ReportQuery, bookFilter any) (map[int64]map[int64]int64, error) {
+// inventorySums returns, per book, the deliveries into the holding per month (in month
+// order, months that net to zero left out), for the inventory's age. Only the one measure is
+// read, as two arrays per book (tens of thousands of rows cost more to receive one by one
+// than to group in the database; the arrays are parsed here, the driver's parser allocating
+// for every element), with the month as a day number, not a date to parse.
+func inventorySums(ctx context.Context, tx *sqlx.Tx, q ReportQuery, bookFilter any) (map[int64][]ledger.MonthAmount, error) {
 	asOf, knownAt := q.args()
 	rows, err := tx.QueryContext(ctx, `
 		SELECT book_id, array_agg(month - date '1970-01-01'), array_agg(holding_in)
@@ -535,23 +531,68 @@ func inventorySums(ctx context.Context, tx *sqlx.Tx, q ReportQuery, bookFilter a
 		return nil, err
 	}
 	defer rows.Close()
-	sums := map[int64]map[int64]int64{}
+	out := map[int64][]ledger.MonthAmount{}
+	var days, kgs []int64
 	for rows.Next() {
 		var book int64
-		var days, kgs pq.Int64Array
-		if err := rows.Scan(&book, &days, &kgs); err != nil {
+		var dayText, kgText sql.RawBytes
+		if err := rows.Scan(&book, &dayText, &kgText); err != nil {
 			return nil, err
+		}
+		if days, err = parseInt64Array(days[:0], dayText); err != nil {
+			return nil, fmt.Errorf("book %d: months: %w", book, err)
+		}
+		if kgs, err = parseInt64Array(kgs[:0], kgText); err != nil {
+			return nil, fmt.Errorf("book %d: amounts: %w", book, err)
 		}
 		if len(days) != len(kgs) {
 			return nil, fmt.Errorf("book %d: %d months, %d amounts", book, len(days), len(kgs))
 		}
-		m := make(map[int64]int64, len(days))
-		for i, d := range days {
-			m[d] += kgs[i]
+		pairs := make([][2]int64, len(days))
+		for i := range days {
+			pairs[i] = [2]int64{days[i], kgs[i]}
 		}
-		sums[book] = m
+		slices.SortFunc(pairs, func(a, b [2]int64) int { return cmp.Compare(a[0], b[0]) })
+		var months []ledger.MonthAmount
+		for i := 0; i < len(pairs); {
+			day, kg := pairs[i][0], int64(0)
+			for ; i < len(pairs) && pairs[i][0] == day; i++ {
+				kg += pairs[i][1]
+			}
+			if kg != 0 {
+				months = append(months, ledger.MonthAmount{Month: time.Unix(day*86400, 0).UTC(), Amount: ledger.TonnesFromKg(kg)})
+			}
+		}
+		out[book] = months
 	}
-	return sums, rows.Err()
+	return out, rows.Err()
+}
+
+// parseInt64Array appends the elements of a one-dimensional integer array as PostgreSQL
+// prints it ("{1,-2,3}") to dst.
+func parseInt64Array(dst []int64, b []byte) ([]int64, error) {
+	if len(b) < 2 || b[0] != '{' || b[len(b)-1] != '}' {
+		return dst, fmt.Errorf("not an array: %q", b)
+	}
+	b = b[1 : len(b)-1]
+	if len(b) == 0 {
+		return dst, nil
+	}
+	for {
+		end := bytes.IndexByte(b, ',')
+		if end < 0 {
+			end = len(b)
+		}
+		n, err := strconv.ParseInt(string(b[:end]), 10, 64)
+		if err != nil {
+			return dst, fmt.Errorf("element %q: %w", b[:end], err)
+		}
+		dst = append(dst, n)
+		if end == len(b) {
+			return dst, nil
+		}
+		b = b[end+1:]
+	}
 }
 
 // GroupKeys are the dimensions a period report can group by.

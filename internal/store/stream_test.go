@@ -2,6 +2,7 @@ package store
 
 import (
 	"encoding/hex"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +57,24 @@ func TestParseDateTime(t *testing.T) {
 	for _, bad := range []string{"", "2026-6-01", "2026-06-01T23:59:55", "2026-06-01 24:00:00", "2026-13-01", "2026-06-01 23:59:55.", "20x6-06-01"} {
 		if got, err := parseDateTime([]byte(bad)); err == nil {
 			t.Errorf("parseDateTime(%q) = %v, want an error", bad, got)
+		}
+	}
+}
+
+func TestParseInt64Array(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want []int64
+		ok   bool
+	}{
+		{"{}", nil, true},
+		{"{7}", []int64{7}, true},
+		{"{1,-2,30000000000}", []int64{1, -2, 30000000000}, true},
+		{"", nil, false}, {"{", nil, false}, {"1,2", nil, false}, {"{1,,2}", nil, false}, {"{1,x}", nil, false}, {"{NULL}", nil, false},
+	} {
+		got, err := parseInt64Array(nil, []byte(tc.in))
+		if (err == nil) != tc.ok || (tc.ok && !slices.Equal(got, tc.want)) {
+			t.Errorf("parseInt64Array(%q) = %v, %v; want %v (ok %t)", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
 }
