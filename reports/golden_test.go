@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/carbonledger/carbonledger/ledger"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden from the current output")
@@ -116,6 +119,23 @@ func TestLineDiff(t *testing.T) {
 	for _, want := range []string{"-    2  b", "+    2  B", "first difference at line 2"} {
 		if !strings.Contains(d, want) {
 			t.Errorf("lineDiff = %q, want it to contain %q", d, want)
+		}
+	}
+}
+
+// A term report of many contracts is built on every core: row for row what building it one
+// contract after another gives.
+func TestBuildTermInParallel(t *testing.T) {
+	asOf := date("2026-11-29")
+	one := allFlows(fixtureBooks(t), asOf)
+	var many []*ledger.ContractFlows
+	for len(many) < 450 {
+		many = append(many, one...)
+	}
+	got := BuildTerm(Meta{}, many, asOf)
+	for i, cf := range many {
+		if want := termContract(cf, asOf); !reflect.DeepEqual(got.Contracts[i], want) {
+			t.Fatalf("contract %d (%s): got %+v, want %+v", i, cf.Contract.Code, got.Contracts[i], want)
 		}
 	}
 }

@@ -62,10 +62,8 @@ type TermYear struct {
 
 // BuildTerm builds the term report as of a date.
 func BuildTerm(meta Meta, cfs []*ledger.ContractFlows, asOf time.Time) Term {
-	t := Term{Meta: meta, Contracts: []TermContract{}}
-	for _, cf := range cfs {
-		t.Contracts = append(t.Contracts, termContract(cf, asOf))
-	}
+	t := Term{Meta: meta, Contracts: make([]TermContract, len(cfs))}
+	eachOn(len(cfs), func(i int) { t.Contracts[i] = termContract(cfs[i], asOf) })
 	return t
 }
 
