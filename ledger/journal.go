@@ -354,16 +354,20 @@ func (e *Entry) canonicalReflect() ([]byte, error) {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
-// appendJSONString appends s as encoding/json writes a string with HTML escaping off:
-// quotes, backslashes and control characters escaped (\b \f \n \r \t, else \u00xx),
-// invalid UTF-8 as \ufffd, U+2028 and U+2029 escaped.
-func appendJSONString(b []byte, s string) []byte {
+// appendJSONString appends s as encoding/json writes a string with HTML escaping off, as
+// the canonical form has it.
+func appendJSONString(b []byte, s string) []byte { return AppendJSONString(b, s, false) }
+
+// AppendJSONString appends s as encoding/json writes a string: quotes, backslashes and
+// control characters escaped (\b \f \n \r \t, else \u00xx), invalid UTF-8 as \ufffd, U+2028
+// and U+2029 escaped, and with html (json.Marshal's default) < > & as \u003c \u003e \u0026.
+func AppendJSONString(b []byte, s string, html bool) []byte {
 	const hexDigits = "0123456789abcdef"
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' {
+			if c >= 0x20 && c != '"' && c != '\\' && (!html || (c != '<' && c != '>' && c != '&')) {
 				i++
 				continue
 			}

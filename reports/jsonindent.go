@@ -14,6 +14,10 @@ import (
 // that a large report is never held twice, nor grown and copied, in memory.
 func writeJSON(w io.Writer, v any) error {
 	in := &indenter{w: w, buf: make([]byte, 0, 32<<10)}
+	if t, ok := v.(Term); ok { // the largest report writes itself (termjson.go)
+		t.writeJSONTo(in)
+		return in.flush()
+	}
 	if err := json.NewEncoder(in).Encode(v); err != nil {
 		return err
 	}
