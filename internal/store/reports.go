@@ -32,6 +32,25 @@ type ReportQuery struct {
 	// Inventory asks ContractReport for the monthly deliveries into each holding too (the
 	// portfolio's inventory ages them).
 	Inventory bool
+
+	// quietAfter is set once the journal is known to hold nothing recorded later on the
+	// known-at day than the instant: the postings need not be read (nor planned) for it.
+	quietAfter bool
+}
+
+// checkQuietAfter sets q.quietAfter when nothing was recorded on the known-at day after the
+// instant (one index probe).
+func (q *ReportQuery) checkQuietAfter(ctx context.Context, tx *sqlx.Tx) error {
+	if q.KnownAt.IsZero() {
+		return nil
+	}
+	var later bool
+	if err := tx.GetContext(ctx, &later, `SELECT EXISTS (SELECT 1 FROM entries e`+postingsAfterInstant+`)`,
+		q.AsOf, q.KnownAt); err != nil {
+		return err
+	}
+	q.quietAfter = !later
+	return nil
 }
 
 // postingsFrom joins each posting to its entry, account and contract, with x.price the price
@@ -155,7 +174,7 @@ SELECT ` + g.flowRow(true) + ` FROM flows f WHERE f.effective_on > $1::date AND 
 // as-of date is given back from the daily rollup; the known-at day itself comes from the
 // postings. The work is proportional to what was recorded after the instant, little for a
 // recent one, and reads at most half a month of the daily rollup.
-func (g grain) recordedAfter(addBack bool) string {
+func (g grain) recordedAfter(addBack, quietAfter bool) string {
 	after := ` > `
 	if addBack {
 		after = ` >= `
@@ -175,12 +194,16 @@ UNION ALL -- ... and in the known-at month after the known-at day
 SELECT ` + g.flowRow(true) + ` FROM flows f
  WHERE f.effective_on < ` + dNext + ` AND f.recorded_on > ` + tDay + ` AND f.recorded_on < ` + tNext
 	}
-	return q + `
+	q += `
 UNION ALL -- of which what took effect after the as-of date, in its month, is not to subtract
 -- (recorded_on + 0: the days after the date are few, the days recorded after an instant may
 -- be many, and a bitmap of both indexes costs more than filtering the first)
 SELECT ` + g.flowRow(false) + ` FROM flows f
- WHERE f.effective_on > $1::date AND f.effective_on < ` + dNext + ` AND f.recorded_on + 0 > ` + tDay + `
+ WHERE f.effective_on > $1::date AND f.effective_on < ` + dNext + ` AND f.recorded_on + 0 > ` + tDay
+	if quietAfter {
+		return q
+	}
+	return q + `
 UNION ALL -- recorded on the known-at day after the known-at instant
 SELECT ` + g.postID + `, date_trunc('month', e.effective_on)::date, ` + g.postKey + `,
        ` + negate(measureExprs("a.kind", "coalesce(e.reverts_kind, e.kind)", "p.amount", pricedExpr, valueExpr)) + `, -1
@@ -193,7 +216,7 @@ func (q ReportQuery) monthRows(g grain) string {
 	if q.KnownAt.IsZero() {
 		return g.effectiveBy() + unknown
 	}
-	return g.effectiveBy() + g.recordedAfter(q.addBack())
+	return g.effectiveBy() + g.recordedAfter(q.addBack(), q.quietAfter)
 }
 
 // yearRows returns the SQL of book rows whose sum per book and contract year is the position
@@ -211,7 +234,7 @@ SELECT ` + bookGrain.flowRow(true) + ` FROM flows f WHERE f.effective_on > $1::d
 	if q.KnownAt.IsZero() {
 		return s + unknown
 	}
-	return s + bookGrain.recordedAfter(q.addBack())
+	return s + bookGrain.recordedAfter(q.addBack(), q.quietAfter)
 }
 
 // addBack reports whether the known-at day lies in the first half of its month, where the
@@ -451,6 +474,9 @@ func (s *Store) ContractReport(ctx context.Context, q ReportQuery) ([]*ledger.Co
 		return nil
 	}
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		if err := q.checkQuietAfter(ctx, tx); err != nil {
+			return err
+		}
 		if q.Contract != "" {
 			// one contract: a few small reads, one after the other, of its book only
 			if err := contracts(tx); err != nil || len(list) == 0 {
@@ -654,6 +680,9 @@ func (s *Store) PeriodFlows(ctx context.Context, q ReportQuery, bounds []time.Ti
 	var out []ledger.GroupFlows
 	err = s.read(ctx, func(tx *sqlx.Tx) error {
 		if err := reportTx(ctx, tx); err != nil {
+			return err
+		}
+		if err := q.checkQuietAfter(ctx, tx); err != nil {
 			return err
 		}
 		asOf, knownAt := q.args()
