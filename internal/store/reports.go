@@ -319,9 +319,11 @@ func (r pivotRow) sum() ledger.FlowSum {
 }
 
 // reportTx begins the settings a report's aggregate wants: no JIT (its compile time is most of
-// a 100 ms budget) and room to hash-aggregate in memory.
+// a 100 ms budget), room to hash-aggregate in memory, and no parallel workers (starting them
+// cost more than the small scans they were planned for, from misestimated row counts; a
+// contract report already reads on several connections at once).
 func reportTx(ctx context.Context, tx *sqlx.Tx) error {
-	_, err := tx.ExecContext(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '64MB'`)
+	_, err := tx.ExecContext(ctx, `SET LOCAL jit = off; SET LOCAL work_mem = '64MB'; SET LOCAL max_parallel_workers_per_gather = 0`)
 	return err
 }
 
