@@ -139,3 +139,25 @@ func TestBuildTermInParallel(t *testing.T) {
 		}
 	}
 }
+
+// A portfolio of many contracts ages their inventories on every core: the same report as one
+// contract after another would give.
+func TestBuildPortfolioInParallel(t *testing.T) {
+	asOf := date("2026-11-29")
+	one := allFlows(fixtureBooks(t), asOf)
+	var many []*ledger.ContractFlows
+	for len(many) < 450 {
+		many = append(many, one...)
+	}
+	got := BuildPortfolio(Meta{}, many, asOf)
+	var want Portfolio
+	want.Inventory.Buckets = emptyBuckets()
+	for _, cf := range many { // one at a time: each contract's portfolio of one, merged by hand
+		p := BuildPortfolio(Meta{}, []*ledger.ContractFlows{cf}, asOf)
+		want.Contracts = append(want.Contracts, p.Contracts...)
+		want.Inventory.Contracts = append(want.Inventory.Contracts, p.Inventory.Contracts...)
+	}
+	if !reflect.DeepEqual(got.Contracts, want.Contracts) || !reflect.DeepEqual(got.Inventory.Contracts, want.Inventory.Contracts) {
+		t.Fatalf("built in parallel, the contracts or their inventories differ from one at a time")
+	}
+}

@@ -85,10 +85,21 @@ func BuildPortfolio(meta Meta, cfs []*ledger.ContractFlows, asOf time.Time) Port
 	groups := map[string]map[string]*PortfolioLine{"method": {}, "supplier": {}, "region": {}, "durability": {}}
 	r.Inventory.Buckets = emptyBuckets()
 	var invAgeWeighted decimal.Decimal
-	for _, cf := range cfs {
+	// each contract's status and aged inventory, on every core; then the sums, in order
+	type row struct {
+		status   string
+		ic       InventoryContract
+		weighted decimal.Decimal
+	}
+	rows := make([]row, len(cfs))
+	eachOn(len(cfs), func(i int) {
+		rows[i].status = termStatus(cfs[i], asOf)
+		rows[i].ic, rows[i].weighted = age(cfs[i], asOf)
+	})
+	for n, cf := range cfs {
 		c := cf.Contract
 		line := PortfolioLine{Key: c.Code, Contracts: 1, Buyer: c.Buyer, Supplier: c.Supplier, Method: string(c.Method),
-			Region: region(c), Durability: c.Durability.Class(), Status: termStatus(cf, asOf)}
+			Region: region(c), Durability: c.Durability.Class(), Status: rows[n].status}
 		line.fill(cf.Total.Position)
 		r.Contracts = append(r.Contracts, line)
 		r.Totals.add(line)
@@ -100,7 +111,7 @@ func BuildPortfolio(meta Meta, cfs []*ledger.ContractFlows, asOf time.Time) Port
 			}
 			g.add(line)
 		}
-		ic, weighted := age(cf, asOf)
+		ic, weighted := rows[n].ic, rows[n].weighted
 		if ic.Holding.IsZero() && len(cf.HoldingIn) == 0 {
 			continue
 		}
