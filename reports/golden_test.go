@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/carbonledger/carbonledger/ledger"
 )
@@ -127,11 +128,7 @@ func TestLineDiff(t *testing.T) {
 // contract after another gives.
 func TestBuildTermInParallel(t *testing.T) {
 	asOf := date("2026-11-29")
-	one := allFlows(fixtureBooks(t), asOf)
-	var many []*ledger.ContractFlows
-	for len(many) < 450 {
-		many = append(many, one...)
-	}
+	many := manyContracts(t, asOf)
 	got := BuildTerm(Meta{}, many, asOf)
 	for i, cf := range many {
 		if want := termContract(cf, asOf); !reflect.DeepEqual(got.Contracts[i], want) {
@@ -144,11 +141,7 @@ func TestBuildTermInParallel(t *testing.T) {
 // contract after another would give.
 func TestBuildPortfolioInParallel(t *testing.T) {
 	asOf := date("2026-11-29")
-	one := allFlows(fixtureBooks(t), asOf)
-	var many []*ledger.ContractFlows
-	for len(many) < 450 {
-		many = append(many, one...)
-	}
+	many := manyContracts(t, asOf)
 	got := BuildPortfolio(Meta{}, many, asOf)
 	var want Portfolio
 	want.Inventory.Buckets = emptyBuckets()
@@ -160,4 +153,14 @@ func TestBuildPortfolioInParallel(t *testing.T) {
 	if !reflect.DeepEqual(got.Contracts, want.Contracts) || !reflect.DeepEqual(got.Inventory.Contracts, want.Inventory.Contracts) {
 		t.Fatalf("built in parallel, the contracts or their inventories differ from one at a time")
 	}
+}
+
+// manyContracts repeats the fixture's contracts past the count that is shared out between cores.
+func manyContracts(t *testing.T, asOf time.Time) []*ledger.ContractFlows {
+	one := allFlows(fixtureBooks(t), asOf)
+	var many []*ledger.ContractFlows
+	for len(many) < 450 {
+		many = append(many, one...)
+	}
+	return many
 }

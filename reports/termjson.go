@@ -59,16 +59,10 @@ func (c *TermContract) appendJSON(b []byte) []byte {
 	b = jsonString(b, c.TermStart)
 	b = appendKey(b, "term_end", false)
 	b = jsonString(b, c.TermEnd)
-	for _, f := range []struct {
-		key string
-		t   ledger.Tonnes
-	}{{"contracted", c.Contracted}, {"replacements", c.Replacements}, {"scheduled_to_date", c.ScheduledToDate},
-		{"delivered", c.Delivered}, {"retired", c.Retired}, {"cancelled", c.Cancelled}, {"reversed", c.Reversed},
-		{"buffer_cancelled", c.BufferCancelled}, {"holding", c.Holding}, {"outstanding", c.Outstanding},
-		{"shortfall", c.Shortfall}, {"surplus", c.Surplus}} {
-		b = appendKey(b, f.key, false)
-		b = jsonTonnes(b, f.t)
-	}
+	b = appendTonnesFields(b, []namedTonnes{{"contracted", c.Contracted}, {"replacements", c.Replacements},
+		{"scheduled_to_date", c.ScheduledToDate}, {"delivered", c.Delivered}, {"retired", c.Retired},
+		{"cancelled", c.Cancelled}, {"reversed", c.Reversed}, {"buffer_cancelled", c.BufferCancelled},
+		{"holding", c.Holding}, {"outstanding", c.Outstanding}, {"shortfall", c.Shortfall}, {"surplus", c.Surplus}})
 	b = appendKey(b, "delivery_rate_percent", false)
 	b = jsonOptString(b, c.DeliveryRate)
 	b = appendKey(b, "weighted_average_price", false)
@@ -116,18 +110,27 @@ func (y *TermYear) appendJSON(b []byte) []byte {
 	b = jsonString(b, y.DueOn)
 	b = appendKey(b, "due", false)
 	b = strconv.AppendBool(b, y.Due)
-	for _, f := range []struct {
-		key string
-		t   ledger.Tonnes
-	}{{"scheduled", y.Scheduled}, {"delivered", y.Delivered}, {"cumulative_delivered", y.CumulativeDelivered},
-		{"shortfall", y.Shortfall}, {"surplus", y.Surplus}, {"retired", y.Retired}, {"cancelled", y.Cancelled},
-		{"reversed", y.Reversed}} {
-		b = appendKey(b, f.key, false)
-		b = jsonTonnes(b, f.t)
-	}
+	b = appendTonnesFields(b, []namedTonnes{{"scheduled", y.Scheduled}, {"delivered", y.Delivered},
+		{"cumulative_delivered", y.CumulativeDelivered}, {"shortfall", y.Shortfall}, {"surplus", y.Surplus},
+		{"retired", y.Retired}, {"cancelled", y.Cancelled}, {"reversed", y.Reversed}})
 	b = appendKey(b, "weighted_average_price", false)
 	b = jsonOptString(b, y.WeightedPrice)
 	return append(b, '}')
+}
+
+// namedTonnes is a Tonnes field with its key.
+type namedTonnes struct {
+	key string
+	t   ledger.Tonnes
+}
+
+// appendTonnesFields appends the fields, none of them first in its object.
+func appendTonnesFields(b []byte, fields []namedTonnes) []byte {
+	for _, f := range fields {
+		b = appendKey(b, f.key, false)
+		b = jsonTonnes(b, f.t)
+	}
+	return b
 }
 
 // appendKey appends an object key (plain ASCII, as every tag here is) and its colon, after

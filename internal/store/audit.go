@@ -196,21 +196,21 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 	if err != nil {
 		return err
 	}
-	books, err := v.bookRows(`
+	books, err := pivotedRows(v.ctx, v.tx, nil, `
 		SELECT month, recorded_month, contract_year, contracted, replacements, open, delivered, holding, retired, cancelled,
 		       reversed, buffer_cancelled, holding_in, priced, value::text, postings
 		  FROM book_months WHERE book_id = $1`, b.ID)
 	if err != nil {
 		return err
 	}
-	effective, err := v.bookRows(`
+	effective, err := pivotedRows(v.ctx, v.tx, nil, `
 		SELECT month, NULL::date, contract_year, contracted, replacements, open, delivered, holding, retired, cancelled,
 		       reversed, buffer_cancelled, holding_in, priced, value::text, postings
 		  FROM book_months_effective WHERE book_id = $1`, b.ID)
 	if err != nil {
 		return err
 	}
-	years, err := v.bookRows(`
+	years, err := pivotedRows(v.ctx, v.tx, nil, `
 		SELECT NULL::date, NULL::date, contract_year, contracted, replacements, open, delivered, holding, retired, cancelled,
 		       reversed, buffer_cancelled, holding_in, priced, value::text, postings
 		  FROM book_years WHERE book_id = $1`, b.ID)
@@ -219,11 +219,6 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 	}
 	v.aud.EndBook(daily, monthly, books, effective, years)
 	return nil
-}
-
-// bookRows reads rows of a pivoted rollup (in kilograms) of one book.
-func (v *auditVisitor) bookRows(q string, bookID int64) ([]ledger.BookMonth, error) {
-	return pivotedRows(v.ctx, v.tx, nil, q, bookID)
 }
 
 // pivotedRows reads rows of a pivoted rollup (in kilograms): month, recorded month, a key

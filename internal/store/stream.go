@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"slices"
 	"strings"
@@ -201,32 +202,14 @@ func uuidKey(b []byte) ([16]byte, bool) {
 	if len(b) != 36 || b[8] != '-' || b[13] != '-' || b[18] != '-' || b[23] != '-' {
 		return k, false
 	}
-	i := 0
-	for j := range k {
-		if i == 8 || i == 13 || i == 18 || i == 23 {
-			i++ // the dash, checked above
-		}
-		hi, ok1 := unhex(b[i])
-		lo, ok2 := unhex(b[i+1])
-		if !ok1 || !ok2 {
-			return k, false
-		}
-		k[j] = hi<<4 | lo
-		i += 2
-	}
-	return k, true
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
+	var digits [32]byte
+	copy(digits[0:8], b[0:8])
+	copy(digits[8:12], b[9:13])
+	copy(digits[12:16], b[14:18])
+	copy(digits[16:20], b[19:23])
+	copy(digits[20:32], b[24:36])
+	_, err := hex.Decode(k[:], digits[:])
+	return k, err == nil
 }
 
 // parseDateTime reads a date ("2026-06-01") or a timestamp without time zone
