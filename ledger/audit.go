@@ -78,6 +78,15 @@ type rollupSum struct {
 	amount, priced Tonnes
 	value          decimal.Decimal
 	postings       int64
+	seen           bool // a stored row holds it (set while comparing)
+}
+
+// add adds another sum.
+func (s *rollupSum) add(o *rollupSum) {
+	s.amount, s.priced, s.postings = s.amount.Add(o.amount), s.priced.Add(o.priced), s.postings+o.postings
+	if !o.value.IsZero() { // (adding a zero decimal still allocates)
+		s.value = s.value.Add(o.value)
+	}
 }
 
 // Auditor re-adds the journal as it is streamed to it, one book at a time, and collects
@@ -222,6 +231,7 @@ func (a *Auditor) Entry(e Entry) {
 		}
 	}
 	a.Postings += int64(len(e.Postings))
+	day, recorded := dayNum(e.EffectiveOn), dayNum(e.RecordedAt)
 	for _, p := range e.Postings {
 		ak, ok := a.kinds[p.Account]
 		if !ok {
@@ -247,25 +257,17 @@ func (a *Auditor) Entry(e Entry) {
 		if priced && (ak == AccHolding || ak == AccRetired) {
 			pr, val = p.Amount, p.Amount.Decimal().Mul(price)
 		}
-		year := yearIn(a.years, e.EffectiveOn)
-		dk := rollupKey{account: p.Account, day: dayNum(e.EffectiveOn), recorded: dayNum(e.RecordedAt), vintage: e.Vintage, kind: kind}
-		mk := rollupKey{account: p.Account, day: monthNum(e.EffectiveOn), vintage: e.Vintage, kind: kind, year: year}
-		bk := bookKey{month: mk.day, year: year, recorded: monthNum(e.RecordedAt)}
-		addPosting(a.books, bk, ak, kind, p.Amount, pr, val)
-		addPosting(a.vintages, vintageKey{month: mk.day, recorded: bk.recorded, vintage: e.Vintage, shard: a.book.Shard}, ak, kind, p.Amount, pr, val)
-		for _, x := range []struct {
-			m map[rollupKey]*rollupSum
-			k rollupKey
-		}{{a.daily, dk}, {a.monthly, mk}} {
-			s := x.m[x.k]
-			if s == nil {
-				s = &rollupSum{}
-				x.m[x.k] = s
-			}
-			s.amount, s.priced, s.postings = s.amount.Add(p.Amount), s.priced.Add(pr), s.postings+1
-			if priced { // (adding a zero decimal still allocates)
-				s.value = s.value.Add(val)
-			}
+		// Only the daily grain is added per posting; the coarser rollups are sums of it,
+		// derived once per book in EndBook (sums are linear, so that is exact).
+		k := rollupKey{account: p.Account, day: day, recorded: recorded, vintage: e.Vintage, kind: kind}
+		s := a.daily[k]
+		if s == nil {
+			s = &rollupSum{}
+			a.daily[k] = s
+		}
+		s.amount, s.priced, s.postings = s.amount.Add(p.Amount), s.priced.Add(pr), s.postings+1
+		if priced { // (adding a zero decimal still allocates)
+			s.value = s.value.Add(val)
 		}
 	}
 	if e.Kind == KindSign && a.book.Contract != nil {
@@ -300,6 +302,7 @@ func (a *Auditor) EndBook(daily, monthly []RollupRow, books, effective, years []
 			a.checkFloor(acc)
 		}
 	}
+	a.derive()
 	a.compareRollup("rollup_daily", a.daily, daily, true)
 	a.compareRollup("rollup_monthly", a.monthly, monthly, false)
 	a.compareBookMonths(books)
@@ -362,7 +365,6 @@ func (a *Auditor) checkFloor(acc AuditAccount) {
 }
 
 func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got []RollupRow, daily bool) {
-	seen := map[rollupKey]bool{}
 	for _, r := range got {
 		k := rollupKey{account: r.Account, day: dayNum(r.Day), vintage: r.Vintage, kind: r.Kind}
 		if daily {
@@ -370,10 +372,13 @@ func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got
 		} else {
 			k.year = r.Year
 		}
-		seen[k] = true
 		w := want[k]
 		if w == nil {
 			w = &rollupSum{}
+		} else if w.seen { // two stored rows with one key: the second is compared with nothing
+			w = &rollupSum{}
+		} else {
+			w.seen = true
 		}
 		if !w.amount.Equal(r.Amount) || !w.priced.Equal(r.Priced) || !w.value.Equal(r.Value) || w.postings != r.Postings {
 			a.Add(Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", r.Account, FormatDate(r.Day), r.Kind, r.Vintage),
@@ -382,11 +387,43 @@ func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got
 		}
 	}
 	for k, w := range want {
-		if !seen[k] {
+		if !w.seen {
 			a.Add(Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", k.account, FormatDate(dayTime(k.day)), k.kind, k.vintage),
 				Expected: fmt.Sprintf("%s t (%d postings)", w.amount, w.postings), Found: "no row",
 				Message: "a report rollup is missing postings"})
 		}
+	}
+}
+
+// derive sums the book's daily rollup into the coarser ones: per account and effective month
+// (with the contract year), per book month, and per vintage month of the book's shard.
+func (a *Auditor) derive() {
+	type civil struct {
+		month int32
+		year  int
+	}
+	days := map[int32]civil{} // a book has far fewer distinct days than daily rows
+	at := func(d int32) civil {
+		c, ok := days[d]
+		if !ok {
+			t := dayTime(d)
+			c = civil{monthNum(t), yearIn(a.years, t)}
+			days[d] = c
+		}
+		return c
+	}
+	for k, s := range a.daily {
+		ak := a.kinds[k.account]
+		eff, rec := at(k.day), at(k.recorded)
+		mk := rollupKey{account: k.account, day: eff.month, vintage: k.vintage, kind: k.kind, year: eff.year}
+		m := a.monthly[mk]
+		if m == nil {
+			m = &rollupSum{}
+			a.monthly[mk] = m
+		}
+		m.add(s)
+		addSum(a.books, bookKey{month: eff.month, year: eff.year, recorded: rec.month}, ak, k.kind, s)
+		addSum(a.vintages, vintageKey{month: eff.month, recorded: rec.month, vintage: k.vintage, shard: a.book.Shard}, ak, k.kind, s)
 	}
 }
 
@@ -489,20 +526,20 @@ func compareMonths[K comparable](a *Auditor, check string, want map[K]*BookMonth
 	}
 }
 
-// addPosting adds a posting (of account kind ak, effective kind k) to the row at key.
-func addPosting[K comparable](rows map[K]*BookMonth, key K, ak AccountKind, k Kind, amount, priced Tonnes, value decimal.Decimal) {
+// addSum adds the sum s of postings (of account kind ak, effective kind k) to the row at key.
+func addSum[K comparable](rows map[K]*BookMonth, key K, ak AccountKind, k Kind, s *rollupSum) {
 	m := rows[key]
 	if m == nil {
 		m = &BookMonth{}
 		rows[key] = m
 	}
-	m.Position.Add(ak, k, amount)
+	m.Position.Add(ak, k, s.amount)
 	if ak == AccHolding && k == KindDeliver {
-		m.HoldingIn = m.HoldingIn.Add(amount)
+		m.HoldingIn = m.HoldingIn.Add(s.amount)
 	}
-	m.Priced, m.Postings = m.Priced.Add(priced), m.Postings+1
-	if !value.IsZero() { // (adding a zero decimal still allocates)
-		m.Value = m.Value.Add(value)
+	m.Priced, m.Postings = m.Priced.Add(s.priced), m.Postings+s.postings
+	if !s.value.IsZero() { // (adding a zero decimal still allocates)
+		m.Value = m.Value.Add(s.value)
 	}
 }
 

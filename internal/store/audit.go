@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq/oid"
 	"github.com/shopspring/decimal"
 
 	"github.com/carbonledger/carbonledger/ledger"
@@ -80,6 +81,11 @@ func (s *Store) Audit(ctx context.Context, since map[string]int64) (*AuditResult
 			go func() {
 				defer wg.Done()
 				errs[w] = s.readSnapshot(ctx, snapshot, func(wtx *sqlx.Tx) error {
+					// A book's entries are packed in chain order, a sort of up to tens of
+					// megabytes: at the default 4 MB it spilled to disk, 2 to 7 times slower.
+					if _, err := wtx.ExecContext(ctx, `SET LOCAL work_mem = '64MB'`); err != nil {
+						return err
+					}
 					v := &auditVisitor{ctx: ctx, tx: wtx, aud: auds[w], contracts: contracts, since: since}
 					return walkJournal(ctx, wtx, shares[w], v)
 				})
@@ -157,42 +163,11 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 	for _, a := range b.Accounts {
 		codes[a.ID] = a.Code
 	}
-	scan := func(q string) ([]ledger.RollupRow, error) {
-		rows, err := v.tx.QueryContext(v.ctx, q, b.ID)
-		if err != nil {
-			return nil, err
-		}
-		defer rows.Close()
-		var out []ledger.RollupRow
-		for rows.Next() {
-			var r ledger.RollupRow
-			var kind, value string
-			var rec sql.NullTime
-			var accountID int64
-			if err := rows.Scan(&accountID, &r.Day, &rec, &r.Vintage, &kind, &r.Year, &r.Amount, &r.Priced, &value, &r.Postings); err != nil {
-				return nil, err
-			}
-			r.Account = codes[accountID]
-			if r.Account == "" {
-				r.Account = fmt.Sprintf("account#%d", accountID)
-			}
-			r.Kind, r.Day, r.Recorded = ledger.Kind(kind), r.Day.UTC(), rec.Time.UTC()
-			if r.Value, err = parseMoney(value); err != nil {
-				return nil, err
-			}
-			out = append(out, r)
-		}
-		return out, rows.Err()
-	}
-	daily, err := scan(`
-		SELECT f.account_id, f.effective_on, f.recorded_on, f.vintage, f.kind, f.contract_year, f.amount, f.priced, f.value::text, f.postings
-		  FROM flows f WHERE f.book_id = $1`)
+	daily, err := rollupRows(v.ctx, v.tx, codes, true, b.ID)
 	if err != nil {
 		return err
 	}
-	monthly, err := scan(`
-		SELECT f.account_id, f.month, NULL::date, f.vintage, f.kind, f.contract_year, f.amount, f.priced, f.value::text, f.postings
-		  FROM flows_monthly f WHERE f.book_id = $1`)
+	monthly, err := rollupRows(v.ctx, v.tx, codes, false, b.ID)
 	if err != nil {
 		return err
 	}
@@ -220,6 +195,75 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 	v.aud.EndBook(daily, monthly, books, effective, years)
 	return nil
 }
+
+// rollupRows reads a book's rows of flows (daily) or flows_monthly, packed (see packedRows):
+// 3.5 million rows of ten columns, decoded value by value through database/sql, were a fifth
+// of the audit's time. Amounts come as text, exact whatever their scale.
+func rollupRows(ctx context.Context, tx *sqlx.Tx, codes map[int64]string, daily bool, bookID int64) ([]ledger.RollupRow, error) {
+	table, cols := `flows_monthly`, `account_id, month, contract_year`
+	if daily {
+		table, cols = `flows`, `account_id, effective_on, recorded_on - DATE '1970-01-01'`
+	}
+	r, n, err := packedRows(ctx, tx, `SELECT count(*), string_agg(record_send(ROW(`+cols+`, vintage, postings, kind,
+		amount::text, priced::text, value::text)), ''::bytea) FROM `+table+` WHERE book_id = $1`, bookID)
+	if err != nil {
+		return nil, fmt.Errorf("audit %s: %w", table, err)
+	}
+	out := make([]ledger.RollupRow, 0, n)
+	kinds := map[string]ledger.Kind{}
+	vals := make([][]byte, len(rollupCols))
+	for r.more() {
+		r.row(rollupCols, rollupWidths, vals)
+		if r.err != nil {
+			break
+		}
+		row := ledger.RollupRow{Day: dateAt(vals[1]), Vintage: int(int16At(vals[3])), Postings: int64At(vals[4])}
+		if daily {
+			row.Recorded = unixDay(int32At(vals[2]))
+		} else {
+			row.Year = int(int32At(vals[2]))
+		}
+		k, ok := kinds[string(vals[5])]
+		if !ok {
+			k = ledger.Kind(vals[5])
+			kinds[string(vals[5])] = k
+		}
+		row.Kind = k
+		if err := row.Amount.Scan(vals[6]); err != nil {
+			return nil, fmt.Errorf("audit %s: amount: %w", table, err)
+		}
+		if err := row.Priced.Scan(vals[7]); err != nil {
+			return nil, fmt.Errorf("audit %s: priced: %w", table, err)
+		}
+		if row.Value, err = parseMoney(string(vals[8])); err != nil {
+			return nil, fmt.Errorf("audit %s: value %q: %w", table, vals[8], err)
+		}
+		accountID := int64At(vals[0])
+		if row.Account = codes[accountID]; row.Account == "" {
+			row.Account = fmt.Sprintf("account#%d", accountID)
+		}
+		out = append(out, row)
+	}
+	if r.err != nil {
+		return nil, fmt.Errorf("audit %s: %w", table, r.err)
+	}
+	if int64(len(out)) != n {
+		return nil, fmt.Errorf("audit %s: book %d has %d rows, %d were read", table, bookID, n, len(out))
+	}
+	return out, nil
+}
+
+// rollupCols are the columns rollupRows packs: the account, the day, the recorded day (days
+// since 1970-01-01: an int4 either way) or the contract year, the vintage, the postings, the
+// kind and the three amounts as text.
+var (
+	rollupCols = []column{{typ: oid.T_int8}, {typ: oid.T_date}, {typ: oid.T_int4}, {typ: oid.T_int2}, {typ: oid.T_int8},
+		{typ: oid.T_text}, {typ: oid.T_text}, {typ: oid.T_text}, {typ: oid.T_text}}
+	rollupWidths = rowWidths(rollupCols)
+)
+
+// unixDay is the date d days after 1970-01-01.
+func unixDay(d int32) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
 
 // pivotedRows reads rows of a pivoted rollup (in kilograms): month, recorded month, a key
 // (the contract year, or for vintage_months the vintage) into Year, the eleven measures in

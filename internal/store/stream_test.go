@@ -1,63 +1,98 @@
 package store
 
 import (
-	"encoding/hex"
+	"context"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq/oid"
 )
 
-func TestUUIDKey(t *testing.T) {
-	for _, tc := range []struct {
-		in string
-		ok bool
-	}{
-		{"0b4e5f0a-8c1d-4f2e-9a3b-7c6d5e4f3a2b", true},
-		{"0B4E5F0A-8C1D-4F2E-9A3B-7C6D5E4F3A2B", true},
-		{"00000000-0000-0000-0000-000000000000", true},
-		{"0b4e5f0a8c1d4f2e9a3b7c6d5e4f3a2b", false},
-		{"0b4e5f0a-8c1d-4f2e-9a3b-7c6d5e4f3a2", false},
-		{"0b4e5f0a-8c1d-4f2e-9a3b-7c6d5e4f3a2bc", false},
-		{"0b4e5f0a-8c1d-4f2e-9a3b-7c6d5e4f3a2g", false},
-		{"0b4e5f0a-8c1d-4f2e-9a3b--c6d5e4f3a2b", false},
-		{"0b4e5f0a-8c1d-4f2e-9a3b-7c6d5e-f3a2b", false},
-		{"", false},
-	} {
-		k, ok := uuidKey([]byte(tc.in))
-		if ok != tc.ok {
-			t.Errorf("uuidKey(%q): ok %t, want %t", tc.in, ok, tc.ok)
-			continue
+// TestPackedRows decodes rows packed by PostgreSQL's own record_send: uuids, dates and
+// timestamps on both sides of 2000-01-01 (the binary forms' epoch), NULLs, text with
+// multi-byte characters, bytea; and refuses a row of other columns, a NULL where none may
+// be, and bytes cut short.
+func TestPackedRows(t *testing.T) {
+	s := newStore(t)
+	ctx := context.Background()
+	cols := []column{{typ: oid.T_uuid}, {typ: oid.T_date}, {typ: oid.T_timestamptz}, {typ: oid.T_text, nullable: true},
+		{typ: oid.T_bytea}, {typ: oid.T_int2, nullable: true}, {typ: oid.T_int8}}
+	width := rowWidths(cols)
+	query := `SELECT count(*), string_agg(record_send(ROW(u, d, ts, txt, b, i2, i8)), ''::bytea ORDER BY i8 DESC) FROM (VALUES
+		('0b4e5f0a-8c1d-4f2e-9a3b-7c6d5e4f3a2b'::uuid, DATE '2026-06-01', TIMESTAMPTZ '2026-06-01 23:59:55.123456+00', 'tonnes ✓'::text,
+		 '\x00ff'::bytea, 7::int2, 1::int8),
+		('00000000-0000-0000-0000-000000000000', DATE '1999-12-31', TIMESTAMPTZ '1999-12-31 23:59:59.999999+00', NULL, '', NULL, -30000000000)
+		) v(u, d, ts, txt, b, i2, i8)`
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		p, n, err := packedRows(ctx, tx, query)
+		if err != nil {
+			return err
 		}
-		if ok {
-			want, _ := hex.DecodeString(strings.ReplaceAll(tc.in, "-", ""))
-			if string(k[:]) != string(want) {
-				t.Errorf("uuidKey(%q) = %x, want %x", tc.in, k, want)
+		if n != 2 {
+			t.Fatalf("count = %d, want 2", n)
+		}
+		vals := make([][]byte, len(cols))
+		p.row(cols, width, vals)
+		if p.err != nil {
+			t.Fatal(p.err)
+		}
+		if got := uuidString(vals[0]); got != "0b4e5f0a-8c1d-4f2e-9a3b-7c6d5e4f3a2b" {
+			t.Errorf("uuid = %s", got)
+		}
+		if got := dateAt(vals[1]); !got.Equal(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)) || got.Location() != time.UTC {
+			t.Errorf("date = %v", got)
+		}
+		if got := timestampAt(vals[2]); !got.Equal(time.Date(2026, 6, 1, 23, 59, 55, 123_456_000, time.UTC)) || got.Location() != time.UTC {
+			t.Errorf("timestamp = %v", got)
+		}
+		if string(vals[3]) != "tonnes ✓" || string(vals[4]) != "\x00\xff" || int16At(vals[5]) != 7 || int64At(vals[6]) != 1 {
+			t.Errorf("row 1 = %q %x %x %x", vals[3], vals[4], vals[5], vals[6])
+		}
+		p.row(cols, width, vals)
+		if p.err != nil {
+			t.Fatal(p.err)
+		}
+		if uuidString(vals[0]) != "00000000-0000-0000-0000-000000000000" || !dateAt(vals[1]).Equal(time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC)) ||
+			!timestampAt(vals[2]).Equal(time.Date(1999, 12, 31, 23, 59, 59, 999_999_000, time.UTC)) {
+			t.Errorf("row 2 = %s %v %v", uuidString(vals[0]), dateAt(vals[1]), timestampAt(vals[2]))
+		}
+		if vals[3] != nil || vals[4] == nil || len(vals[4]) != 0 || vals[5] != nil || int64At(vals[6]) != -30000000000 {
+			t.Errorf("row 2: NULLs and empties = %q %q %q, int8 %d", vals[3], vals[4], vals[5], int64At(vals[6]))
+		}
+		if p.more() {
+			t.Errorf("bytes left after the last row: %d", len(p.b))
+		}
+		// What must be refused.
+		p, _, err = packedRows(ctx, tx, query)
+		if err != nil {
+			return err
+		}
+		whole := p.b
+		for name, tc := range map[string]struct {
+			cols []column
+			b    []byte
+			want string
+		}{
+			"fewer columns":   {cols[:6], whole, "7 columns, 6 were expected"},
+			"another type":    {append([]column{{typ: oid.T_int8}}, cols[1:]...), whole, "has type 2950, 20 was expected"},
+			"a NULL":          {append(append([]column{}, cols[:3]...), append([]column{{typ: oid.T_text}}, cols[4:]...)...), whole, "column 4 of a packed row is NULL"},
+			"bytes cut short": {cols, whole[:len(whole)-3], "end 3 bytes early"},
+		} {
+			q := &packed{b: tc.b}
+			for q.more() {
+				q.row(tc.cols, rowWidths(tc.cols), vals)
+			}
+			if q.err == nil || !strings.Contains(q.err.Error(), tc.want) {
+				t.Errorf("%s: err = %v, want %q", name, q.err, tc.want)
 			}
 		}
-	}
-}
-
-func TestParseDateTime(t *testing.T) {
-	for _, tc := range []struct {
-		in   string
-		want time.Time
-	}{
-		{"2026-06-01", time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)},
-		{"2026-06-01 23:59:55", time.Date(2026, 6, 1, 23, 59, 55, 0, time.UTC)},
-		{"2026-06-01 23:59:55.1", time.Date(2026, 6, 1, 23, 59, 55, 100_000_000, time.UTC)},
-		{"2026-06-01 23:59:55.123456", time.Date(2026, 6, 1, 23, 59, 55, 123_456_000, time.UTC)},
-		{"1999-12-31 00:00:00.000001", time.Date(1999, 12, 31, 0, 0, 0, 1000, time.UTC)},
-	} {
-		got, err := parseDateTime([]byte(tc.in))
-		if err != nil || !got.Equal(tc.want) || got.Location() != time.UTC {
-			t.Errorf("parseDateTime(%q) = %v, %v; want %v", tc.in, got, err, tc.want)
-		}
-	}
-	for _, bad := range []string{"", "2026-6-01", "2026-06-01T23:59:55", "2026-06-01 24:00:00", "2026-13-01", "2026-06-01 23:59:55.", "20x6-06-01"} {
-		if got, err := parseDateTime([]byte(bad)); err == nil {
-			t.Errorf("parseDateTime(%q) = %v, want an error", bad, got)
-		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 
