@@ -175,16 +175,23 @@ func (a *Auditor) BeginBook(b AuditBook) {
 	if b.Contract != nil {
 		a.years = b.Contract.Terms.Years()
 	}
-	a.kinds, a.sums = map[string]AccountKind{}, map[string]Tonnes{}
-	a.daily, a.monthly = map[rollupKey]*rollupSum{}, map[rollupKey]*rollupSum{}
-	a.books = map[bookKey]*BookMonth{}
-	a.prices = map[string]decimal.Decimal{}
-	a.sinceAcc = map[string]Tonnes{}
+	// The maps are emptied, not made anew: their space is reused from book to book.
+	a.kinds, a.sums, a.daily, a.monthly = reuse(a.kinds), reuse(a.sums), reuse(a.daily), reuse(a.monthly)
+	a.books, a.prices, a.sinceAcc = reuse(a.books), reuse(a.prices), reuse(a.sinceAcc)
 	for _, acc := range b.Accounts {
 		a.kinds[acc.Code] = acc.Kind
 	}
 	a.prev, a.seq, a.lastAt = GenesisHash, 0, time.Time{}
 	a.pos, a.sincePos = Position{}, Position{}
+}
+
+// reuse returns m emptied, or a new map.
+func reuse[K comparable, V any](m map[K]V) map[K]V {
+	if m == nil {
+		return map[K]V{}
+	}
+	clear(m)
+	return m
 }
 
 // Entry checks one entry of the current book, in chain order.

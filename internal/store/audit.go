@@ -204,51 +204,55 @@ func rollupRows(ctx context.Context, tx *sqlx.Tx, codes map[int64]string, daily 
 	if daily {
 		table, cols = `flows`, `account_id, effective_on, recorded_on - DATE '1970-01-01'`
 	}
-	r, n, err := packedRows(ctx, tx, `SELECT count(*), string_agg(record_send(ROW(`+cols+`, vintage, postings, kind,
-		amount::text, priced::text, value::text)), ''::bytea) FROM `+table+` WHERE book_id = $1`, bookID)
+	var out []ledger.RollupRow
+	err := packedRows(ctx, tx, `SELECT count(*), string_agg(record_send(ROW(`+cols+`, vintage, postings, kind,
+		amount::text, priced::text, value::text)), ''::bytea) FROM `+table+` WHERE book_id = $1`, func(r *packed, n int64) error {
+		out = make([]ledger.RollupRow, 0, n)
+		kinds := map[string]ledger.Kind{}
+		vals := make([][]byte, len(rollupCols))
+		for r.more() {
+			r.row(rollupCols, rollupWidths, vals)
+			if r.err != nil {
+				break
+			}
+			row := ledger.RollupRow{Day: dateAt(vals[1]), Vintage: int(int16At(vals[3])), Postings: int64At(vals[4])}
+			if daily {
+				row.Recorded = unixDay(int32At(vals[2]))
+			} else {
+				row.Year = int(int32At(vals[2]))
+			}
+			k, ok := kinds[string(vals[5])]
+			if !ok {
+				k = ledger.Kind(vals[5])
+				kinds[string(vals[5])] = k
+			}
+			row.Kind = k
+			if err := row.Amount.Scan(vals[6]); err != nil {
+				return fmt.Errorf("amount: %w", err)
+			}
+			if err := row.Priced.Scan(vals[7]); err != nil {
+				return fmt.Errorf("priced: %w", err)
+			}
+			var err error
+			if row.Value, err = parseMoney(string(vals[8])); err != nil {
+				return fmt.Errorf("value %q: %w", vals[8], err)
+			}
+			accountID := int64At(vals[0])
+			if row.Account = codes[accountID]; row.Account == "" {
+				row.Account = fmt.Sprintf("account#%d", accountID)
+			}
+			out = append(out, row)
+		}
+		if r.err != nil {
+			return r.err
+		}
+		if int64(len(out)) != n {
+			return fmt.Errorf("book %d has %d rows, %d were read", bookID, n, len(out))
+		}
+		return nil
+	}, bookID)
 	if err != nil {
 		return nil, fmt.Errorf("audit %s: %w", table, err)
-	}
-	out := make([]ledger.RollupRow, 0, n)
-	kinds := map[string]ledger.Kind{}
-	vals := make([][]byte, len(rollupCols))
-	for r.more() {
-		r.row(rollupCols, rollupWidths, vals)
-		if r.err != nil {
-			break
-		}
-		row := ledger.RollupRow{Day: dateAt(vals[1]), Vintage: int(int16At(vals[3])), Postings: int64At(vals[4])}
-		if daily {
-			row.Recorded = unixDay(int32At(vals[2]))
-		} else {
-			row.Year = int(int32At(vals[2]))
-		}
-		k, ok := kinds[string(vals[5])]
-		if !ok {
-			k = ledger.Kind(vals[5])
-			kinds[string(vals[5])] = k
-		}
-		row.Kind = k
-		if err := row.Amount.Scan(vals[6]); err != nil {
-			return nil, fmt.Errorf("audit %s: amount: %w", table, err)
-		}
-		if err := row.Priced.Scan(vals[7]); err != nil {
-			return nil, fmt.Errorf("audit %s: priced: %w", table, err)
-		}
-		if row.Value, err = parseMoney(string(vals[8])); err != nil {
-			return nil, fmt.Errorf("audit %s: value %q: %w", table, vals[8], err)
-		}
-		accountID := int64At(vals[0])
-		if row.Account = codes[accountID]; row.Account == "" {
-			row.Account = fmt.Sprintf("account#%d", accountID)
-		}
-		out = append(out, row)
-	}
-	if r.err != nil {
-		return nil, fmt.Errorf("audit %s: %w", table, r.err)
-	}
-	if int64(len(out)) != n {
-		return nil, fmt.Errorf("audit %s: book %d has %d rows, %d were read", table, bookID, n, len(out))
 	}
 	return out, nil
 }

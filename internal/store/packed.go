@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/binary"
 	"encoding/hex"
 	"fmt"
@@ -19,14 +20,30 @@ import (
 // form, which lib/pq passes through untouched. Rows are then read here with packed.
 
 // packedRows runs q, which must return the number of rows and the rows (string_agg of
-// record_send, or NULL when there are none), and returns a reader over them.
-func packedRows(ctx context.Context, tx *sqlx.Tx, q string, args ...any) (*packed, int64, error) {
-	var n int64
-	var blob []byte
-	if err := tx.QueryRowContext(ctx, q, args...).Scan(&n, &blob); err != nil {
-		return nil, 0, err
+// record_send, or NULL when there are none), and hands a reader over them to fn. The bytes
+// are the driver's own (not copied: megabytes per book): they are valid only until fn
+// returns, so fn copies whatever it keeps.
+func packedRows(ctx context.Context, tx *sqlx.Tx, q string, fn func(p *packed, n int64) error, args ...any) error {
+	rows, err := tx.QueryContext(ctx, q, args...)
+	if err != nil {
+		return err
 	}
-	return &packed{b: blob}, n, nil
+	defer rows.Close()
+	if !rows.Next() {
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		return sql.ErrNoRows
+	}
+	var n int64
+	var blob sql.RawBytes
+	if err := rows.Scan(&n, &blob); err != nil {
+		return err
+	}
+	if err := fn(&packed{b: blob}, n); err != nil {
+		return err
+	}
+	return rows.Close()
 }
 
 // packed reads rows packed by record_send: per row the column count, then per column its

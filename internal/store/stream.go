@@ -48,6 +48,7 @@ type JournalVisitor interface {
 // (one snapshot). It walks to the last entry actually stored, even past a book head that
 // was tampered with.
 func walkJournal(ctx context.Context, tx *sqlx.Tx, books []BookInfo, v JournalVisitor) error {
+	var sc bookScratch
 	for _, b := range books {
 		if err := v.Book(b); err != nil {
 			return err
@@ -61,7 +62,7 @@ func walkJournal(ctx context.Context, tx *sqlx.Tx, books []BookInfo, v JournalVi
 			codes[a.ID] = a.Code
 		}
 		if last <= wholeBook {
-			if err := walkWholeBook(ctx, tx, b, codes, v); err != nil {
+			if err := walkWholeBook(ctx, tx, b, codes, v, &sc); err != nil {
 				return err
 			}
 		} else {
@@ -121,55 +122,62 @@ func (s *Store) WalkJournal(ctx context.Context, books []string, v JournalVisito
 // account index in one scan. Larger books are read in chunks of entries.
 const wholeBook = 50_000
 
-func walkWholeBook(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64]string, v JournalVisitor) error {
+// bookScratch is what walkWholeBook reuses from one book to the next (a map and a slice of
+// a book's postings, rebuilt thousands of times, were a tenth of the audit's allocations).
+type bookScratch struct {
+	postings []linkedPosting
+	first    map[[16]byte]int32 // an entry's last posting read
+}
+
+// linkedPosting is a posting with the index of the entry's posting read before it (or -1).
+type linkedPosting struct {
+	ledger.Posting
+	next int32
+}
+
+func walkWholeBook(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64]string, v JournalVisitor, sc *bookScratch) error {
 	ids := make([]int64, 0, len(codes))
 	for id := range codes {
 		ids = append(ids, id)
 	}
+	if sc.first == nil {
+		sc.first = map[[16]byte]int32{}
+	}
+	clear(sc.first)
+	ps, first := sc.postings[:0], sc.first
 	// The postings from the account index in one scan, packed (see packedRows), linked per
 	// entry (keyed by its uuid as 16 bytes).
-	pr, n, err := packedRows(ctx, tx, `SELECT count(*), string_agg(record_send(ROW(entry_id, account_id, amount::text)), ''::bytea)
-		  FROM postings WHERE account_id = ANY($1)`, pq.Array(ids))
-	if err != nil {
-		return err
-	}
-	type posting struct {
-		ledger.Posting
-		next int32 // the entry's next posting, or -1
-	}
-	ps := make([]posting, 0, n)
-	first := make(map[[16]byte]int32, b.HeadSeq+1)
-	vals := make([][]byte, len(postingCols))
-	for pr.more() {
-		pr.row(postingCols, postingWidths, vals)
+	err := packedRows(ctx, tx, `SELECT count(*), string_agg(record_send(ROW(entry_id, account_id, amount::text)), ''::bytea)
+		  FROM postings WHERE account_id = ANY($1)`, func(pr *packed, n int64) error {
+		vals := make([][]byte, len(postingCols))
+		for pr.more() {
+			pr.row(postingCols, postingWidths, vals)
+			if pr.err != nil {
+				break
+			}
+			var amount ledger.Tonnes
+			if err := amount.Scan(vals[2]); err != nil {
+				return fmt.Errorf("posting of entry %s: amount: %w", uuidString(vals[0]), err)
+			}
+			key := [16]byte(vals[0])
+			next, ok := first[key]
+			if !ok {
+				next = -1
+			}
+			first[key] = int32(len(ps))
+			ps = append(ps, linkedPosting{ledger.Posting{Account: codes[int64At(vals[1])], Amount: amount}, next})
+		}
 		if pr.err != nil {
-			break
+			return pr.err
 		}
-		var amount ledger.Tonnes
-		if err := amount.Scan(vals[2]); err != nil {
-			return fmt.Errorf("posting of entry %s: amount: %w", uuidString(vals[0]), err)
+		if int64(len(ps)) != n {
+			return fmt.Errorf("%d rows, %d were read", n, len(ps))
 		}
-		key := [16]byte(vals[0])
-		next, ok := first[key]
-		if !ok {
-			next = -1
-		}
-		first[key] = int32(len(ps))
-		ps = append(ps, posting{ledger.Posting{Account: codes[int64At(vals[1])], Amount: amount}, next})
-	}
-	if pr.err != nil {
-		return fmt.Errorf("postings of book %s: %w", b.Code, pr.err)
-	}
-	if int64(len(ps)) != n {
-		return fmt.Errorf("postings of book %s: %d rows, %d were read", b.Code, n, len(ps))
-	}
-	// The entries in chain order, packed.
-	er, n, err := packedRows(ctx, tx, `SELECT count(*), string_agg(record_send(ROW(id, seq, kind, effective_on, recorded_at,
-		       idempotency_key, request_sha256, description, reverts, reverts_kind, vintage, metadata::text,
-		       hash_version, prev_hash, hash)), ''::bytea ORDER BY seq)
-		  FROM entries WHERE book_id = $1`, b.ID)
+		return nil
+	}, pq.Array(ids))
+	sc.postings = ps
 	if err != nil {
-		return err
+		return fmt.Errorf("postings of book %s: %w", b.Code, err)
 	}
 	kinds := map[string]ledger.Kind{}
 	kind := func(b []byte) ledger.Kind {
@@ -180,54 +188,72 @@ func walkWholeBook(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64
 		}
 		return k
 	}
-	vals = make([][]byte, len(entryPacked))
-	var read int64
-	for er.more() {
-		er.row(entryPacked, entryWidths, vals)
+	// The entries in chain order, packed. What an entry keeps of the packed bytes (its
+	// hashes and request digest) is copied out, one allocation per entry.
+	err = packedRows(ctx, tx, `SELECT count(*), string_agg(record_send(ROW(id, seq, kind, effective_on, recorded_at,
+		       idempotency_key, request_sha256, description, reverts, reverts_kind, vintage, metadata::text,
+		       hash_version, prev_hash, hash)), ''::bytea ORDER BY seq)
+		  FROM entries WHERE book_id = $1`, func(er *packed, n int64) error {
+		vals := make([][]byte, len(entryPacked))
+		var read int64
+		for er.more() {
+			er.row(entryPacked, entryWidths, vals)
+			if er.err != nil {
+				break
+			}
+			read++
+			kept := make([]byte, 0, len(vals[6])+len(vals[13])+len(vals[14]))
+			keep := func(b []byte) []byte {
+				at := len(kept)
+				kept = append(kept, b...)
+				return kept[at:len(kept):len(kept)]
+			}
+			e := ledger.Entry{ID: uuidString(vals[0]), Book: b.Code, Seq: int64At(vals[1]), Kind: kind(vals[2]),
+				EffectiveOn: dateAt(vals[3]), RecordedAt: timestampAt(vals[4]), Key: string(vals[5]), Request: keep(vals[6]),
+				Description: string(vals[7]), HashVersion: int(int16At(vals[12])), PrevHash: keep(vals[13]), Hash: keep(vals[14])}
+			if vals[8] != nil {
+				e.Reverts = uuidString(vals[8])
+			}
+			if vals[9] != nil {
+				e.RevertsKind = kind(vals[9])
+			}
+			if vals[10] != nil {
+				e.Vintage = int(int16At(vals[10]))
+			}
+			if len(vals[11]) > 0 {
+				var err error
+				if e.Metadata, err = parseMetadata(vals[11]); err != nil {
+					return fmt.Errorf("entry %s: metadata: %w", e.ID, err)
+				}
+				if len(e.Metadata) == 0 {
+					e.Metadata = nil
+				}
+			}
+			if at, ok := first[[16]byte(vals[0])]; ok {
+				count := 0
+				for i := at; i >= 0; i = ps[i].next {
+					count++
+				}
+				e.Postings = make([]ledger.Posting, 0, count)
+				for i := at; i >= 0; i = ps[i].next {
+					e.Postings = append(e.Postings, ps[i].Posting)
+				}
+				slices.SortFunc(e.Postings, func(x, y ledger.Posting) int { return strings.Compare(x.Account, y.Account) })
+			}
+			if err := v.Entry(e); err != nil {
+				return err
+			}
+		}
 		if er.err != nil {
-			break
+			return er.err
 		}
-		read++
-		e := ledger.Entry{ID: uuidString(vals[0]), Book: b.Code, Seq: int64At(vals[1]), Kind: kind(vals[2]),
-			EffectiveOn: dateAt(vals[3]), RecordedAt: timestampAt(vals[4]), Key: string(vals[5]), Request: vals[6],
-			Description: string(vals[7]), HashVersion: int(int16At(vals[12])), PrevHash: vals[13], Hash: vals[14]}
-		if vals[8] != nil {
-			e.Reverts = uuidString(vals[8])
+		if read != n {
+			return fmt.Errorf("%d rows, %d were read", n, read)
 		}
-		if vals[9] != nil {
-			e.RevertsKind = kind(vals[9])
-		}
-		if vals[10] != nil {
-			e.Vintage = int(int16At(vals[10]))
-		}
-		if len(vals[11]) > 0 {
-			if e.Metadata, err = parseMetadata(vals[11]); err != nil {
-				return fmt.Errorf("entry %s: metadata: %w", e.ID, err)
-			}
-			if len(e.Metadata) == 0 {
-				e.Metadata = nil
-			}
-		}
-		if at, ok := first[[16]byte(vals[0])]; ok {
-			count := 0
-			for i := at; i >= 0; i = ps[i].next {
-				count++
-			}
-			e.Postings = make([]ledger.Posting, 0, count)
-			for i := at; i >= 0; i = ps[i].next {
-				e.Postings = append(e.Postings, ps[i].Posting)
-			}
-			slices.SortFunc(e.Postings, func(x, y ledger.Posting) int { return strings.Compare(x.Account, y.Account) })
-		}
-		if err := v.Entry(e); err != nil {
-			return err
-		}
-	}
-	if er.err != nil {
-		return fmt.Errorf("entries of book %s: %w", b.Code, er.err)
-	}
-	if read != n {
-		return fmt.Errorf("entries of book %s: %d rows, %d were read", b.Code, n, read)
+		return nil
+	}, b.ID)
+	if err != nil {
+		return fmt.Errorf("entries of book %s: %w", b.Code, err)
 	}
 	// A posting of another book's entry to one of these accounts (an account id tampered
 	// with) is not visited here: its own entry then fails to balance and to verify, and this

@@ -18,82 +18,87 @@ import (
 func TestPackedRows(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
-	cols := []column{{typ: oid.T_uuid}, {typ: oid.T_date}, {typ: oid.T_timestamptz}, {typ: oid.T_text, nullable: true},
-		{typ: oid.T_bytea}, {typ: oid.T_int2, nullable: true}, {typ: oid.T_int8}}
-	width := rowWidths(cols)
+	cols := packedTestCols
 	query := `SELECT count(*), string_agg(record_send(ROW(u, d, ts, txt, b, i2, i8)), ''::bytea ORDER BY i8 DESC) FROM (VALUES
 		('0b4e5f0a-8c1d-4f2e-9a3b-7c6d5e4f3a2b'::uuid, DATE '2026-06-01', TIMESTAMPTZ '2026-06-01 23:59:55.123456+00', 'tonnes ✓'::text,
 		 '\x00ff'::bytea, 7::int2, 1::int8),
 		('00000000-0000-0000-0000-000000000000', DATE '1999-12-31', TIMESTAMPTZ '1999-12-31 23:59:59.999999+00', NULL, '', NULL, -30000000000)
 		) v(u, d, ts, txt, b, i2, i8)`
+	var whole []byte
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
-		p, n, err := packedRows(ctx, tx, query)
-		if err != nil {
-			return err
-		}
-		if n != 2 {
-			t.Fatalf("count = %d, want 2", n)
-		}
-		vals := make([][]byte, len(cols))
-		p.row(cols, width, vals)
-		if p.err != nil {
-			t.Fatal(p.err)
-		}
-		if got := uuidString(vals[0]); got != "0b4e5f0a-8c1d-4f2e-9a3b-7c6d5e4f3a2b" {
-			t.Errorf("uuid = %s", got)
-		}
-		if got := dateAt(vals[1]); !got.Equal(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)) || got.Location() != time.UTC {
-			t.Errorf("date = %v", got)
-		}
-		if got := timestampAt(vals[2]); !got.Equal(time.Date(2026, 6, 1, 23, 59, 55, 123_456_000, time.UTC)) || got.Location() != time.UTC {
-			t.Errorf("timestamp = %v", got)
-		}
-		if string(vals[3]) != "tonnes ✓" || string(vals[4]) != "\x00\xff" || int16At(vals[5]) != 7 || int64At(vals[6]) != 1 {
-			t.Errorf("row 1 = %q %x %x %x", vals[3], vals[4], vals[5], vals[6])
-		}
-		p.row(cols, width, vals)
-		if p.err != nil {
-			t.Fatal(p.err)
-		}
-		if uuidString(vals[0]) != "00000000-0000-0000-0000-000000000000" || !dateAt(vals[1]).Equal(time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC)) ||
-			!timestampAt(vals[2]).Equal(time.Date(1999, 12, 31, 23, 59, 59, 999_999_000, time.UTC)) {
-			t.Errorf("row 2 = %s %v %v", uuidString(vals[0]), dateAt(vals[1]), timestampAt(vals[2]))
-		}
-		if vals[3] != nil || vals[4] == nil || len(vals[4]) != 0 || vals[5] != nil || int64At(vals[6]) != -30000000000 {
-			t.Errorf("row 2: NULLs and empties = %q %q %q, int8 %d", vals[3], vals[4], vals[5], int64At(vals[6]))
-		}
-		if p.more() {
-			t.Errorf("bytes left after the last row: %d", len(p.b))
-		}
-		// What must be refused.
-		p, _, err = packedRows(ctx, tx, query)
-		if err != nil {
-			return err
-		}
-		whole := p.b
-		for name, tc := range map[string]struct {
-			cols []column
-			b    []byte
-			want string
-		}{
-			"fewer columns":   {cols[:6], whole, "7 columns, 6 were expected"},
-			"another type":    {append([]column{{typ: oid.T_int8}}, cols[1:]...), whole, "has type 2950, 20 was expected"},
-			"a NULL":          {append(append([]column{}, cols[:3]...), append([]column{{typ: oid.T_text}}, cols[4:]...)...), whole, "column 4 of a packed row is NULL"},
-			"bytes cut short": {cols, whole[:len(whole)-3], "end 3 bytes early"},
-		} {
-			q := &packed{b: tc.b}
-			for q.more() {
-				q.row(tc.cols, rowWidths(tc.cols), vals)
-			}
-			if q.err == nil || !strings.Contains(q.err.Error(), tc.want) {
-				t.Errorf("%s: err = %v, want %q", name, q.err, tc.want)
-			}
-		}
-		return nil
+		return packedRows(ctx, tx, query, func(p *packed, n int64) error {
+			whole = slices.Clone(p.b)
+			return checkPacked(t, p, n)
+		})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	// What must be refused.
+	vals := make([][]byte, len(cols))
+	for name, tc := range map[string]struct {
+		cols []column
+		b    []byte
+		want string
+	}{
+		"fewer columns":   {cols[:6], whole, "7 columns, 6 were expected"},
+		"another type":    {append([]column{{typ: oid.T_int8}}, cols[1:]...), whole, "has type 2950, 20 was expected"},
+		"a NULL":          {append(append([]column{}, cols[:3]...), append([]column{{typ: oid.T_text}}, cols[4:]...)...), whole, "column 4 of a packed row is NULL"},
+		"bytes cut short": {cols, whole[:len(whole)-3], "end 3 bytes early"},
+	} {
+		q := &packed{b: tc.b}
+		for q.more() {
+			q.row(tc.cols, rowWidths(tc.cols), vals)
+		}
+		if q.err == nil || !strings.Contains(q.err.Error(), tc.want) {
+			t.Errorf("%s: err = %v, want %q", name, q.err, tc.want)
+		}
+	}
+}
+
+var packedTestCols = []column{{typ: oid.T_uuid}, {typ: oid.T_date}, {typ: oid.T_timestamptz}, {typ: oid.T_text, nullable: true},
+	{typ: oid.T_bytea}, {typ: oid.T_int2, nullable: true}, {typ: oid.T_int8}}
+
+// checkPacked checks the two rows of TestPackedRows.
+func checkPacked(t *testing.T, p *packed, n int64) error {
+	t.Helper()
+	cols := packedTestCols
+	width := rowWidths(cols)
+	if n != 2 {
+		t.Fatalf("count = %d, want 2", n)
+	}
+	vals := make([][]byte, len(cols))
+	p.row(cols, width, vals)
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	if got := uuidString(vals[0]); got != "0b4e5f0a-8c1d-4f2e-9a3b-7c6d5e4f3a2b" {
+		t.Errorf("uuid = %s", got)
+	}
+	if got := dateAt(vals[1]); !got.Equal(time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)) || got.Location() != time.UTC {
+		t.Errorf("date = %v", got)
+	}
+	if got := timestampAt(vals[2]); !got.Equal(time.Date(2026, 6, 1, 23, 59, 55, 123_456_000, time.UTC)) || got.Location() != time.UTC {
+		t.Errorf("timestamp = %v", got)
+	}
+	if string(vals[3]) != "tonnes ✓" || string(vals[4]) != "\x00\xff" || int16At(vals[5]) != 7 || int64At(vals[6]) != 1 {
+		t.Errorf("row 1 = %q %x %x %x", vals[3], vals[4], vals[5], vals[6])
+	}
+	p.row(cols, width, vals)
+	if p.err != nil {
+		t.Fatal(p.err)
+	}
+	if uuidString(vals[0]) != "00000000-0000-0000-0000-000000000000" || !dateAt(vals[1]).Equal(time.Date(1999, 12, 31, 0, 0, 0, 0, time.UTC)) ||
+		!timestampAt(vals[2]).Equal(time.Date(1999, 12, 31, 23, 59, 59, 999_999_000, time.UTC)) {
+		t.Errorf("row 2 = %s %v %v", uuidString(vals[0]), dateAt(vals[1]), timestampAt(vals[2]))
+	}
+	if vals[3] != nil || vals[4] == nil || len(vals[4]) != 0 || vals[5] != nil || int64At(vals[6]) != -30000000000 {
+		t.Errorf("row 2: NULLs and empties = %q %q %q, int8 %d", vals[3], vals[4], vals[5], int64At(vals[6]))
+	}
+	if p.more() {
+		t.Errorf("bytes left after the last row: %d", len(p.b))
+	}
+	return nil
 }
 
 func TestParseInt64Array(t *testing.T) {
