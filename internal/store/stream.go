@@ -145,15 +145,14 @@ func walkWholeBook(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64
 	}
 	clear(sc.first)
 	ps, first := sc.postings[:0], sc.first
-	// The postings from the account index in one scan, packed (see packedRows), linked per
+	// The postings from the account index in one scan, packed (see packedEach), linked per
 	// entry (keyed by its uuid as 16 bytes).
-	err := packedRows(ctx, tx, `SELECT count(*), string_agg(record_send(ROW(entry_id, account_id, amount::text)), ''::bytea)
-		  FROM postings WHERE account_id = ANY($1)`, func(pr *packed, n int64) error {
-		vals := make([][]byte, len(postingCols))
-		for pr.more() {
+	vals := make([][]byte, len(postingCols))
+	err := packedEach(ctx, tx, `SELECT record_send(ROW(entry_id, account_id, amount::text)) FROM postings WHERE account_id = ANY($1)`,
+		func(pr *packed) error {
 			pr.row(postingCols, postingWidths, vals)
 			if pr.err != nil {
-				break
+				return pr.err
 			}
 			var amount ledger.Tonnes
 			if err := amount.Scan(vals[2]); err != nil {
@@ -166,15 +165,8 @@ func walkWholeBook(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64
 			}
 			first[key] = int32(len(ps))
 			ps = append(ps, linkedPosting{ledger.Posting{Account: codes[int64At(vals[1])], Amount: amount}, next})
-		}
-		if pr.err != nil {
-			return pr.err
-		}
-		if int64(len(ps)) != n {
-			return fmt.Errorf("%d rows, %d were read", n, len(ps))
-		}
-		return nil
-	}, pq.Array(ids))
+			return nil
+		}, pq.Array(ids))
 	sc.postings = ps
 	if err != nil {
 		return fmt.Errorf("postings of book %s: %w", b.Code, err)
@@ -190,67 +182,54 @@ func walkWholeBook(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64
 	}
 	// The entries in chain order, packed. What an entry keeps of the packed bytes (its
 	// hashes and request digest) is copied out, one allocation per entry.
-	err = packedRows(ctx, tx, `SELECT count(*), string_agg(record_send(ROW(id, seq, kind, effective_on, recorded_at,
+	vals = make([][]byte, len(entryPacked))
+	err = packedEach(ctx, tx, `SELECT record_send(ROW(id, seq, kind, effective_on, recorded_at,
 		       idempotency_key, request_sha256, description, reverts, reverts_kind, vintage, metadata::text,
-		       hash_version, prev_hash, hash)), ''::bytea ORDER BY seq)
-		  FROM entries WHERE book_id = $1`, func(er *packed, n int64) error {
-		vals := make([][]byte, len(entryPacked))
-		var read int64
-		for er.more() {
-			er.row(entryPacked, entryWidths, vals)
-			if er.err != nil {
-				break
-			}
-			read++
-			kept := make([]byte, 0, len(vals[6])+len(vals[13])+len(vals[14]))
-			keep := func(b []byte) []byte {
-				at := len(kept)
-				kept = append(kept, b...)
-				return kept[at:len(kept):len(kept)]
-			}
-			e := ledger.Entry{ID: uuidString(vals[0]), Book: b.Code, Seq: int64At(vals[1]), Kind: kind(vals[2]),
-				EffectiveOn: dateAt(vals[3]), RecordedAt: timestampAt(vals[4]), Key: string(vals[5]), Request: keep(vals[6]),
-				Description: string(vals[7]), HashVersion: int(int16At(vals[12])), PrevHash: keep(vals[13]), Hash: keep(vals[14])}
-			if vals[8] != nil {
-				e.Reverts = uuidString(vals[8])
-			}
-			if vals[9] != nil {
-				e.RevertsKind = kind(vals[9])
-			}
-			if vals[10] != nil {
-				e.Vintage = int(int16At(vals[10]))
-			}
-			if len(vals[11]) > 0 {
-				var err error
-				if e.Metadata, err = parseMetadata(vals[11]); err != nil {
-					return fmt.Errorf("entry %s: metadata: %w", e.ID, err)
-				}
-				if len(e.Metadata) == 0 {
-					e.Metadata = nil
-				}
-			}
-			if at, ok := first[[16]byte(vals[0])]; ok {
-				count := 0
-				for i := at; i >= 0; i = ps[i].next {
-					count++
-				}
-				e.Postings = make([]ledger.Posting, 0, count)
-				for i := at; i >= 0; i = ps[i].next {
-					e.Postings = append(e.Postings, ps[i].Posting)
-				}
-				slices.SortFunc(e.Postings, func(x, y ledger.Posting) int { return strings.Compare(x.Account, y.Account) })
-			}
-			if err := v.Entry(e); err != nil {
-				return err
-			}
-		}
+		       hash_version, prev_hash, hash))
+		  FROM entries WHERE book_id = $1 ORDER BY seq`, func(er *packed) error {
+		er.row(entryPacked, entryWidths, vals)
 		if er.err != nil {
 			return er.err
 		}
-		if read != n {
-			return fmt.Errorf("%d rows, %d were read", n, read)
+		kept := make([]byte, 0, len(vals[6])+len(vals[13])+len(vals[14]))
+		keep := func(b []byte) []byte {
+			at := len(kept)
+			kept = append(kept, b...)
+			return kept[at:len(kept):len(kept)]
 		}
-		return nil
+		e := ledger.Entry{ID: uuidString(vals[0]), Book: b.Code, Seq: int64At(vals[1]), Kind: kind(vals[2]),
+			EffectiveOn: dateAt(vals[3]), RecordedAt: timestampAt(vals[4]), Key: string(vals[5]), Request: keep(vals[6]),
+			Description: string(vals[7]), HashVersion: int(int16At(vals[12])), PrevHash: keep(vals[13]), Hash: keep(vals[14])}
+		if vals[8] != nil {
+			e.Reverts = uuidString(vals[8])
+		}
+		if vals[9] != nil {
+			e.RevertsKind = kind(vals[9])
+		}
+		if vals[10] != nil {
+			e.Vintage = int(int16At(vals[10]))
+		}
+		if len(vals[11]) > 0 {
+			var err error
+			if e.Metadata, err = parseMetadata(vals[11]); err != nil {
+				return fmt.Errorf("entry %s: metadata: %w", e.ID, err)
+			}
+			if len(e.Metadata) == 0 {
+				e.Metadata = nil
+			}
+		}
+		if at, ok := first[[16]byte(vals[0])]; ok {
+			count := 0
+			for i := at; i >= 0; i = ps[i].next {
+				count++
+			}
+			e.Postings = make([]ledger.Posting, 0, count)
+			for i := at; i >= 0; i = ps[i].next {
+				e.Postings = append(e.Postings, ps[i].Posting)
+			}
+			slices.SortFunc(e.Postings, func(x, y ledger.Posting) int { return strings.Compare(x.Account, y.Account) })
+		}
+		return v.Entry(e)
 	}, b.ID)
 	if err != nil {
 		return fmt.Errorf("entries of book %s: %w", b.Code, err)

@@ -19,21 +19,34 @@ func TestPackedRows(t *testing.T) {
 	s := newStore(t)
 	ctx := context.Background()
 	cols := packedTestCols
-	query := `SELECT count(*), string_agg(record_send(ROW(u, d, ts, txt, b, i2, i8)), ''::bytea ORDER BY i8 DESC) FROM (VALUES
+	query := `SELECT record_send(ROW(u, d, ts, txt, b, i2, i8)) FROM (VALUES
 		('0b4e5f0a-8c1d-4f2e-9a3b-7c6d5e4f3a2b'::uuid, DATE '2026-06-01', TIMESTAMPTZ '2026-06-01 23:59:55.123456+00', 'tonnes ✓'::text,
 		 '\x00ff'::bytea, 7::int2, 1::int8),
 		('00000000-0000-0000-0000-000000000000', DATE '1999-12-31', TIMESTAMPTZ '1999-12-31 23:59:59.999999+00', NULL, '', NULL, -30000000000)
-		) v(u, d, ts, txt, b, i2, i8)`
-	var whole []byte
+		) v(u, d, ts, txt, b, i2, i8) ORDER BY i8 DESC`
+	var rows [][]byte
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
-		return packedRows(ctx, tx, query, func(p *packed, n int64) error {
-			whole = slices.Clone(p.b)
-			return checkPacked(t, p, n)
+		return packedEach(ctx, tx, query, func(p *packed) error {
+			rows = append(rows, slices.Clone(p.b))
+			p.b = nil
+			return nil
 		})
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(rows) != 2 {
+		t.Fatalf("%d rows, want 2", len(rows))
+	}
+	// A row its reader does not read to the end is refused: the columns were not the ones asked for.
+	err = s.read(ctx, func(tx *sqlx.Tx) error {
+		return packedEach(ctx, tx, query, func(p *packed) error { return nil })
+	})
+	if err == nil || !strings.Contains(err.Error(), "bytes left over") {
+		t.Errorf("a row not read to its end: err = %v", err)
+	}
+	checkPacked(t, rows)
+	whole := slices.Concat(rows...)
 	// What must be refused.
 	vals := make([][]byte, len(cols))
 	for name, tc := range map[string]struct {
@@ -60,14 +73,12 @@ var packedTestCols = []column{{typ: oid.T_uuid}, {typ: oid.T_date}, {typ: oid.T_
 	{typ: oid.T_bytea}, {typ: oid.T_int2, nullable: true}, {typ: oid.T_int8}}
 
 // checkPacked checks the two rows of TestPackedRows.
-func checkPacked(t *testing.T, p *packed, n int64) error {
+func checkPacked(t *testing.T, rows [][]byte) {
 	t.Helper()
 	cols := packedTestCols
 	width := rowWidths(cols)
-	if n != 2 {
-		t.Fatalf("count = %d, want 2", n)
-	}
 	vals := make([][]byte, len(cols))
+	p := &packed{b: rows[0]}
 	p.row(cols, width, vals)
 	if p.err != nil {
 		t.Fatal(p.err)
@@ -84,6 +95,7 @@ func checkPacked(t *testing.T, p *packed, n int64) error {
 	if string(vals[3]) != "tonnes ✓" || string(vals[4]) != "\x00\xff" || int16At(vals[5]) != 7 || int64At(vals[6]) != 1 {
 		t.Errorf("row 1 = %q %x %x %x", vals[3], vals[4], vals[5], vals[6])
 	}
+	p = &packed{b: rows[1]}
 	p.row(cols, width, vals)
 	if p.err != nil {
 		t.Fatal(p.err)
@@ -98,7 +110,6 @@ func checkPacked(t *testing.T, p *packed, n int64) error {
 	if p.more() {
 		t.Errorf("bytes left after the last row: %d", len(p.b))
 	}
-	return nil
 }
 
 func TestParseInt64Array(t *testing.T) {
