@@ -93,3 +93,24 @@ func itoa(n int64) string {
 	}
 	return string(b)
 }
+
+// The hand-written dates and instants of the canonical form equal time's formatter for any
+// year, including those before 1000 and the ones the fast path hands back to the formatter.
+func TestCanonicalTimesMatchFormatter(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	edges := []time.Time{time.Time{}, Date(1, 1, 1), Date(999, 12, 31), Date(1000, 1, 1), Date(9999, 12, 31).Add(24*time.Hour - time.Microsecond),
+		Date(10000, 1, 1), Date(-1, 6, 15), time.Unix(0, 0), time.Unix(0, 999_999_000), Date(2026, 6, 1).Add(23*time.Hour + 59*time.Minute + 59*time.Second)}
+	for i := 0; i < 20000; i++ {
+		edges = append(edges, time.Date(r.IntN(10100)-50, time.Month(1+r.IntN(12)), 1+r.IntN(31), r.IntN(24), r.IntN(60), r.IntN(60),
+			r.IntN(1e9), time.UTC).Truncate(time.Microsecond))
+	}
+	for _, tm := range edges {
+		tm = tm.UTC()
+		if got, want := string(appendDate(nil, tm)), tm.Format(time.DateOnly); got != want {
+			t.Fatalf("appendDate(%v) = %q, want %q", tm, got, want)
+		}
+		if got, want := string(appendInstant(nil, tm)), tm.Format("2006-01-02T15:04:05.000000Z"); got != want {
+			t.Fatalf("appendInstant(%v) = %q, want %q", tm, got, want)
+		}
+	}
+}

@@ -257,6 +257,38 @@ func (e *Entry) Canonical() ([]byte, error) {
 	return e.AppendCanonical(make([]byte, 0, 512+64*len(e.Postings)+len(e.Description)))
 }
 
+// appendDate appends t's date as time.DateOnly formats it; appendInstant appends t as
+// "2006-01-02T15:04:05.000000Z" formats it. Written out by hand for the years 0 to 9999
+// (time's formatter was a sixth of the canonical form's cost, which the audit pays for every
+// entry); other years go through the formatter.
+func appendDate(b []byte, t time.Time) []byte {
+	y, m, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(b, time.DateOnly)
+	}
+	return appendYMD(b, y, int(m), d)
+}
+
+func appendYMD(b []byte, y, m, d int) []byte {
+	return append(b, byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+m/10), byte('0'+m%10), '-', byte('0'+d/10), byte('0'+d%10))
+}
+
+func appendInstant(b []byte, t time.Time) []byte {
+	y, m, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	}
+	hh, mm, ss := t.Clock()
+	us := t.Nanosecond() / 1000
+	b = appendYMD(b, y, int(m), d)
+	b = append(b, 'T', byte('0'+hh/10), byte('0'+hh%10), ':', byte('0'+mm/10), byte('0'+mm%10), ':', byte('0'+ss/10), byte('0'+ss%10), '.')
+	for div := 100000; div > 0; div /= 10 {
+		b = append(b, byte('0'+us/div%10))
+	}
+	return append(b, 'Z')
+}
+
 // AppendCanonical appends the canonical form to b (a caller hashing many entries reuses b).
 func (e *Entry) AppendCanonical(b []byte) ([]byte, error) {
 	if e.HashVersion != 1 {
@@ -272,11 +304,11 @@ func (e *Entry) AppendCanonical(b []byte) ([]byte, error) {
 	b = appendJSONString(b, string(e.Kind))
 	b = append(b, `,"effective_on":"`...)
 	if !e.EffectiveOn.IsZero() {
-		b = e.EffectiveOn.AppendFormat(b, time.DateOnly)
+		b = appendDate(b, e.EffectiveOn)
 	}
 	b = append(b, '"')
 	b = append(b, `,"recorded_at":"`...)
-	b = e.RecordedAt.UTC().AppendFormat(b, "2006-01-02T15:04:05.000000Z")
+	b = appendInstant(b, e.RecordedAt.UTC())
 	b = append(b, `","key":`...)
 	b = appendJSONString(b, e.Key)
 	b = append(b, `,"request":"`...)
