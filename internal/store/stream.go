@@ -15,8 +15,9 @@ import (
 )
 
 // chunk is how many entries a streaming read fetches at a time: memory stays bounded by the
-// chunk (and by the accounts of one book), never by the size of the journal.
-const chunk = 5000
+// chunk (and by the accounts of one book), never by the size of the journal. (chunk and
+// wholeBook are variables so that a test can make small books take the chunked path.)
+var chunk int64 = 5000
 
 // BookInfo is what a journal walk knows of a book before its entries.
 type BookInfo struct {
@@ -120,7 +121,7 @@ func (s *Store) WalkJournal(ctx context.Context, books []string, v JournalVisito
 
 // wholeBook is the largest book (in entries) read in one go: its postings come from the
 // account index in one scan. Larger books are read in chunks of entries.
-const wholeBook = 50_000
+var wholeBook int64 = 50_000
 
 // bookScratch is what walkWholeBook reuses from one book to the next (a map and a slice of
 // a book's postings, rebuilt thousands of times, were a tenth of the audit's allocations).

@@ -1,7 +1,9 @@
 package store
 
 import (
+	"bytes"
 	"context"
+	"database/sql"
 	"slices"
 	"strings"
 	"testing"
@@ -9,6 +11,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq/oid"
+
+	"github.com/carbonledger/carbonledger/ledger"
 )
 
 // TestPackedRows decodes rows packed by PostgreSQL's own record_send: uuids, dates and
@@ -128,4 +132,83 @@ func TestParseInt64Array(t *testing.T) {
 			t.Errorf("parseInt64Array(%q) = %v, %v; want %v (ok %t)", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
+}
+
+// entryRecorder keeps every entry a journal walk visits.
+type entryRecorder struct{ entries []ledger.Entry }
+
+func (r *entryRecorder) Book(BookInfo) error        { return nil }
+func (r *entryRecorder) Entry(e ledger.Entry) error { r.entries = append(r.entries, e); return nil }
+func (r *entryRecorder) EndBook(BookInfo) error     { return nil }
+
+// A book is read whole (packed rows) or in chunks of entries (books past wholeBook); both
+// reads must give the same entries, the same audit and the same findings after tampering.
+func TestWalkPathsAgree(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	c := addContract(t, s, contractDoc("WP-1", nil))
+	if _, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: c.Code, Tonnes: tn("100.5"), Date: c.TermStart, Vintage: 2024, Key: "d"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Retire(ctx, ledger.RetireRequest{Contract: c.Code, Tonnes: tn("40.125"), Date: c.TermStart, Beneficiary: "B", Reason: "r", Key: "r"}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: c.Code, Tonnes: tn("7"), Date: c.TermStart.AddDate(0, 1, 0), Key: "d2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Revert(ctx, ledger.RevertRequest{Entry: d.Entry.ID, Reason: "wrong quantity", Key: "rv"}); err != nil {
+		t.Fatal(err)
+	}
+	newTamperFixture(t, s, 1)
+	read := func() ([]ledger.Entry, *AuditResult) {
+		t.Helper()
+		var rec entryRecorder
+		if err := s.WalkJournal(ctx, nil, &rec); err != nil {
+			t.Fatal(err)
+		}
+		res, err := s.Audit(ctx, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return rec.entries, res
+	}
+	compare := func(what string, findings bool) {
+		t.Helper()
+		defer func(w, c int64) { wholeBook, chunk = w, c }(wholeBook, chunk)
+		whole, wholeRes := read()
+		wholeBook, chunk = 0, 2
+		chunked, chunkedRes := read()
+		if len(whole) != len(chunked) || len(whole) < 8 {
+			t.Fatalf("%s: %d entries read whole, %d in chunks", what, len(whole), len(chunked))
+		}
+		for i := range whole {
+			a, errA := whole[i].Canonical()
+			b, errB := chunked[i].Canonical()
+			if errA != nil || errB != nil || !bytes.Equal(a, b) || !bytes.Equal(whole[i].Hash, chunked[i].Hash) {
+				t.Fatalf("%s: entry %d differs:\n whole   %s %x\n chunked %s %x", what, i, a, whole[i].Hash, b, chunked[i].Hash)
+			}
+		}
+		checks := func(r *AuditResult) []string {
+			var out []string
+			for _, f := range r.Findings {
+				out = append(out, f.Check+" "+f.Entry)
+			}
+			return out
+		}
+		if (len(wholeRes.Findings) > 0) != findings {
+			t.Fatalf("%s: findings %v", what, checks(wholeRes))
+		}
+		if wholeRes.Digest != chunkedRes.Digest || wholeRes.Entries != chunkedRes.Entries || wholeRes.Postings != chunkedRes.Postings ||
+			!slices.Equal(checks(wholeRes), checks(chunkedRes)) {
+			t.Fatalf("%s: audits differ:\n whole   %s %d %d %v\n chunked %s %d %d %v", what, wholeRes.Digest, wholeRes.Entries,
+				wholeRes.Postings, checks(wholeRes), chunkedRes.Digest, chunkedRes.Entries, chunkedRes.Postings, checks(chunkedRes))
+		}
+	}
+	compare("clean", false)
+	tampered(t, s, func(ctx context.Context, tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE postings SET amount = amount + 1 WHERE amount > 50`)
+		return err
+	})
+	compare("an amount changed", true)
 }
