@@ -38,7 +38,7 @@ type AccountInfo struct {
 }
 
 // JournalVisitor receives a journal walk: each book, then its entries in chain order, then
-// the end of the book.
+// the end of the book. Entries may share their Metadata maps: a visitor only reads them.
 type JournalVisitor interface {
 	Book(b BookInfo) error
 	Entry(e ledger.Entry) error
@@ -128,6 +128,29 @@ var wholeBook int64 = 50_000
 type bookScratch struct {
 	postings []linkedPosting
 	first    map[[16]byte]int32 // an entry's last posting read
+	parsed   map[string]map[string]string
+}
+
+// metadata parses an entry's metadata, or returns the map parsed for the same text before:
+// most entries carry one of a few objects ({"contract_year": "1"}), and parsing 4.9 million
+// of them into maps was a tenth of the audit's Go time. The maps are shared, so the
+// visitors only read them. At most 256 are kept.
+func (sc *bookScratch) metadata(text []byte) (map[string]string, error) {
+	if m, ok := sc.parsed[string(text)]; ok {
+		return m, nil
+	}
+	m, err := parseMetadata(text)
+	if err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		m = nil
+	}
+	if sc.parsed == nil || len(sc.parsed) >= 256 {
+		sc.parsed = map[string]map[string]string{}
+	}
+	sc.parsed[string(text)] = m
+	return m, nil
 }
 
 // linkedPosting is a posting with the index of the entry's posting read before it (or -1).
@@ -212,11 +235,8 @@ func walkWholeBook(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64
 		}
 		if len(vals[11]) > 0 {
 			var err error
-			if e.Metadata, err = parseMetadata(vals[11]); err != nil {
+			if e.Metadata, err = sc.metadata(vals[11]); err != nil {
 				return fmt.Errorf("entry %s: metadata: %w", e.ID, err)
-			}
-			if len(e.Metadata) == 0 {
-				e.Metadata = nil
 			}
 		}
 		if at, ok := first[[16]byte(vals[0])]; ok {
