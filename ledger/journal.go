@@ -390,16 +390,30 @@ func (e *Entry) canonicalReflect() ([]byte, error) {
 // the canonical form has it.
 func appendJSONString(b []byte, s string) []byte { return AppendJSONString(b, s, false) }
 
+// jsonSafe tells the ASCII bytes a JSON string holds as they are (jsonSafeHTML: also when
+// < > & are escaped); a table, because the audit runs every byte of every entry through it.
+var jsonSafe, jsonSafeHTML = func() (plain, html [utf8.RuneSelf]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		plain[c] = c != '"' && c != '\\'
+		html[c] = plain[c] && c != '<' && c != '>' && c != '&'
+	}
+	return
+}()
+
 // AppendJSONString appends s as encoding/json writes a string: quotes, backslashes and
 // control characters escaped (\b \f \n \r \t, else \u00xx), invalid UTF-8 as \ufffd, U+2028
 // and U+2029 escaped, and with html (json.Marshal's default) < > & as \u003c \u003e \u0026.
 func AppendJSONString(b []byte, s string, html bool) []byte {
 	const hexDigits = "0123456789abcdef"
+	safe := &jsonSafe
+	if html {
+		safe = &jsonSafeHTML
+	}
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
 		if c := s[i]; c < utf8.RuneSelf {
-			if c >= 0x20 && c != '"' && c != '\\' && (!html || (c != '<' && c != '>' && c != '&')) {
+			if safe[c] {
 				i++
 				continue
 			}
