@@ -49,16 +49,8 @@ func (m Meta) appendJSONFields(b []byte) []byte {
 func (c *TermContract) appendJSON(b []byte) []byte {
 	b = appendKey(b, "code", true)
 	b = jsonString(b, c.Code)
-	b = appendKey(b, "buyer", false)
-	b = jsonString(b, c.Buyer)
-	b = appendKey(b, "supplier", false)
-	b = jsonString(b, c.Supplier)
-	b = appendKey(b, "method", false)
-	b = jsonString(b, string(c.Method))
-	b = appendKey(b, "term_start", false)
-	b = jsonString(b, c.TermStart)
-	b = appendKey(b, "term_end", false)
-	b = jsonString(b, c.TermEnd)
+	b = appendStringFields(b, []namedString{{"buyer", c.Buyer}, {"supplier", c.Supplier}, {"method", string(c.Method)},
+		{"term_start", c.TermStart}, {"term_end", c.TermEnd}})
 	b = appendTonnesFields(b, []namedTonnes{{"contracted", c.Contracted}, {"replacements", c.Replacements},
 		{"scheduled_to_date", c.ScheduledToDate}, {"delivered", c.Delivered}, {"retired", c.Retired},
 		{"cancelled", c.Cancelled}, {"reversed", c.Reversed}, {"buffer_cancelled", c.BufferCancelled},
@@ -102,12 +94,7 @@ func (c *TermContract) appendJSON(b []byte) []byte {
 func (y *TermYear) appendJSON(b []byte) []byte {
 	b = appendKey(b, "year", true)
 	b = strconv.AppendInt(b, int64(y.Year), 10)
-	b = appendKey(b, "start", false)
-	b = jsonString(b, y.Start)
-	b = appendKey(b, "end", false)
-	b = jsonString(b, y.End)
-	b = appendKey(b, "due_on", false)
-	b = jsonString(b, y.DueOn)
+	b = appendStringFields(b, []namedString{{"start", y.Start}, {"end", y.End}, {"due_on", y.DueOn}})
 	b = appendKey(b, "due", false)
 	b = strconv.AppendBool(b, y.Due)
 	b = appendTonnesFields(b, []namedTonnes{{"scheduled", y.Scheduled}, {"delivered", y.Delivered},
@@ -129,6 +116,17 @@ func appendTonnesFields(b []byte, fields []namedTonnes) []byte {
 	for _, f := range fields {
 		b = appendKey(b, f.key, false)
 		b = jsonTonnes(b, f.t)
+	}
+	return b
+}
+
+type namedString struct{ key, s string }
+
+// appendStringFields appends the fields, none of them first in its object.
+func appendStringFields(b []byte, fields []namedString) []byte {
+	for _, f := range fields {
+		b = appendKey(b, f.key, false)
+		b = jsonString(b, f.s)
 	}
 	return b
 }

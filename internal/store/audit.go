@@ -199,30 +199,24 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 // of the audit's time. Amounts come as text, exact whatever their scale. The rows are
 // appended to out.
 func rollupRows(ctx context.Context, tx *sqlx.Tx, codes map[int64]string, daily bool, bookID int64, out []ledger.RollupRow) ([]ledger.RollupRow, error) {
-	table, cols := `flows_monthly`, `account_id, month, contract_year`
+	table, cols, shape := `flows_monthly`, `account_id, month, contract_year`, monthlyCols
 	if daily {
-		table, cols = `flows`, `account_id, effective_on, recorded_on - DATE '1970-01-01'`
+		table, cols, shape = `flows`, `account_id, effective_on, recorded_on`, dailyCols
 	}
-	kinds := map[string]ledger.Kind{}
-	vals := make([][]byte, len(rollupCols))
+	kind := kinds{}
+	vals := make([][]byte, len(shape))
 	err := packedEach(ctx, tx, `SELECT record_send(ROW(`+cols+`, vintage, postings, kind, amount::text, priced::text, value::text))
 		  FROM `+table+` WHERE book_id = $1`, func(r *packed) error {
-		r.row(rollupCols, rollupWidths, vals)
+		r.row(shape, vals)
 		if r.err != nil {
 			return r.err
 		}
-		row := ledger.RollupRow{Day: dateAt(vals[1]), Vintage: int(int16At(vals[3])), Postings: int64At(vals[4])}
+		row := ledger.RollupRow{Day: dateAt(vals[1]), Vintage: int(int16At(vals[3])), Postings: int64At(vals[4]), Kind: kind.of(vals[5])}
 		if daily {
-			row.Recorded = unixDay(int32At(vals[2]))
+			row.Recorded = dateAt(vals[2])
 		} else {
 			row.Year = int(int32At(vals[2]))
 		}
-		k, ok := kinds[string(vals[5])]
-		if !ok {
-			k = ledger.Kind(vals[5])
-			kinds[string(vals[5])] = k
-		}
-		row.Kind = k
 		if err := row.Amount.Scan(vals[6]); err != nil {
 			return fmt.Errorf("amount: %w", err)
 		}
@@ -246,17 +240,14 @@ func rollupRows(ctx context.Context, tx *sqlx.Tx, codes map[int64]string, daily 
 	return out, nil
 }
 
-// rollupCols are the columns rollupRows packs: the account, the day, the recorded day (days
-// since 1970-01-01: an int4 either way) or the contract year, the vintage, the postings, the
-// kind and the three amounts as text.
+// dailyCols and monthlyCols are the columns rollupRows packs: the account, the day, the
+// recorded day (daily) or the contract year (monthly), the vintage, the postings, the kind and
+// the three amounts as text.
 var (
-	rollupCols = []column{{typ: oid.T_int8}, {typ: oid.T_date}, {typ: oid.T_int4}, {typ: oid.T_int2}, {typ: oid.T_int8},
-		{typ: oid.T_text}, {typ: oid.T_text}, {typ: oid.T_text}, {typ: oid.T_text}}
-	rollupWidths = rowWidths(rollupCols)
+	dailyCols = []column{col(oid.T_int8), col(oid.T_date), col(oid.T_date), col(oid.T_int2), col(oid.T_int8),
+		col(oid.T_text), col(oid.T_text), col(oid.T_text), col(oid.T_text)}
+	monthlyCols = append(append(slices.Clone(dailyCols[:2]), col(oid.T_int4)), dailyCols[3:]...)
 )
-
-// unixDay is the date d days after 1970-01-01.
-func unixDay(d int32) time.Time { return time.Unix(int64(d)*86400, 0).UTC() }
 
 // pivotedRows reads rows of a pivoted rollup (in kilograms): month, recorded month, a key
 // (the contract year, or for vintage_months the vintage) into Year, the eleven measures in

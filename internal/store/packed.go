@@ -10,6 +10,8 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq/oid"
+
+	"github.com/carbonledger/carbonledger/ledger"
 )
 
 // The audit reads millions of rows. Through database/sql and lib/pq each value of each row
@@ -81,18 +83,29 @@ func (p *packed) u32() uint32 {
 	return 0
 }
 
-// column is a column of a packed row: its type, and whether it may be NULL.
+// column is a column of a packed row: its type, the size of its binary form when that is
+// fixed (0: variable), and whether it may be NULL.
 type column struct {
 	typ      oid.Oid
+	width    int
 	nullable bool
 }
 
-// widths are the sizes of the fixed-size binary forms read here.
-var widths = map[oid.Oid]int{oid.T_int8: 8, oid.T_int4: 4, oid.T_int2: 2, oid.T_date: 4, oid.T_timestamptz: 8, oid.T_uuid: 16}
+// col is a column of type typ that may not be NULL; nullableCol one that may.
+func col(typ oid.Oid) column {
+	widths := map[oid.Oid]int{oid.T_int8: 8, oid.T_int4: 4, oid.T_int2: 2, oid.T_date: 4, oid.T_timestamptz: 8, oid.T_uuid: 16}
+	return column{typ: typ, width: widths[typ]}
+}
+
+func nullableCol(typ oid.Oid) column {
+	c := col(typ)
+	c.nullable = true
+	return c
+}
 
 // row reads one record into vals (a NULL as nil), checking each column's type, size and
 // nullness against cols, so the decoders below can read vals without checks.
-func (p *packed) row(cols []column, width []int, vals [][]byte) {
+func (p *packed) row(cols []column, vals [][]byte) {
 	if n := p.u32(); p.err == nil && int(n) != len(cols) {
 		p.err = fmt.Errorf("a packed row has %d columns, %d were expected", n, len(cols))
 	}
@@ -106,21 +119,24 @@ func (p *packed) row(cols []column, width []int, vals [][]byte) {
 		case p.err != nil:
 		case n < 0 && !c.nullable:
 			p.err = fmt.Errorf("column %d of a packed row is NULL", i+1)
-		case n >= 0 && width[i] > 0 && int(n) != width[i]:
-			p.err = fmt.Errorf("column %d of a packed row has %d bytes, %d were expected", i+1, n, width[i])
+		case n >= 0 && c.width > 0 && int(n) != c.width:
+			p.err = fmt.Errorf("column %d of a packed row has %d bytes, %d were expected", i+1, n, c.width)
 		case n >= 0:
 			vals[i] = p.take(int(n))
 		}
 	}
 }
 
-// rowWidths returns the fixed size of each column's binary form (0: variable).
-func rowWidths(cols []column) []int {
-	w := make([]int, len(cols))
-	for i, c := range cols {
-		w[i] = widths[c.typ]
+// kinds interns the entry kinds read from packed rows: a handful of values, millions of rows.
+type kinds map[string]ledger.Kind
+
+func (ks kinds) of(b []byte) ledger.Kind {
+	k, ok := ks[string(b)]
+	if !ok {
+		k = ledger.Kind(b)
+		ks[string(b)] = k
 	}
-	return w
+	return k
 }
 
 func int64At(b []byte) int64 { return int64(binary.BigEndian.Uint64(b)) }

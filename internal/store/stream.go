@@ -174,7 +174,7 @@ func walkWholeBook(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64
 	vals := make([][]byte, len(postingCols))
 	err := packedEach(ctx, tx, `SELECT record_send(ROW(entry_id, account_id, amount::text)) FROM postings WHERE account_id = ANY($1)`,
 		func(pr *packed) error {
-			pr.row(postingCols, postingWidths, vals)
+			pr.row(postingCols, vals)
 			if pr.err != nil {
 				return pr.err
 			}
@@ -195,23 +195,15 @@ func walkWholeBook(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64
 	if err != nil {
 		return fmt.Errorf("postings of book %s: %w", b.Code, err)
 	}
-	kinds := map[string]ledger.Kind{}
-	kind := func(b []byte) ledger.Kind {
-		k, ok := kinds[string(b)]
-		if !ok {
-			k = ledger.Kind(b)
-			kinds[string(b)] = k
-		}
-		return k
-	}
+	kind := kinds{}
 	// The entries in chain order, packed. What an entry keeps of the packed bytes (its
 	// hashes and request digest) is copied out, one allocation per entry.
-	vals = make([][]byte, len(entryPacked))
+	vals = make([][]byte, len(entryRecord))
 	err = packedEach(ctx, tx, `SELECT record_send(ROW(id, seq, kind, effective_on, recorded_at,
 		       idempotency_key, request_sha256, description, reverts, reverts_kind, vintage, metadata::text,
 		       hash_version, prev_hash, hash))
 		  FROM entries WHERE book_id = $1 ORDER BY seq`, func(er *packed) error {
-		er.row(entryPacked, entryWidths, vals)
+		er.row(entryRecord, vals)
 		if er.err != nil {
 			return er.err
 		}
@@ -221,14 +213,14 @@ func walkWholeBook(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64
 			kept = append(kept, b...)
 			return kept[at:len(kept):len(kept)]
 		}
-		e := ledger.Entry{ID: uuidString(vals[0]), Book: b.Code, Seq: int64At(vals[1]), Kind: kind(vals[2]),
+		e := ledger.Entry{ID: uuidString(vals[0]), Book: b.Code, Seq: int64At(vals[1]), Kind: kind.of(vals[2]),
 			EffectiveOn: dateAt(vals[3]), RecordedAt: timestampAt(vals[4]), Key: string(vals[5]), Request: keep(vals[6]),
 			Description: string(vals[7]), HashVersion: int(int16At(vals[12])), PrevHash: keep(vals[13]), Hash: keep(vals[14])}
 		if vals[8] != nil {
 			e.Reverts = uuidString(vals[8])
 		}
 		if vals[9] != nil {
-			e.RevertsKind = kind(vals[9])
+			e.RevertsKind = kind.of(vals[9])
 		}
 		if vals[10] != nil {
 			e.Vintage = int(int16At(vals[10]))
@@ -264,12 +256,10 @@ func walkWholeBook(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64
 // The columns walkWholeBook packs: a posting's entry, account and amount (as text, exact
 // whatever its scale); and every column of an entry, its metadata as text.
 var (
-	postingCols   = []column{{typ: oid.T_uuid}, {typ: oid.T_int8}, {typ: oid.T_text}}
-	postingWidths = rowWidths(postingCols)
-	entryPacked   = []column{{typ: oid.T_uuid}, {typ: oid.T_int8}, {typ: oid.T_text}, {typ: oid.T_date}, {typ: oid.T_timestamptz},
-		{typ: oid.T_text}, {typ: oid.T_bytea}, {typ: oid.T_text}, {typ: oid.T_uuid, nullable: true}, {typ: oid.T_text, nullable: true},
-		{typ: oid.T_int2, nullable: true}, {typ: oid.T_text}, {typ: oid.T_int2}, {typ: oid.T_bytea}, {typ: oid.T_bytea}}
-	entryWidths = rowWidths(entryPacked)
+	postingCols = []column{col(oid.T_uuid), col(oid.T_int8), col(oid.T_text)}
+	entryRecord = []column{col(oid.T_uuid), col(oid.T_int8), col(oid.T_text), col(oid.T_date), col(oid.T_timestamptz),
+		col(oid.T_text), col(oid.T_bytea), col(oid.T_text), nullableCol(oid.T_uuid), nullableCol(oid.T_text),
+		nullableCol(oid.T_int2), col(oid.T_text), col(oid.T_int2), col(oid.T_bytea), col(oid.T_bytea)}
 )
 
 func walkChunk(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64]string, lo, hi int64, v JournalVisitor) error {

@@ -59,13 +59,13 @@ func TestPackedRows(t *testing.T) {
 		want string
 	}{
 		"fewer columns":   {cols[:6], whole, "7 columns, 6 were expected"},
-		"another type":    {append([]column{{typ: oid.T_int8}}, cols[1:]...), whole, "has type 2950, 20 was expected"},
-		"a NULL":          {append(append([]column{}, cols[:3]...), append([]column{{typ: oid.T_text}}, cols[4:]...)...), whole, "column 4 of a packed row is NULL"},
+		"another type":    {append([]column{col(oid.T_int8)}, cols[1:]...), whole, "has type 2950, 20 was expected"},
+		"a NULL":          {append(append([]column{}, cols[:3]...), append([]column{col(oid.T_text)}, cols[4:]...)...), whole, "column 4 of a packed row is NULL"},
 		"bytes cut short": {cols, whole[:len(whole)-3], "end 3 bytes early"},
 	} {
 		q := &packed{b: tc.b}
 		for q.more() {
-			q.row(tc.cols, rowWidths(tc.cols), vals)
+			q.row(tc.cols, vals)
 		}
 		if q.err == nil || !strings.Contains(q.err.Error(), tc.want) {
 			t.Errorf("%s: err = %v, want %q", name, q.err, tc.want)
@@ -73,17 +73,16 @@ func TestPackedRows(t *testing.T) {
 	}
 }
 
-var packedTestCols = []column{{typ: oid.T_uuid}, {typ: oid.T_date}, {typ: oid.T_timestamptz}, {typ: oid.T_text, nullable: true},
-	{typ: oid.T_bytea}, {typ: oid.T_int2, nullable: true}, {typ: oid.T_int8}}
+var packedTestCols = []column{col(oid.T_uuid), col(oid.T_date), col(oid.T_timestamptz), nullableCol(oid.T_text),
+	col(oid.T_bytea), nullableCol(oid.T_int2), col(oid.T_int8)}
 
 // checkPacked checks the two rows of TestPackedRows.
 func checkPacked(t *testing.T, rows [][]byte) {
 	t.Helper()
 	cols := packedTestCols
-	width := rowWidths(cols)
 	vals := make([][]byte, len(cols))
 	p := &packed{b: rows[0]}
-	p.row(cols, width, vals)
+	p.row(cols, vals)
 	if p.err != nil {
 		t.Fatal(p.err)
 	}
@@ -100,7 +99,7 @@ func checkPacked(t *testing.T, rows [][]byte) {
 		t.Errorf("row 1 = %q %x %x %x", vals[3], vals[4], vals[5], vals[6])
 	}
 	p = &packed{b: rows[1]}
-	p.row(cols, width, vals)
+	p.row(cols, vals)
 	if p.err != nil {
 		t.Fatal(p.err)
 	}
