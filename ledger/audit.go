@@ -65,13 +65,16 @@ type RollupRow struct {
 	Postings int64
 }
 
+// rollupKey is a row of the daily or monthly rollup: integers only (the account is its index
+// in the book's accounts, the kind its index in the auditor's kinds), so that the maps the
+// audit updates for every posting hash no strings.
 type rollupKey struct {
-	account  string
+	account  int32
 	day      int32 // days since 1970-01-01 (the first of the month for the monthly rollup)
 	recorded int32
-	vintage  int
-	kind     Kind
-	year     int
+	year     int32
+	vintage  int32
+	kind     uint8
 }
 
 type rollupSum struct {
@@ -106,8 +109,9 @@ type Auditor struct {
 	// per book
 	book     AuditBook
 	years    []ContractYear
-	kinds    map[string]AccountKind
-	sums     map[string]Tonnes
+	account  map[string]int32 // index of an account of the book in accounts
+	accounts []bookAccount
+	kinds    []Kind // the entry kinds seen, indexed by rollupKey.kind
 	daily    map[rollupKey]*rollupSum
 	monthly  map[rollupKey]*rollupSum
 	books    map[bookKey]*BookMonth
@@ -117,7 +121,6 @@ type Auditor struct {
 	lastAt   time.Time
 	pos      Position
 	sincePos Position
-	sinceAcc map[string]Tonnes
 
 	// SinceTotals and SinceAccounts are the books' totals at the statement's chain positions,
 	// and SinceHashes the hashes of the entries at those positions.
@@ -129,6 +132,12 @@ type Auditor struct {
 
 	// across books: what vintage_months should hold
 	vintages map[vintageKey]*BookMonth
+}
+
+// bookAccount is what the audit adds up for an account of the current book.
+type bookAccount struct {
+	AuditAccount
+	sum, since Tonnes // all its postings; those up to the book's SinceSeq
 }
 
 // NewAuditor returns an auditor that keeps at most maxPerKind findings of each check (the
@@ -176,10 +185,12 @@ func (a *Auditor) BeginBook(b AuditBook) {
 		a.years = b.Contract.Terms.Years()
 	}
 	// The maps are emptied, not made anew: their space is reused from book to book.
-	a.kinds, a.sums, a.daily, a.monthly = reuse(a.kinds), reuse(a.sums), reuse(a.daily), reuse(a.monthly)
-	a.books, a.prices, a.sinceAcc = reuse(a.books), reuse(a.prices), reuse(a.sinceAcc)
-	for _, acc := range b.Accounts {
-		a.kinds[acc.Code] = acc.Kind
+	a.account, a.daily, a.monthly = reuse(a.account), reuse(a.daily), reuse(a.monthly)
+	a.books, a.prices = reuse(a.books), reuse(a.prices)
+	a.accounts = a.accounts[:0]
+	for i, acc := range b.Accounts {
+		a.account[acc.Code] = int32(i)
+		a.accounts = append(a.accounts, bookAccount{AuditAccount: acc})
 	}
 	a.prev, a.seq, a.lastAt = GenesisHash, 0, time.Time{}
 	a.pos, a.sincePos = Position{}, Position{}
@@ -238,9 +249,9 @@ func (a *Auditor) Entry(e Entry) {
 		}
 	}
 	a.Postings += int64(len(e.Postings))
-	day, recorded := dayNum(e.EffectiveOn), dayNum(e.RecordedAt)
+	day, recorded, kindAt := dayNum(e.EffectiveOn), dayNum(e.RecordedAt), a.kindIndex(kind)
 	for _, p := range e.Postings {
-		ak, ok := a.kinds[p.Account]
+		at, ok := a.account[p.Account]
 		if !ok {
 			a.Add(Finding{Check: "posting_account", Entry: e.ID, Expected: "an account of book " + a.book.Code, Found: p.Account,
 				Message: "a posting names an account outside its entry's book"})
@@ -249,24 +260,25 @@ func (a *Auditor) Entry(e Entry) {
 		if p.Amount.IsZero() {
 			a.Add(Finding{Check: "posting_nonzero", Entry: e.ID, Expected: "non-zero", Found: p.Amount.String(), Message: "a posting moves nothing"})
 		}
-		if ak == AccRetired && p.Amount.IsNegative() {
+		acc := &a.accounts[at]
+		if acc.Kind == AccRetired && p.Amount.IsNegative() {
 			a.Add(Finding{Check: "retired_final", Entry: e.ID, Expected: "no outflow from " + p.Account, Found: p.Amount.String(),
 				Message: "tonnes left a retired account"})
 		}
 		a.Trial = a.Trial.Add(p.Amount)
-		a.sums[p.Account] = a.sums[p.Account].Add(p.Amount)
-		a.pos.Add(ak, kind, p.Amount)
+		acc.sum = acc.sum.Add(p.Amount)
+		a.pos.Add(acc.Kind, kind, p.Amount)
 		if a.book.SinceSeq > 0 && e.Seq <= a.book.SinceSeq {
-			a.sincePos.Add(ak, kind, p.Amount)
-			a.sinceAcc[p.Account] = a.sinceAcc[p.Account].Add(p.Amount)
+			a.sincePos.Add(acc.Kind, kind, p.Amount)
+			acc.since = acc.since.Add(p.Amount)
 		}
 		pr, val := Zero, decimal.Zero
-		if priced && (ak == AccHolding || ak == AccRetired) {
+		if priced && (acc.Kind == AccHolding || acc.Kind == AccRetired) {
 			pr, val = p.Amount, p.Amount.Decimal().Mul(price)
 		}
 		// Only the daily grain is added per posting; the coarser rollups are sums of it,
 		// derived once per book in EndBook (sums are linear, so that is exact).
-		k := rollupKey{account: p.Account, day: day, recorded: recorded, vintage: e.Vintage, kind: kind}
+		k := rollupKey{account: at, day: day, recorded: recorded, vintage: int32(e.Vintage), kind: kindAt}
 		s := a.daily[k]
 		if s == nil {
 			s = &rollupSum{}
@@ -280,6 +292,20 @@ func (a *Auditor) Entry(e Entry) {
 	if e.Kind == KindSign && a.book.Contract != nil {
 		a.checkTerms(e)
 	}
+}
+
+// kindIndex is k's index in a.kinds, added when new.
+func (a *Auditor) kindIndex(k Kind) uint8 {
+	for i, x := range a.kinds {
+		if x == k {
+			return uint8(i)
+		}
+	}
+	if len(a.kinds) == 256 { // more distinct kinds than any journal has: each beyond shares the last slot
+		return 255
+	}
+	a.kinds = append(a.kinds, k)
+	return uint8(len(a.kinds) - 1)
 }
 
 func (a *Auditor) checkTerms(e Entry) {
@@ -299,14 +325,13 @@ func (a *Auditor) EndBook(daily, monthly []RollupRow, books, effective, years []
 			Found: fmt.Sprintf("head #%d %x", b.HeadSeq, b.HeadHash), Message: "book " + b.Code + ": its recorded head is not its last entry"})
 	}
 	a.Heads = append(a.Heads, ChainHead{Book: b.Code, Seq: b.HeadSeq, Hash: hex.EncodeToString(b.HeadHash)})
-	for _, acc := range b.Accounts {
-		sum := a.sums[acc.Code]
-		if !acc.Cached.Equal(sum) {
-			a.Add(Finding{Check: "cached_balance", Entry: acc.Code, Expected: sum.String(), Found: acc.Cached.String(),
+	for i, acc := range a.accounts {
+		if !acc.Cached.Equal(acc.sum) {
+			a.Add(Finding{Check: "cached_balance", Entry: acc.Code, Expected: acc.sum.String(), Found: acc.Cached.String(),
 				Message: "the cached balance differs from the sum of the account's postings"})
 		}
 		if acc.Floor != nil {
-			a.checkFloor(acc)
+			a.checkFloor(int32(i))
 		}
 	}
 	a.derive()
@@ -335,23 +360,19 @@ func (a *Auditor) EndBook(daily, monthly []RollupRow, books, effective, years []
 	}
 	if b.SinceSeq > 0 {
 		a.SinceTotals[b.Code] = a.sincePos
-		for k, v := range a.sinceAcc {
-			a.SinceAccounts[k] = v
-		}
-		for _, acc := range b.Accounts {
-			if _, ok := a.SinceAccounts[acc.Code]; !ok {
-				a.SinceAccounts[acc.Code] = Zero
-			}
+		for _, acc := range a.accounts {
+			a.SinceAccounts[acc.Code] = acc.since
 		}
 	}
 }
 
 // checkFloor checks that the account's balance never fell below its floor at any effective
 // date (the running sum of its postings in date order).
-func (a *Auditor) checkFloor(acc AuditAccount) {
+func (a *Auditor) checkFloor(at int32) {
+	acc := a.accounts[at]
 	byDay := map[int32]Tonnes{}
 	for k, s := range a.daily {
-		if k.account == acc.Code {
+		if k.account == at {
 			byDay[k.day] = byDay[k.day].Add(s.amount)
 		}
 	}
@@ -373,14 +394,16 @@ func (a *Auditor) checkFloor(acc AuditAccount) {
 
 func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got []RollupRow, daily bool) {
 	for _, r := range got {
-		k := rollupKey{account: r.Account, day: dayNum(r.Day), vintage: r.Vintage, kind: r.Kind}
+		k := rollupKey{day: dayNum(r.Day), vintage: int32(r.Vintage), kind: a.kindIndex(r.Kind)}
 		if daily {
 			k.recorded = dayNum(r.Recorded)
 		} else {
-			k.year = r.Year
+			k.year = int32(r.Year)
 		}
+		at, ok := a.account[r.Account]
+		k.account = at
 		w := want[k]
-		if w == nil {
+		if !ok || w == nil { // (a row of an account outside the book is compared with nothing)
 			w = &rollupSum{}
 		} else if w.seen { // two stored rows with one key: the second is compared with nothing
 			w = &rollupSum{}
@@ -395,7 +418,7 @@ func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got
 	}
 	for k, w := range want {
 		if !w.seen {
-			a.Add(Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", k.account, FormatDate(dayTime(k.day)), k.kind, k.vintage),
+			a.Add(Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", a.accounts[k.account].Code, FormatDate(dayTime(k.day)), a.kinds[k.kind], k.vintage),
 				Expected: fmt.Sprintf("%s t (%d postings)", w.amount, w.postings), Found: "no row",
 				Message: "a report rollup is missing postings"})
 		}
@@ -406,21 +429,20 @@ func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got
 // (with the contract year), per book month, and per vintage month of the book's shard.
 func (a *Auditor) derive() {
 	type civil struct {
-		month int32
-		year  int
+		month, year int32
 	}
 	days := map[int32]civil{} // a book has far fewer distinct days than daily rows
 	at := func(d int32) civil {
 		c, ok := days[d]
 		if !ok {
 			t := dayTime(d)
-			c = civil{monthNum(t), yearIn(a.years, t)}
+			c = civil{monthNum(t), int32(yearIn(a.years, t))}
 			days[d] = c
 		}
 		return c
 	}
 	for k, s := range a.daily {
-		ak := a.kinds[k.account]
+		ak, kind := a.accounts[k.account].Kind, a.kinds[k.kind]
 		eff, rec := at(k.day), at(k.recorded)
 		mk := rollupKey{account: k.account, day: eff.month, vintage: k.vintage, kind: k.kind, year: eff.year}
 		m := a.monthly[mk]
@@ -429,8 +451,8 @@ func (a *Auditor) derive() {
 			a.monthly[mk] = m
 		}
 		m.add(s)
-		addSum(a.books, bookKey{month: eff.month, year: eff.year, recorded: rec.month}, ak, k.kind, s)
-		addSum(a.vintages, vintageKey{month: eff.month, recorded: rec.month, vintage: k.vintage, shard: a.book.Shard}, ak, k.kind, s)
+		addSum(a.books, bookKey{month: eff.month, year: int(eff.year), recorded: rec.month}, ak, kind, s)
+		addSum(a.vintages, vintageKey{month: eff.month, recorded: rec.month, vintage: int(k.vintage), shard: a.book.Shard}, ak, kind, s)
 	}
 }
 
@@ -602,8 +624,14 @@ func samePos(a, b Position) bool {
 // dayNum is the UTC civil date of t as days since 1970-01-01; monthNum that of its month's
 // first day; dayTime turns a day number back into a date.
 func dayNum(t time.Time) int32 {
-	y, m, d := t.UTC().Date()
-	return int32(Date(y, m, d).Unix() / 86400)
+	// A UTC day starts at a multiple of 86400 s (Unix time has no leap seconds): the day is
+	// the floor of the seconds over 86400.
+	u := t.Unix()
+	d := u / 86400
+	if u%86400 < 0 {
+		d--
+	}
+	return int32(d)
 }
 
 func monthNum(t time.Time) int32 {

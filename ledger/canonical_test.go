@@ -114,3 +114,21 @@ func TestCanonicalTimesMatchFormatter(t *testing.T) {
 		}
 	}
 }
+
+// dayNum, which the audit computes for every entry, must be the UTC civil date of any
+// instant, before 1970 too, as the calendar counts it.
+func TestDayNumIsTheUTCDate(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	times := []time.Time{time.Unix(0, 0), time.Unix(-1, 0), time.Unix(86399, 999999999), time.Unix(-86400, 0), time.Unix(-86401, 0),
+		Date(1, 1, 1), Date(9999, 12, 31), time.Date(2026, 11, 29, 23, 59, 59, 0, time.FixedZone("+14", 14*3600))}
+	for range 20000 {
+		times = append(times, time.Unix(r.Int64N(1<<38)-1<<37, r.Int64N(1e9)))
+	}
+	for _, tm := range times {
+		y, m, d := tm.UTC().Date()
+		want := int32(Date(y, m, d).Unix() / 86400) // (a midnight: an exact division)
+		if got := dayNum(tm); got != want || !dayTime(got).Equal(Date(y, m, d)) {
+			t.Fatalf("dayNum(%v) = %d, want %d", tm, got, want)
+		}
+	}
+}

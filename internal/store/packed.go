@@ -147,7 +147,7 @@ func int16At(b []byte) int16 { return int16(binary.BigEndian.Uint16(b)) }
 var pgEpoch = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
 
 // dateAt reads a date: days since 2000-01-01.
-func dateAt(b []byte) time.Time { return pgEpoch.AddDate(0, 0, int(int32At(b))) }
+func dateAt(b []byte) time.Time { return time.Unix(pgEpoch.Unix()+int64(int32At(b))*86400, 0).UTC() }
 
 // timestampAt reads a timestamptz: microseconds since 2000-01-01 00:00 UTC.
 func timestampAt(b []byte) time.Time {
