@@ -33,12 +33,13 @@ func packedEach(ctx context.Context, tx *sqlx.Tx, q string, fn func(p *packed) e
 	}
 	defer rows.Close()
 	var raw sql.RawBytes
+	var p packed // (one for all rows: a new one per row escaped to the heap, 19 million times)
 	for rows.Next() {
 		if err := rows.Scan(&raw); err != nil {
 			return err
 		}
-		p := &packed{b: raw}
-		if err := fn(p); err != nil {
+		p = packed{b: raw}
+		if err := fn(&p); err != nil {
 			return err
 		}
 		if len(p.b) > 0 {

@@ -7,11 +7,13 @@
 package store
 
 import (
+	"bufio"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"strings"
 	"time"
 
@@ -40,10 +42,12 @@ type Store struct {
 
 // Open connects to the database at url, applies pending migrations and returns a store.
 func Open(ctx context.Context, url string) (*Store, error) {
-	db, err := sqlx.Open("postgres", url)
+	connector, err := pq.NewConnector(url)
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
+	connector.Dialer(bufferedDialer{})
+	db := sqlx.NewDb(sql.OpenDB(connector), "postgres")
 	db.SetMaxOpenConns(32)
 	db.SetMaxIdleConns(8)
 	db.SetConnMaxIdleTime(time.Minute)
@@ -232,3 +236,33 @@ func mapErr(err error) error {
 	}
 	return &DBError{Kind: kind, Msg: msg}
 }
+
+// bufferedDialer connects as lib/pq does, and reads the connection through a 64 KiB buffer.
+// lib/pq reads through 4 KiB, one system call each: the audit receives gigabytes, and those
+// calls were a tenth of its Go time.
+type bufferedDialer struct{ d net.Dialer }
+
+func (b bufferedDialer) Dial(network, address string) (net.Conn, error) {
+	return b.DialContext(context.Background(), network, address)
+}
+
+func (b bufferedDialer) DialTimeout(network, address string, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	return b.DialContext(ctx, network, address)
+}
+
+func (b bufferedDialer) DialContext(ctx context.Context, network, address string) (net.Conn, error) {
+	c, err := b.d.DialContext(ctx, network, address)
+	if err != nil {
+		return nil, err
+	}
+	return bufferedConn{c, bufio.NewReaderSize(c, 64<<10)}, nil
+}
+
+type bufferedConn struct {
+	net.Conn
+	r *bufio.Reader
+}
+
+func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
