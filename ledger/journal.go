@@ -400,6 +400,17 @@ var jsonSafe, jsonSafeHTML = func() (plain, html [utf8.RuneSelf]bool) {
 	return
 }()
 
+// plainWord reports whether the eight bytes of s at i are all printable ASCII other than
+// '"' and '\\', read as one word: a byte below 0x20 or a quote or a backslash leaves a high
+// bit in these sums, and so does a byte of 0x80 and above.
+func plainWord(s string, i int) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	zero := func(v uint64) uint64 { return (v - ones) &^ v & highs }
+	return (w-ones*0x20)&^w&highs|zero(w^(ones*'"'))|zero(w^(ones*'\\'))|w&highs == 0
+}
+
 // AppendJSONString appends s as encoding/json writes a string: quotes, backslashes and
 // control characters escaped (\b \f \n \r \t, else \u00xx), invalid UTF-8 as \ufffd, U+2028
 // and U+2029 escaped, and with html (json.Marshal's default) < > & as \u003c \u003e \u0026.
@@ -412,6 +423,10 @@ func AppendJSONString(b []byte, s string, html bool) []byte {
 	b = append(b, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		if !html && i+8 <= len(s) && plainWord(s, i) { // eight bytes that need no escaping
+			i += 8
+			continue
+		}
 		if c := s[i]; c < utf8.RuneSelf {
 			if safe[c] {
 				i++
