@@ -403,17 +403,22 @@ func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got
 		at, ok := a.account[r.Account]
 		k.account = at
 		w := want[k]
-		if !ok || w == nil { // (a row of an account outside the book is compared with nothing)
-			w = &rollupSum{}
-		} else if w.seen { // two stored rows with one key: the second is compared with nothing
+		// A stored row that no posting makes (of an account outside the book, of a key no
+		// posting has, or a second row with one key) is a finding even when it holds zeros.
+		stray := !ok || w == nil || w.seen
+		if stray {
 			w = &rollupSum{}
 		} else {
 			w.seen = true
 		}
-		if !w.amount.Equal(r.Amount) || !w.priced.Equal(r.Priced) || !w.value.Equal(r.Value) || w.postings != r.Postings {
-			a.Add(Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", r.Account, FormatDate(r.Day), r.Kind, r.Vintage),
+		if stray || !w.amount.Equal(r.Amount) || !w.priced.Equal(r.Priced) || !w.value.Equal(r.Value) || w.postings != r.Postings {
+			f := Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", r.Account, FormatDate(r.Day), r.Kind, r.Vintage),
 				Expected: fmt.Sprintf("%s t (%d postings)", w.amount, w.postings), Found: fmt.Sprintf("%s t (%d postings)", r.Amount, r.Postings),
-				Message: "a report rollup differs from the sum of its postings"})
+				Message: "a report rollup differs from the sum of its postings"}
+			if stray {
+				f.Expected, f.Message = "no row", "a report rollup holds a row that no posting of the book makes"
+			}
+			a.Add(f)
 		}
 	}
 	for k, w := range want {
@@ -535,16 +540,21 @@ func compareMonths[K comparable](a *Auditor, check string, want map[K]*BookMonth
 	seen := map[K]bool{}
 	for _, x := range got {
 		k, r := x.key, x.row
-		seen[k] = true
 		var w BookMonth
-		if x := want[k]; x != nil {
-			w = *x
+		stray := want[k] == nil || seen[k] // (see compareRollup)
+		if !stray {
+			w = *want[k]
 		}
-		if !w.same(r) {
-			a.Add(Finding{Check: check, Entry: name(k),
+		seen[k] = true
+		if stray || !w.same(r) {
+			f := Finding{Check: check, Entry: name(k),
 				Expected: fmt.Sprintf("delivered %s, retired %s (%d postings)", w.Delivered, w.Retired, w.Postings),
 				Found:    fmt.Sprintf("delivered %s, retired %s (%d postings)", r.Delivered, r.Retired, r.Postings),
-				Message:  "a report rollup differs from the sum of its postings"})
+				Message:  "a report rollup differs from the sum of its postings"}
+			if stray {
+				f.Expected, f.Message = "no row", "a report rollup holds a row that no posting makes"
+			}
+			a.Add(f)
 		}
 	}
 	for k, w := range want {

@@ -26,6 +26,15 @@ func TestAuditCatchesTamperedRollups(t *testing.T) {
 		{"vintage month moved to another shard", `UPDATE vintage_months SET shard = (shard + 1) % 16 WHERE delivered <> 0`, "rollup_vintage_months"},
 		{"vintage month row added", `INSERT INTO vintage_months (shard, month, vintage, recorded_month, delivered, postings)
 			VALUES (3, '2031-01-01', 2030, '2031-01-01', 1000, 1)`, "rollup_vintage_months"},
+		// Rows that hold nothing, but that no posting makes.
+		{"daily row of zeros added", `INSERT INTO flows SELECT account_id, effective_on + 1, recorded_on, vintage, kind, book_id,
+			account_kind, contract_year, 0, 0, 0, 0 FROM flows LIMIT 1`, "rollup_daily"},
+		{"monthly row of zeros added", `INSERT INTO flows_monthly SELECT account_id, month, contract_year + 1, vintage, kind, book_id,
+			account_kind, 0, 0, 0, 0 FROM flows_monthly LIMIT 1`, "rollup_monthly"},
+		{"book month row of zeros added", `INSERT INTO book_months (book_id, month, contract_year, recorded_month)
+			SELECT book_id, month, contract_year + 1, recorded_month FROM book_months LIMIT 1`, "rollup_book_months"},
+		{"vintage month row of zeros added", `INSERT INTO vintage_months (shard, month, vintage, recorded_month)
+			VALUES (3, '2031-01-01', 2030, '2031-01-01')`, "rollup_vintage_months"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStore(t)
