@@ -75,6 +75,10 @@ func (s *Store) Audit(ctx context.Context, since map[string]int64) (*AuditResult
 		auds := make([]*ledger.Auditor, workers)
 		errs := make([]error, workers)
 		var wg sync.WaitGroup
+		// The set-based checks run meanwhile on this transaction's connection, idle until the
+		// workers are done (run after them, they left a core idle for over a second).
+		sqlAud, sqlErr := ledger.NewAuditor(50), make(chan error, 1)
+		go func() { sqlErr <- auditSQL(ctx, tx, sqlAud) }()
 		for w := range workers {
 			auds[w] = ledger.NewAuditor(50)
 			wg.Add(1)
@@ -87,6 +91,9 @@ func (s *Store) Audit(ctx context.Context, since map[string]int64) (*AuditResult
 			}()
 		}
 		wg.Wait()
+		if err := <-sqlErr; err != nil {
+			return err
+		}
 		for w := range workers {
 			if errs[w] != nil {
 				return errs[w]
@@ -102,9 +109,7 @@ func (s *Store) Audit(ctx context.Context, since map[string]int64) (*AuditResult
 		if err := auditVintages(ctx, tx, aud); err != nil {
 			return err
 		}
-		if err := auditSQL(ctx, tx, aud); err != nil {
-			return err
-		}
+		aud.Merge(sqlAud)
 		var known sql.NullTime
 		if err := tx.GetContext(ctx, &known, `SELECT max(head_recorded_at) FROM books`); err != nil {
 			return err
