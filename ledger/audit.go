@@ -113,6 +113,7 @@ type Auditor struct {
 	accounts []bookAccount
 	kinds    []Kind // the entry kinds seen, indexed by rollupKey.kind
 	daily    map[rollupKey]*rollupSum
+	byMonth  map[rollupKey]*rollupSum // daily summed to effective and recorded months (derive)
 	monthly  map[rollupKey]*rollupSum
 	books    map[bookKey]*BookMonth
 	prices   map[string]decimal.Decimal // priced deliveries of the book, for their corrections
@@ -446,18 +447,31 @@ func (a *Auditor) derive() {
 		}
 		return c
 	}
+	// First to months, effective and recorded (several times fewer keys than days), then from
+	// those to the three coarser rollups.
+	a.byMonth = reuse(a.byMonth)
 	for k, s := range a.daily {
-		ak, kind := a.accounts[k.account].Kind, a.kinds[k.kind]
 		eff, rec := at(k.day), at(k.recorded)
-		mk := rollupKey{account: k.account, day: eff.month, vintage: k.vintage, kind: k.kind, year: eff.year}
+		mk := rollupKey{account: k.account, day: eff.month, recorded: rec.month, vintage: k.vintage, kind: k.kind, year: eff.year}
+		m := a.byMonth[mk]
+		if m == nil {
+			m = &rollupSum{}
+			a.byMonth[mk] = m
+		}
+		m.add(s)
+	}
+	for k, s := range a.byMonth {
+		ak, kind := a.accounts[k.account].Kind, a.kinds[k.kind]
+		mk := k
+		mk.recorded = 0
 		m := a.monthly[mk]
 		if m == nil {
 			m = &rollupSum{}
 			a.monthly[mk] = m
 		}
 		m.add(s)
-		addSum(a.books, bookKey{month: eff.month, year: int(eff.year), recorded: rec.month}, ak, kind, s)
-		addSum(a.vintages, vintageKey{month: eff.month, recorded: rec.month, vintage: int(k.vintage), shard: a.book.Shard}, ak, kind, s)
+		addSum(a.books, bookKey{month: k.day, year: int(k.year), recorded: k.recorded}, ak, kind, s)
+		addSum(a.vintages, vintageKey{month: k.day, recorded: k.recorded, vintage: int(k.vintage), shard: a.book.Shard}, ak, kind, s)
 	}
 }
 
