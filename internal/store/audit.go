@@ -161,15 +161,11 @@ func (v *auditVisitor) Entry(e ledger.Entry) error {
 }
 
 func (v *auditVisitor) EndBook(b BookInfo) error {
-	codes := make(map[int64]string, len(b.Accounts))
-	for _, a := range b.Accounts {
-		codes[a.ID] = a.Code
-	}
-	daily, err := rollupRows(v.ctx, v.tx, codes, true, b.ID, v.daily[:0])
+	daily, err := rollupRows(v.ctx, v.tx, b.codes, true, b.ID, v.daily[:0])
 	if err != nil {
 		return err
 	}
-	monthly, err := rollupRows(v.ctx, v.tx, codes, false, b.ID, v.monthly[:0])
+	monthly, err := rollupRows(v.ctx, v.tx, b.codes, false, b.ID, v.monthly[:0])
 	if err != nil {
 		return err
 	}

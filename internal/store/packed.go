@@ -61,9 +61,6 @@ type packed struct {
 	err error
 }
 
-// more reports whether rows are left to read (and nothing went wrong).
-func (p *packed) more() bool { return p.err == nil && len(p.b) > 0 }
-
 func (p *packed) take(n int) []byte {
 	if p.err == nil && (n < 0 || len(p.b) < n) {
 		p.err = fmt.Errorf("packed rows end %d bytes early", n-len(p.b))

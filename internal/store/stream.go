@@ -27,6 +27,7 @@ type BookInfo struct {
 	HeadSeq  int64
 	HeadHash []byte
 	Accounts []AccountInfo
+	codes    map[int64]string // the accounts' codes by id (set by booksTx)
 }
 
 // AccountInfo is an account as stored, with its cached balance.
@@ -59,10 +60,7 @@ func walkJournal(ctx context.Context, tx *sqlx.Tx, books []BookInfo, v JournalVi
 		if err := tx.GetContext(ctx, &last, `SELECT coalesce(max(seq), 0) FROM entries WHERE book_id = $1`, b.ID); err != nil {
 			return err
 		}
-		codes := make(map[int64]string, len(b.Accounts))
-		for _, a := range b.Accounts {
-			codes[a.ID] = a.Code
-		}
+		codes := b.codes
 		if last <= wholeBook {
 			if err := walkWholeBook(ctx, tx, b, codes, v, &sc); err != nil {
 				return err
@@ -101,7 +99,11 @@ func booksTx(ctx context.Context, tx *sqlx.Tx, codes []string) ([]BookInfo, erro
 	}
 	out := make([]BookInfo, len(bs))
 	for i, b := range bs {
-		out[i] = BookInfo{ID: b.ID, Code: b.Code, HeadSeq: b.HeadSeq, HeadHash: b.HeadHash, Accounts: byBook[b.ID]}
+		out[i] = BookInfo{ID: b.ID, Code: b.Code, HeadSeq: b.HeadSeq, HeadHash: b.HeadHash, Accounts: byBook[b.ID],
+			codes: make(map[int64]string, len(byBook[b.ID]))}
+		for _, a := range byBook[b.ID] {
+			out[i].codes[a.ID] = a.Code
+		}
 	}
 	if len(codes) > 0 && len(out) != len(codes) {
 		return nil, ledger.Invalid("book", fmt.Sprint(codes), "names a book that does not exist")

@@ -73,6 +73,10 @@ func TestPackedRows(t *testing.T) {
 	}
 }
 
+// more reports whether rows are left to read (and nothing went wrong): the tests read
+// several records from one buffer.
+func (p *packed) more() bool { return p.err == nil && len(p.b) > 0 }
+
 var packedTestCols = []column{col(oid.T_uuid), col(oid.T_date), col(oid.T_timestamptz), nullableCol(oid.T_text),
 	col(oid.T_bytea), nullableCol(oid.T_int2), col(oid.T_int8)}
 
