@@ -51,7 +51,7 @@ func cmdAudit(ctx context.Context, a *app, args []string) error {
 	if *since != "" {
 		b, err := os.ReadFile(*since)
 		if err != nil {
-			return err
+			return fmt.Errorf("--since: %w", err)
 		}
 		prior = &ledger.Statement{}
 		if err := json.Unmarshal(b, prior); err != nil || prior.Version != 1 {

@@ -59,6 +59,10 @@ func TestCLIAuditStatementSince(t *testing.T) {
 		t.Fatalf("statement has %d contracts, %d accounts; want the 2 demo contracts and their accounts", len(stmt.Contracts), len(stmt.Accounts))
 	}
 
+	// A statement that cannot be read or written is named by its flag or its path.
+	c.fails(1, []string{"audit", "--since", filepath.Join(dir, "missing.json")}, "--since", "missing.json")
+	c.fails(1, []string{"audit", "--statement", filepath.Join(dir, "no-such-dir", "s.json")}, "cannot write "+filepath.Join(dir, "no-such-dir", "s.json"))
+
 	// The books grow: the statement still stands.
 	c.ok("deliver", "--contract", "MSFT-TN150-BIOCHAR", "--tonnes", "12.5", "--date", "2026-07-01", "--key", "after-statement")
 	code, r := c.auditOut("--since", st, "--public-key", key+".pub")

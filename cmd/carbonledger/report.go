@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"strconv"
 	"strings"
@@ -168,8 +169,12 @@ func (a *app) writeOutput(path string, write func(io.Writer) error) error {
 		return write(a.stdout)
 	}
 	f, err := os.CreateTemp(dirOf(path), ".carbonledger-*")
-	if err != nil {
-		return err
+	if err != nil { // (named by the file asked for, not by the temporary one)
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			err = pe.Err
+		}
+		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
 	defer os.Remove(f.Name())
 	if err := write(f); err != nil {
@@ -180,7 +185,7 @@ func (a *app) writeOutput(path string, write func(io.Writer) error) error {
 		return err
 	}
 	if err := os.Rename(f.Name(), path); err != nil {
-		return err
+		return fmt.Errorf("cannot write %s: %w", path, err)
 	}
 	fmt.Fprintf(a.stderr, "wrote %s\n", path)
 	return nil
