@@ -85,8 +85,9 @@ func (s *Store) Audit(ctx context.Context, since map[string]int64) (*AuditResult
 			go func() {
 				defer wg.Done()
 				errs[w] = s.readSnapshot(ctx, snapshot, func(wtx *sqlx.Tx) error {
-					v := &auditVisitor{ctx: ctx, tx: wtx, aud: auds[w], contracts: contracts, since: since}
-					return walkJournal(ctx, wtx, shares[w], v)
+					q := prepared(wtx)
+					v := &auditVisitor{ctx: ctx, tx: q, aud: auds[w], contracts: contracts, since: since}
+					return walkJournal(ctx, q, shares[w], v)
 				})
 			}()
 		}
@@ -129,7 +130,7 @@ func (s *Store) Audit(ctx context.Context, since map[string]int64) (*AuditResult
 
 type auditVisitor struct {
 	ctx       context.Context
-	tx        *sqlx.Tx
+	tx        *bookQueries
 	aud       *ledger.Auditor
 	contracts map[int64]*ledger.AuditContract
 	since     map[string]int64
@@ -199,7 +200,7 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 // 3.5 million rows of ten columns, decoded value by value through database/sql, were a fifth
 // of the audit's time. Amounts come as text, exact whatever their scale. The rows are
 // appended to out.
-func rollupRows(ctx context.Context, tx *sqlx.Tx, codes map[int64]string, daily bool, bookID int64, out []ledger.RollupRow) ([]ledger.RollupRow, error) {
+func rollupRows(ctx context.Context, tx queryer, codes map[int64]string, daily bool, bookID int64, out []ledger.RollupRow) ([]ledger.RollupRow, error) {
 	table, cols, shape := `flows_monthly`, `account_id, month, contract_year`, monthlyCols
 	if daily {
 		table, cols, shape = `flows`, `account_id, effective_on, recorded_on`, dailyCols
@@ -253,7 +254,7 @@ var (
 // pivotedRows reads rows of a pivoted rollup (in kilograms): month, recorded month, a key
 // (the contract year, or for vintage_months the vintage) into Year, the eleven measures in
 // kilograms, the value and the postings; then, when shard is not nil, the shard into it.
-func pivotedRows(ctx context.Context, tx *sqlx.Tx, shard *[]int, q string, args ...any) ([]ledger.BookMonth, error) {
+func pivotedRows(ctx context.Context, tx queryer, shard *[]int, q string, args ...any) ([]ledger.BookMonth, error) {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return nil, err

@@ -26,7 +26,7 @@ import (
 // packedEach runs q, which returns one column, a record_send, per row, and hands each row to
 // fn in order. The bytes are the driver's own: valid only until fn returns, so fn copies
 // whatever it keeps.
-func packedEach(ctx context.Context, tx *sqlx.Tx, q string, fn func(p *packed) error, args ...any) error {
+func packedEach(ctx context.Context, tx queryer, q string, fn func(p *packed) error, args ...any) error {
 	rows, err := tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return err
@@ -50,6 +50,52 @@ func packedEach(ctx context.Context, tx *sqlx.Tx, q string, fn func(p *packed) e
 		return err
 	}
 	return rows.Close()
+}
+
+// queryer runs a query: a transaction, or the statements a walk prepares on one.
+type queryer interface {
+	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
+}
+
+// bookQueries runs the queries a walk repeats for every book (seven for each of thousands
+// of books in an audit) as statements prepared once on its transaction: each then costs one
+// round trip, where an unprepared query with arguments costs two, and PostgreSQL plans it
+// once rather than every time.
+type bookQueries struct {
+	tx    *sqlx.Tx
+	stmts map[string]*sqlx.Stmt
+}
+
+func prepared(tx *sqlx.Tx) *bookQueries { return &bookQueries{tx: tx, stmts: map[string]*sqlx.Stmt{}} }
+
+func (q *bookQueries) stmt(ctx context.Context, query string) (*sqlx.Stmt, error) {
+	if st, ok := q.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := q.tx.PreparexContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	q.stmts[query] = st
+	return st, nil
+}
+
+// QueryContext runs query, prepared on first use; the statements close with the transaction.
+func (q *bookQueries) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	return st.QueryContext(ctx, args...)
+}
+
+// GetContext scans the one row of query into dest, as sqlx's GetContext does.
+func (q *bookQueries) GetContext(ctx context.Context, dest any, query string, args ...any) error {
+	st, err := q.stmt(ctx, query)
+	if err != nil {
+		return err
+	}
+	return st.GetContext(ctx, dest, args...)
 }
 
 // packed reads a row packed by record_send: the column count, then per column its

@@ -50,7 +50,7 @@ type JournalVisitor interface {
 // walkJournal streams every book's entries, with their postings, in chain order, inside tx
 // (one snapshot). It walks to the last entry actually stored, even past a book head that
 // was tampered with.
-func walkJournal(ctx context.Context, tx *sqlx.Tx, books []BookInfo, v JournalVisitor) error {
+func walkJournal(ctx context.Context, tx *bookQueries, books []BookInfo, v JournalVisitor) error {
 	var sc bookScratch
 	for _, b := range books {
 		if err := v.Book(b); err != nil {
@@ -67,7 +67,7 @@ func walkJournal(ctx context.Context, tx *sqlx.Tx, books []BookInfo, v JournalVi
 			}
 		} else {
 			for lo := int64(1); lo <= last; lo += chunk {
-				if err := walkChunk(ctx, tx, b, codes, lo, lo+chunk-1, v); err != nil {
+				if err := walkChunk(ctx, tx.tx, b, codes, lo, lo+chunk-1, v); err != nil {
 					return err
 				}
 			}
@@ -118,7 +118,7 @@ func (s *Store) WalkJournal(ctx context.Context, books []string, v JournalVisito
 		if err != nil {
 			return err
 		}
-		return walkJournal(ctx, tx, bs, v)
+		return walkJournal(ctx, prepared(tx), bs, v)
 	})
 }
 
@@ -169,7 +169,7 @@ type linkedPosting struct {
 // [16]byte. Entries that share a tail share a chain, and the full uuid tells them apart.
 func uuidTail(id []byte) uint64 { return binary.LittleEndian.Uint64(id[8:16]) }
 
-func walkWholeBook(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64]string, v JournalVisitor, sc *bookScratch) error {
+func walkWholeBook(ctx context.Context, tx *bookQueries, b BookInfo, codes map[int64]string, v JournalVisitor, sc *bookScratch) error {
 	ids := make([]int64, 0, len(codes))
 	for id := range codes {
 		ids = append(ids, id)
