@@ -2,7 +2,6 @@ package bench
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
 	"fmt"
 	"io"
@@ -280,10 +279,8 @@ func measure(ctx context.Context, s *store.Store, cfg Config, today time.Time) e
 	var audit *store.AuditResult
 	var auditTiming timing
 	var auditCPU time.Duration
-	var checks [2]time.Duration
 	if cfg.Only == "" || cfg.Only == "audit" {
 		fmt.Fprintf(cfg.Log, "auditing the whole ledger\n")
-		checks[0] = machineCheck()
 		cpu0 := processCPU()
 		var err error
 		if auditTiming, err = timeIt("audit (whole journal, one snapshot)", 1, func() error {
@@ -294,7 +291,6 @@ func measure(ctx context.Context, s *store.Store, cfg Config, today time.Time) e
 			return err
 		}
 		auditCPU = processCPU() - cpu0
-		checks[1] = machineCheck()
 	}
 	writes := ""
 	if cfg.Only == "" || cfg.Only == "writes" {
@@ -322,9 +318,8 @@ func measure(ctx context.Context, s *store.Store, cfg Config, today time.Time) e
 		}
 		fmt.Fprintf(cfg.Out, "audit of the seeded ledger: %s; %d entries, %d postings, digest %s\n", verdictText, audit.Entries, audit.Postings, audit.Digest)
 		fmt.Fprintf(cfg.Out, "ratio: audit time / 30 s target = %.2f\n", float64(auditTiming.median())/float64(30*time.Second))
+		// The same audit is the same work: when its CPU time is up, the machine was slow.
 		fmt.Fprintf(cfg.Out, "audit CPU of this process (Go, not PostgreSQL): %.1f s\n", auditCPU.Seconds())
-		fmt.Fprintf(cfg.Out, "machine check (SHA-256 of %d MiB on each of %d cores, before / after the audit): %s / %s ms\n",
-			checkMiB, runtime.NumCPU(), ms(checks[0]), ms(checks[1]))
 	}
 	if writes != "" {
 		fmt.Fprintf(cfg.Out, "\n%s\n", writes)
@@ -336,34 +331,6 @@ func measure(ctx context.Context, s *store.Store, cfg Config, today time.Time) e
 		return fmt.Errorf("the seeded ledger does not audit clean")
 	}
 	return nil
-}
-
-// checkMiB is what machineCheck hashes on each core.
-const checkMiB = 256
-
-// machineCheck times a fixed CPU-bound job on every core: SHA-256 of checkMiB MiB each. On
-// a shared virtual machine the same audit can take half again as long from one half hour to
-// the next; this figure, printed beside the audit's, tells a slow machine from a slow build.
-func machineCheck() time.Duration {
-	buf := make([]byte, 1<<20)
-	for i := range buf {
-		buf[i] = byte(i * 7)
-	}
-	start := time.Now()
-	var wg sync.WaitGroup
-	for range runtime.NumCPU() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			h := sha256.New()
-			for range checkMiB {
-				h.Write(buf)
-			}
-			h.Sum(nil)
-		}()
-	}
-	wg.Wait()
-	return time.Since(start)
 }
 
 // processCPU is the user and system CPU time this process has used.
