@@ -294,6 +294,16 @@ func (t *Tonnes) Scan(src any) error {
 	return nil
 }
 
+// ScanText is Scan of a numeric's text, for readers that hold it as bytes: passing a []byte as
+// Scan's interface argument costs a heap allocation, 18 million times in an audit.
+func (t *Tonnes) ScanText(b []byte) error {
+	if kg, ok := scanKg(b); ok {
+		*t = Tonnes{kg}
+		return nil
+	}
+	return t.Scan(b)
+}
+
 // scanKg reads PostgreSQL's text of a numeric ("-12.5", "100", "0.001000") as kilograms
 // without allocating; ok is false for anything else (more places than 3 that are not zeros,
 // too many digits), which Scan then handles through decimal.

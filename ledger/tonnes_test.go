@@ -372,6 +372,24 @@ func TestTonnesScan(t *testing.T) {
 	}
 }
 
+// ScanText reads the text of a numeric exactly as Scan does, errors included, and allocates
+// nothing on the fast path.
+func TestTonnesScanText(t *testing.T) {
+	for _, src := range []string{"12.5", "12.500", "-3.250", "0", "12.3450", "1.000000", "999999999999999.999",
+		"12.3456", "0.0001", "abc", "", "-", "1e3", "1000000000000000"} {
+		want, got := tn("42"), tn("42")
+		wantErr, gotErr := want.Scan([]byte(src)), got.ScanText([]byte(src))
+		if fmt.Sprint(gotErr) != fmt.Sprint(wantErr) || !got.Equal(want) {
+			t.Errorf("ScanText(%q) = %s, %v; Scan gives %s, %v", src, got, gotErr, want, wantErr)
+		}
+	}
+	b := []byte("-1234.567")
+	var v Tonnes
+	if n := testing.AllocsPerRun(100, func() { _ = v.ScanText(b) }); n != 0 {
+		t.Errorf("ScanText allocates %v times per call, want 0", n)
+	}
+}
+
 func TestTonnesArithmetic(t *testing.T) {
 	a, b := tn("12.5"), tn("0.75")
 	checks := []struct {

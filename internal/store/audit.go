@@ -219,10 +219,10 @@ func rollupRows(ctx context.Context, tx queryer, codes map[int64]string, daily b
 		} else {
 			row.Year = int(int32At(vals[2]))
 		}
-		if err := row.Amount.Scan(vals[6]); err != nil {
+		if err := row.Amount.ScanText(vals[6]); err != nil {
 			return fmt.Errorf("amount: %w", err)
 		}
-		if err := row.Priced.Scan(vals[7]); err != nil {
+		if err := row.Priced.ScanText(vals[7]); err != nil {
 			return fmt.Errorf("priced: %w", err)
 		}
 		var err error

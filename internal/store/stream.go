@@ -189,7 +189,7 @@ func walkWholeBook(ctx context.Context, tx *bookQueries, b BookInfo, codes map[i
 				return pr.err
 			}
 			var amount ledger.Tonnes
-			if err := amount.Scan(vals[2]); err != nil {
+			if err := amount.ScanText(vals[2]); err != nil {
 				return fmt.Errorf("posting of entry %s: amount: %w", uuidString(vals[0]), err)
 			}
 			key := uuidTail(vals[0])
