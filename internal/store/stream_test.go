@@ -227,3 +227,41 @@ func TestWalkPathsAgree(t *testing.T) {
 	})
 	compare("two entries share the tail of their uuid", true)
 }
+
+// A walk prepares each of its per-book queries once: three contracts (with their accounts,
+// books of their own) are walked with the same three statements as one would be.
+func TestWalkPreparesEachQueryOnce(t *testing.T) {
+	ctx := context.Background()
+	s := newStore(t)
+	for _, code := range []string{"PQ-1", "PQ-2", "PQ-3"} {
+		c := addContract(t, s, contractDoc(code, nil))
+		if _, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: c.Code, Tonnes: tn("5"), Date: c.TermStart, Key: code + "-d"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var rec entryRecorder
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		books, err := booksTx(ctx, tx, nil)
+		if err != nil {
+			return err
+		}
+		if len(books) < 3 {
+			t.Fatalf("%d books, want at least 3", len(books))
+		}
+		q := prepared(tx)
+		if err := walkJournal(ctx, q, books, &rec); err != nil {
+			return err
+		}
+		// the last entry seq, the postings and the entries of a book
+		if len(q.stmts) != 3 {
+			t.Errorf("%d statements prepared for %d books, want 3", len(q.stmts), len(books))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.entries) < 6 {
+		t.Errorf("walked %d entries, want each contract's sign and delivery at least", len(rec.entries))
+	}
+}
