@@ -162,11 +162,11 @@ func (v *auditVisitor) Entry(e ledger.Entry) error {
 }
 
 func (v *auditVisitor) EndBook(b BookInfo) error {
-	daily, err := rollupRows(v.ctx, v.tx, b.codes, true, b.ID, v.daily[:0])
+	daily, err := rollupRows(v.ctx, v.tx, b, true, v.daily[:0])
 	if err != nil {
 		return err
 	}
-	monthly, err := rollupRows(v.ctx, v.tx, b.codes, false, b.ID, v.monthly[:0])
+	monthly, err := rollupRows(v.ctx, v.tx, b, false, v.monthly[:0])
 	if err != nil {
 		return err
 	}
@@ -200,7 +200,7 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 // 3.5 million rows of ten columns, decoded value by value through database/sql, were a fifth
 // of the audit's time. Amounts come as text, exact whatever their scale. The rows are
 // appended to out.
-func rollupRows(ctx context.Context, tx queryer, codes map[int64]string, daily bool, bookID int64, out []ledger.RollupRow) ([]ledger.RollupRow, error) {
+func rollupRows(ctx context.Context, tx queryer, b BookInfo, daily bool, out []ledger.RollupRow) ([]ledger.RollupRow, error) {
 	table, cols, shape := `flows_monthly`, `account_id, month, contract_year`, monthlyCols
 	if daily {
 		table, cols, shape = `flows`, `account_id, effective_on, recorded_on`, dailyCols
@@ -230,12 +230,12 @@ func rollupRows(ctx context.Context, tx queryer, codes map[int64]string, daily b
 			return fmt.Errorf("value %q: %w", vals[8], err)
 		}
 		accountID := int64At(vals[0])
-		if row.Account = codes[accountID]; row.Account == "" {
+		if row.Account = b.codes[accountID]; row.Account == "" {
 			row.Account = fmt.Sprintf("account#%d", accountID)
 		}
 		out = append(out, row)
 		return nil
-	}, bookID)
+	}, b.ID)
 	if err != nil {
 		return nil, fmt.Errorf("audit %s: %w", table, err)
 	}

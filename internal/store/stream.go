@@ -60,14 +60,13 @@ func walkJournal(ctx context.Context, tx *bookQueries, books []BookInfo, v Journ
 		if err := tx.GetContext(ctx, &last, `SELECT coalesce(max(seq), 0) FROM entries WHERE book_id = $1`, b.ID); err != nil {
 			return err
 		}
-		codes := b.codes
 		if last <= wholeBook {
-			if err := walkWholeBook(ctx, tx, b, codes, v, &sc); err != nil {
+			if err := walkWholeBook(ctx, tx, b, v, &sc); err != nil {
 				return err
 			}
 		} else {
 			for lo := int64(1); lo <= last; lo += chunk {
-				if err := walkChunk(ctx, tx.tx, b, codes, lo, lo+chunk-1, v); err != nil {
+				if err := walkChunk(ctx, tx.tx, b, lo, lo+chunk-1, v); err != nil {
 					return err
 				}
 			}
@@ -169,9 +168,9 @@ type linkedPosting struct {
 // [16]byte. Entries that share a tail share a chain, and the full uuid tells them apart.
 func uuidTail(id []byte) uint64 { return binary.LittleEndian.Uint64(id[8:16]) }
 
-func walkWholeBook(ctx context.Context, tx *bookQueries, b BookInfo, codes map[int64]string, v JournalVisitor, sc *bookScratch) error {
-	ids := make([]int64, 0, len(codes))
-	for id := range codes {
+func walkWholeBook(ctx context.Context, tx *bookQueries, b BookInfo, v JournalVisitor, sc *bookScratch) error {
+	ids := make([]int64, 0, len(b.codes))
+	for id := range b.codes {
 		ids = append(ids, id)
 	}
 	if sc.first == nil {
@@ -198,7 +197,7 @@ func walkWholeBook(ctx context.Context, tx *bookQueries, b BookInfo, codes map[i
 				next = -1
 			}
 			first[key] = int32(len(ps))
-			ps = append(ps, linkedPosting{ledger.Posting{Account: codes[int64At(vals[1])], Amount: amount}, [16]byte(vals[0]), next})
+			ps = append(ps, linkedPosting{ledger.Posting{Account: b.codes[int64At(vals[1])], Amount: amount}, [16]byte(vals[0]), next})
 			return nil
 		}, pq.Array(ids))
 	sc.postings = ps
@@ -276,7 +275,7 @@ var (
 		nullableCol(oid.T_int2), col(oid.T_text), col(oid.T_int2), col(oid.T_bytea), col(oid.T_bytea)}
 )
 
-func walkChunk(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64]string, lo, hi int64, v JournalVisitor) error {
+func walkChunk(ctx context.Context, tx *sqlx.Tx, b BookInfo, lo, hi int64, v JournalVisitor) error {
 	// Each entry with its postings as two arrays, from a per-entry index lookup: a join here
 	// lets the planner scan all postings once per chunk.
 	var rows []struct {
@@ -303,7 +302,7 @@ func walkChunk(ctx context.Context, tx *sqlx.Tx, b BookInfo, codes map[int64]str
 			if err := amount.Scan(r.Amounts[i]); err != nil {
 				return fmt.Errorf("entry %s: posting amount %q: %w", e.ID, r.Amounts[i], err)
 			}
-			code, ok := codes[id]
+			code, ok := b.codes[id]
 			if !ok { // an account of another book: name it by id so the audit reports it
 				code = fmt.Sprintf("account#%d", id)
 			}
