@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"fmt"
+	"math"
 	"slices"
 	"sort"
 	"time"
@@ -53,21 +54,23 @@ type AuditContract struct {
 
 // RollupRow is one row of a stored rollup, compared with what the postings add up to.
 type RollupRow struct {
-	Account  string
-	Day      time.Time // effective date (daily) or first of month (monthly)
-	Recorded time.Time // recorded date (daily only)
-	Vintage  int
-	Kind     Kind
-	Year     int // contract year (monthly only; daily derives it)
-	Amount   Tonnes
-	Priced   Tonnes
-	Value    decimal.Decimal
-	Postings int64
+	Account     string
+	AccountKind AccountKind // the row's copy of its account's kind (the reports read it)
+	Day         time.Time   // effective date (daily) or first of month (monthly)
+	Recorded    time.Time   // recorded date (daily only)
+	Vintage     int
+	Kind        Kind
+	Year        int // contract year of the effective date
+	Amount      Tonnes
+	Priced      Tonnes
+	Value       decimal.Decimal
+	Postings    int64
 }
 
 // rollupKey is a row of the daily or monthly rollup: integers only (the account is its index
 // in the book's accounts, the kind its index in the auditor's kinds), so that the maps the
-// audit updates for every posting hash no strings.
+// audit updates for every posting hash no strings. Both grains key by the contract year the
+// rows copy, so a row filed under another year is a finding.
 type rollupKey struct {
 	account  int32
 	day      int32 // days since 1970-01-01 (the first of the month for the monthly rollup)
@@ -119,6 +122,8 @@ type Auditor struct {
 	prices   map[string]decimal.Decimal // priced deliveries of the book, for their corrections
 	prev     []byte
 	seq      int64
+	yearDay  int32 // the effective day whose contract year is yearOf (entries mostly share a day with the one before)
+	yearOf   int32
 	lastAt   time.Time
 	pos      Position
 	sincePos Position
@@ -194,6 +199,7 @@ func (a *Auditor) BeginBook(b AuditBook) {
 		a.accounts = append(a.accounts, bookAccount{AuditAccount: acc})
 	}
 	a.prev, a.seq, a.lastAt = GenesisHash, 0, time.Time{}
+	a.yearDay, a.yearOf = math.MinInt32, 0
 	a.pos, a.sincePos = Position{}, Position{}
 }
 
@@ -251,6 +257,9 @@ func (a *Auditor) Entry(e Entry) {
 	}
 	a.Postings += int64(len(e.Postings))
 	day, recorded, kindAt := dayNum(e.EffectiveOn), dayNum(e.RecordedAt), a.kindIndex(kind)
+	if day != a.yearDay {
+		a.yearDay, a.yearOf = day, int32(yearIn(a.years, e.EffectiveOn))
+	}
 	for _, p := range e.Postings {
 		at, ok := a.account[p.Account]
 		if !ok {
@@ -279,7 +288,7 @@ func (a *Auditor) Entry(e Entry) {
 		}
 		// Only the daily grain is added per posting; the coarser rollups are sums of it,
 		// derived once per book in EndBook (sums are linear, so that is exact).
-		k := rollupKey{account: at, day: day, recorded: recorded, vintage: int32(e.Vintage), kind: kindAt}
+		k := rollupKey{account: at, day: day, recorded: recorded, year: a.yearOf, vintage: int32(e.Vintage), kind: kindAt}
 		s := a.daily[k]
 		if s == nil {
 			s = &rollupSum{}
@@ -395,11 +404,9 @@ func (a *Auditor) checkFloor(at int32) {
 
 func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got []RollupRow, daily bool) {
 	for _, r := range got {
-		k := rollupKey{day: dayNum(r.Day), vintage: int32(r.Vintage), kind: a.kindIndex(r.Kind)}
+		k := rollupKey{day: dayNum(r.Day), year: int32(r.Year), vintage: int32(r.Vintage), kind: a.kindIndex(r.Kind)}
 		if daily {
 			k.recorded = dayNum(r.Recorded)
-		} else {
-			k.year = int32(r.Year)
 		}
 		at, ok := a.account[r.Account]
 		k.account = at
@@ -412,20 +419,23 @@ func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got
 		} else {
 			w.seen = true
 		}
-		if stray || !w.amount.Equal(r.Amount) || !w.priced.Equal(r.Priced) || !w.value.Equal(r.Value) || w.postings != r.Postings {
-			f := Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", r.Account, FormatDate(r.Day), r.Kind, r.Vintage),
-				Expected: fmt.Sprintf("%s t (%d postings)", w.amount, w.postings), Found: fmt.Sprintf("%s t (%d postings)", r.Amount, r.Postings),
-				Message: "a report rollup differs from the sum of its postings"}
-			if stray {
-				f.Expected, f.Message = "no row", "a report rollup holds a row that no posting of the book makes"
-			}
-			a.Add(f)
+		entry := fmt.Sprintf("%s %s %s %d", r.Account, FormatDate(r.Day), r.Kind, r.Vintage)
+		switch {
+		case stray:
+			a.Add(Finding{Check: check, Entry: entry, Expected: "no row", Found: fmt.Sprintf("%s t (%d postings) in contract year %d", r.Amount, r.Postings, r.Year),
+				Message: "a report rollup holds a row that no posting of the book makes"})
+		case !w.amount.Equal(r.Amount) || !w.priced.Equal(r.Priced) || !w.value.Equal(r.Value) || w.postings != r.Postings:
+			a.Add(Finding{Check: check, Entry: entry, Expected: fmt.Sprintf("%s t (%d postings)", w.amount, w.postings),
+				Found: fmt.Sprintf("%s t (%d postings)", r.Amount, r.Postings), Message: "a report rollup differs from the sum of its postings"})
+		case r.AccountKind != a.accounts[at].Kind:
+			a.Add(Finding{Check: check, Entry: entry, Expected: "account kind " + string(a.accounts[at].Kind), Found: "account kind " + string(r.AccountKind),
+				Message: "a report rollup row files its account under another kind"})
 		}
 	}
 	for k, w := range want {
 		if !w.seen {
 			a.Add(Finding{Check: check, Entry: fmt.Sprintf("%s %s %s %d", a.accounts[k.account].Code, FormatDate(dayTime(k.day)), a.kinds[k.kind], k.vintage),
-				Expected: fmt.Sprintf("%s t (%d postings)", w.amount, w.postings), Found: "no row",
+				Expected: fmt.Sprintf("%s t (%d postings) in contract year %d", w.amount, w.postings, k.year), Found: "no row",
 				Message: "a report rollup is missing postings"})
 		}
 	}
@@ -434,25 +444,20 @@ func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got
 // derive sums the book's daily rollup into the coarser ones: per account and effective month
 // (with the contract year), per book month, and per vintage month of the book's shard.
 func (a *Auditor) derive() {
-	type civil struct {
-		month, year int32
-	}
-	days := map[int32]civil{} // a book has far fewer distinct days than daily rows
-	at := func(d int32) civil {
-		c, ok := days[d]
+	months := map[int32]int32{} // a book has far fewer distinct days than daily rows
+	month := func(d int32) int32 {
+		m, ok := months[d]
 		if !ok {
-			t := dayTime(d)
-			c = civil{monthNum(t), int32(yearIn(a.years, t))}
-			days[d] = c
+			m = monthNum(dayTime(d))
+			months[d] = m
 		}
-		return c
+		return m
 	}
 	// First to months, effective and recorded (several times fewer keys than days), then from
 	// those to the three coarser rollups.
 	a.byMonth = reuse(a.byMonth)
 	for k, s := range a.daily {
-		eff, rec := at(k.day), at(k.recorded)
-		mk := rollupKey{account: k.account, day: eff.month, recorded: rec.month, vintage: k.vintage, kind: k.kind, year: eff.year}
+		mk := rollupKey{account: k.account, day: month(k.day), recorded: month(k.recorded), vintage: k.vintage, kind: k.kind, year: k.year}
 		m := a.byMonth[mk]
 		if m == nil {
 			m = &rollupSum{}

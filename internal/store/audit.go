@@ -198,36 +198,37 @@ func (v *auditVisitor) EndBook(b BookInfo) error {
 
 // rollupRows reads a book's rows of flows (daily) or flows_monthly, packed (see packedEach):
 // 3.5 million rows of ten columns, decoded value by value through database/sql, were a fifth
-// of the audit's time. Amounts come as text, exact whatever their scale. The rows are
-// appended to out.
+// of the audit's time. Amounts come as text, exact whatever their scale. Besides its key and
+// sums, each row carries the copies of its account's kind and its date's contract year that
+// the reports group by; they are checked too. The rows are appended to out.
 func rollupRows(ctx context.Context, tx queryer, b BookInfo, daily bool, out []ledger.RollupRow) ([]ledger.RollupRow, error) {
-	table, cols, shape := `flows_monthly`, `account_id, month, contract_year`, monthlyCols
+	table, days := `flows_monthly`, `month, month`
 	if daily {
-		table, cols, shape = `flows`, `account_id, effective_on, recorded_on`, dailyCols
+		table, days = `flows`, `effective_on, recorded_on`
 	}
-	kind := kinds{}
-	vals := make([][]byte, len(shape))
-	err := packedEach(ctx, tx, `SELECT record_send(ROW(`+cols+`, vintage, postings, kind, amount::text, priced::text, value::text))
+	kind, accountKind := kinds{}, kinds{}
+	vals := make([][]byte, len(rollupCols))
+	err := packedEach(ctx, tx, `SELECT record_send(ROW(account_id, `+days+`, contract_year, vintage, postings, kind, account_kind,
+		       amount::text, priced::text, value::text))
 		  FROM `+table+` WHERE book_id = $1`, func(r *packed) error {
-		r.row(shape, vals)
+		r.row(rollupCols, vals)
 		if r.err != nil {
 			return r.err
 		}
-		row := ledger.RollupRow{Day: dateAt(vals[1]), Vintage: int(int16At(vals[3])), Postings: int64At(vals[4]), Kind: kind.of(vals[5])}
+		row := ledger.RollupRow{Day: dateAt(vals[1]), Year: int(int32At(vals[3])), Vintage: int(int16At(vals[4])), Postings: int64At(vals[5]),
+			Kind: kind.of(vals[6]), AccountKind: ledger.AccountKind(accountKind.of(vals[7]))}
 		if daily {
 			row.Recorded = dateAt(vals[2])
-		} else {
-			row.Year = int(int32At(vals[2]))
 		}
-		if err := row.Amount.ScanText(vals[6]); err != nil {
+		if err := row.Amount.ScanText(vals[8]); err != nil {
 			return fmt.Errorf("amount: %w", err)
 		}
-		if err := row.Priced.ScanText(vals[7]); err != nil {
+		if err := row.Priced.ScanText(vals[9]); err != nil {
 			return fmt.Errorf("priced: %w", err)
 		}
 		var err error
-		if row.Value, err = parseMoney(string(vals[8])); err != nil {
-			return fmt.Errorf("value %q: %w", vals[8], err)
+		if row.Value, err = parseMoney(string(vals[10])); err != nil {
+			return fmt.Errorf("value %q: %w", vals[10], err)
 		}
 		accountID := int64At(vals[0])
 		if row.Account = b.codes[accountID]; row.Account == "" {
@@ -242,14 +243,11 @@ func rollupRows(ctx context.Context, tx queryer, b BookInfo, daily bool, out []l
 	return out, nil
 }
 
-// dailyCols and monthlyCols are the columns rollupRows packs: the account, the day, the
-// recorded day (daily) or the contract year (monthly), the vintage, the postings, the kind and
-// the three amounts as text.
-var (
-	dailyCols = []column{col(oid.T_int8), col(oid.T_date), col(oid.T_date), col(oid.T_int2), col(oid.T_int8),
-		col(oid.T_text), col(oid.T_text), col(oid.T_text), col(oid.T_text)}
-	monthlyCols = append(append(slices.Clone(dailyCols[:2]), col(oid.T_int4)), dailyCols[3:]...)
-)
+// rollupCols are the columns rollupRows packs: the account, the day and the recorded day
+// (daily; the month twice, monthly), the contract year, the vintage, the postings, the kind,
+// the account's kind, and the three amounts as text.
+var rollupCols = []column{col(oid.T_int8), col(oid.T_date), col(oid.T_date), col(oid.T_int4), col(oid.T_int2), col(oid.T_int8),
+	col(oid.T_text), col(oid.T_text), col(oid.T_text), col(oid.T_text), col(oid.T_text)}
 
 // pivotedRows reads rows of a pivoted rollup (in kilograms): month, recorded month, a key
 // (the contract year, or for vintage_months the vintage) into Year, the eleven measures in

@@ -26,6 +26,11 @@ func TestAuditCatchesTamperedRollups(t *testing.T) {
 		{"vintage month moved to another shard", `UPDATE vintage_months SET shard = (shard + 1) % 16 WHERE delivered <> 0`, "rollup_vintage_months"},
 		{"vintage month row added", `INSERT INTO vintage_months (shard, month, vintage, recorded_month, delivered, postings)
 			VALUES (3, '2031-01-01', 2030, '2031-01-01', 1000, 1)`, "rollup_vintage_months"},
+		// The columns a rollup row copies from its account and contract, which the reports
+		// group by.
+		{"daily account kind changed", `UPDATE flows SET account_kind = 'retired' WHERE account_kind = 'holding'`, "rollup_daily"},
+		{"daily contract year changed", `UPDATE flows SET contract_year = contract_year + 1`, "rollup_daily"},
+		{"monthly account kind changed", `UPDATE flows_monthly SET account_kind = 'retired' WHERE account_kind = 'holding'`, "rollup_monthly"},
 		// Rows that hold nothing, but that no posting makes.
 		{"daily row of zeros added", `INSERT INTO flows SELECT account_id, effective_on + 1, recorded_on, vintage, kind, book_id,
 			account_kind, contract_year, 0, 0, 0, 0 FROM flows LIMIT 1`, "rollup_daily"},
