@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -48,25 +49,33 @@ type JournalVisitor interface {
 }
 
 // walkJournal streams every book's entries, with their postings, in chain order, inside tx
-// (one snapshot). It walks to the last entry actually stored, even past a book head that
-// was tampered with.
+// (one snapshot). It walks from the first entry actually stored to the last, even past a
+// book head that was tampered with.
 func walkJournal(ctx context.Context, tx *bookQueries, books []BookInfo, v JournalVisitor) error {
 	var sc bookScratch
 	for _, b := range books {
 		if err := v.Book(b); err != nil {
 			return err
 		}
-		var last int64
-		if err := tx.GetContext(ctx, &last, `SELECT coalesce(max(seq), 0) FROM entries WHERE book_id = $1`, b.ID); err != nil {
+		// A book whose stored seqs span fewer than wholeBook is read whole; a larger one (or
+		// one whose seqs a superuser moved far apart: a constraint keeps them at 1 and up,
+		// but can be dropped) in chunks, each starting after the last seq read.
+		var span struct {
+			First int64 `db:"first"`
+			Last  int64 `db:"last"`
+		}
+		if err := tx.GetContext(ctx, &span, `SELECT coalesce(min(seq), 1) AS first, coalesce(max(seq), 0) AS last
+			FROM entries WHERE book_id = $1`, b.ID); err != nil {
 			return err
 		}
-		if last <= wholeBook {
+		if span.Last-span.First < wholeBook {
 			if err := walkWholeBook(ctx, tx, b, v, &sc); err != nil {
 				return err
 			}
 		} else {
-			for lo := int64(1); lo <= last; lo += chunk {
-				if err := walkChunk(ctx, tx.tx, b, lo, lo+chunk-1, v); err != nil {
+			for after, more := int64(math.MinInt64), true; more; {
+				var err error
+				if after, more, err = walkChunk(ctx, tx.tx, b, after, v); err != nil {
 					return err
 				}
 			}
@@ -275,7 +284,9 @@ var (
 		nullableCol(oid.T_int2), col(oid.T_text), col(oid.T_int2), col(oid.T_bytea), col(oid.T_bytea)}
 )
 
-func walkChunk(ctx context.Context, tx *sqlx.Tx, b BookInfo, lo, hi int64, v JournalVisitor) error {
+// walkChunk visits the next chunk of the book's entries, those after seq after, and returns
+// the last seq it visited and whether there may be more.
+func walkChunk(ctx context.Context, tx *sqlx.Tx, b BookInfo, after int64, v JournalVisitor) (last int64, more bool, err error) {
 	// Each entry with its postings as two arrays, from a per-entry index lookup: a join here
 	// lets the planner scan all postings once per chunk.
 	var rows []struct {
@@ -288,19 +299,19 @@ func walkChunk(ctx context.Context, tx *sqlx.Tx, b BookInfo, lo, hi int64, v Jou
 		  CROSS JOIN LATERAL (SELECT coalesce(array_agg(p.account_id ORDER BY p.account_id), '{}') AS account_ids,
 		                             coalesce(array_agg(p.amount::text ORDER BY p.account_id), '{}') AS amounts
 		                        FROM postings p WHERE p.entry_id = e.id) x
-		 WHERE e.book_id = $1 AND e.seq BETWEEN $2 AND $3 ORDER BY e.seq`, b.ID, lo, hi); err != nil {
-		return err
+		 WHERE e.book_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3`, b.ID, after, chunk); err != nil {
+		return 0, false, err
 	}
 	for _, r := range rows {
 		e, err := r.entry()
 		if err != nil {
-			return err
+			return 0, false, err
 		}
 		e.Postings = make([]ledger.Posting, len(r.AccountIDs))
 		for i, id := range r.AccountIDs {
 			var amount ledger.Tonnes
 			if err := amount.Scan(r.Amounts[i]); err != nil {
-				return fmt.Errorf("entry %s: posting amount %q: %w", e.ID, r.Amounts[i], err)
+				return 0, false, fmt.Errorf("entry %s: posting amount %q: %w", e.ID, r.Amounts[i], err)
 			}
 			code, ok := b.codes[id]
 			if !ok { // an account of another book: name it by id so the audit reports it
@@ -310,8 +321,9 @@ func walkChunk(ctx context.Context, tx *sqlx.Tx, b BookInfo, lo, hi int64, v Jou
 		}
 		slices.SortFunc(e.Postings, func(x, y ledger.Posting) int { return strings.Compare(x.Account, y.Account) })
 		if err := v.Entry(e); err != nil {
-			return err
+			return 0, false, err
 		}
+		last = e.Seq
 	}
-	return nil
+	return last, int64(len(rows)) == chunk, nil
 }

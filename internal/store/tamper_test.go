@@ -128,7 +128,17 @@ func (f tamperFixture) wantDrift(t *testing.T, account string) {
 	t.Errorf("Balances(%s) has no row for %s", f.book, account)
 }
 
-func TestTamperDetected(t *testing.T) {
+func TestTamperDetected(t *testing.T) { tamperCases(t) }
+
+// TestTamperDetectedInChunks plays the same attacks on books read in chunks of two entries:
+// the path of books past wholeBook.
+func TestTamperDetectedInChunks(t *testing.T) {
+	defer func(w, c int64) { wholeBook, chunk = w, c }(wholeBook, chunk)
+	wholeBook, chunk = 0, 2
+	tamperCases(t)
+}
+
+func tamperCases(t *testing.T) {
 	s := newStore(t)
 	n := 0
 	fixture := func(t *testing.T) tamperFixture { n++; return newTamperFixture(t, s, n) }
@@ -278,6 +288,32 @@ func TestTamperDetected(t *testing.T) {
 			}
 		}
 		f.wantBreak(t, id, 5)
+	})
+	t.Run("an entry inserted before the first, the seq constraint dropped", func(t *testing.T) {
+		f := fixture(t)
+		id := ledger.NewID()
+		tampered(t, s, func(ctx context.Context, tx *sql.Tx) error {
+			for _, q := range []struct {
+				q    string
+				args []any
+			}{
+				{`ALTER TABLE entries DROP CONSTRAINT entries_seq_check`, nil},
+				{`INSERT INTO entries (id, book_id, seq, kind, effective_on, recorded_at, idempotency_key, request_sha256,
+				                       description, hash_version, prev_hash, hash)
+				  SELECT $1, id, 0, 'transfer', '2025-01-01', clock_timestamp(), 'forged-0-' || $2, sha256('forged'),
+				         'a forged first entry', 1, $3, $3 FROM books WHERE code = $2`, []any{id, f.book, ledger.GenesisHash}},
+				{`INSERT INTO postings (entry_id, account_id, amount)
+				  SELECT $1, id, CASE code WHEN $2 THEN -7 ELSE 7 END FROM accounts WHERE code IN ($2, $3)`, []any{id, f.src, f.a}},
+				// back for the cases after this one, over rows it no longer checks
+				{`ALTER TABLE entries ADD CONSTRAINT entries_seq_check CHECK (seq >= 1) NOT VALID`, nil},
+			} {
+				if _, err := tx.ExecContext(ctx, q.q, q.args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		f.wantBreak(t, id, 0)
 	})
 	t.Run("two entries' seqs swapped", func(t *testing.T) {
 		f := fixture(t)
