@@ -198,6 +198,9 @@ func (a *Auditor) BeginBook(b AuditBook) {
 		a.account[acc.Code] = int32(i)
 		a.accounts = append(a.accounts, bookAccount{AuditAccount: acc})
 	}
+	if b.Contract != nil {
+		a.checkContractAccounts()
+	}
 	a.prev, a.seq, a.lastAt = GenesisHash, 0, time.Time{}
 	a.yearDay, a.yearOf = math.MinInt32, 0
 	a.pos, a.sincePos = Position{}, Position{}
@@ -318,6 +321,41 @@ func (a *Auditor) kindIndex(k Kind) uint8 {
 	return uint8(len(a.kinds) - 1)
 }
 
+// checkContractAccounts checks that a contract's book holds exactly the accounts its terms
+// define, with their kinds and floors. The terms are sealed into the sign entry (checkTerms);
+// the accounts table is not, and an account's kind decides which measure its tonnes count in.
+func (a *Auditor) checkContractAccounts() {
+	terms := &a.book.Contract.Terms
+	want := terms.Accounts().List(terms)
+	describe := func(k AccountKind, floor *Tonnes) string {
+		if floor == nil {
+			return "kind " + string(k) + ", no floor"
+		}
+		return "kind " + string(k) + ", floor " + floor.String()
+	}
+	for _, w := range want {
+		at, ok := a.account[w.Code]
+		if !ok {
+			a.Add(Finding{Check: "contract_accounts", Entry: w.Code, Expected: describe(w.Kind, w.Floor), Found: "no account",
+				Message: "contract " + a.book.Code + ": an account its terms define is missing"})
+			continue
+		}
+		got := a.accounts[at]
+		if got.Kind != w.Kind || (got.Floor == nil) != (w.Floor == nil) || (got.Floor != nil && !got.Floor.Equal(*w.Floor)) {
+			a.Add(Finding{Check: "contract_accounts", Entry: w.Code, Expected: describe(w.Kind, w.Floor), Found: describe(got.Kind, got.Floor),
+				Message: "contract " + a.book.Code + ": an account's kind or floor is not the one its terms define"})
+		}
+	}
+	if len(a.accounts) != len(want) {
+		for _, got := range a.accounts {
+			if !slices.ContainsFunc(want, func(w Account) bool { return w.Code == got.Code }) {
+				a.Add(Finding{Check: "contract_accounts", Entry: got.Code, Expected: "no account", Found: describe(got.Kind, got.Floor),
+					Message: "contract " + a.book.Code + ": its book holds an account its terms do not define"})
+			}
+		}
+	}
+}
+
 func (a *Auditor) checkTerms(e Entry) {
 	want := a.book.Contract.Terms.TermsDigest()
 	if got := e.Metadata["terms_sha256"]; got != want {
@@ -419,16 +457,16 @@ func (a *Auditor) compareRollup(check string, want map[rollupKey]*rollupSum, got
 		} else {
 			w.seen = true
 		}
-		entry := fmt.Sprintf("%s %s %s %d", r.Account, FormatDate(r.Day), r.Kind, r.Vintage)
+		entry := func() string { return fmt.Sprintf("%s %s %s %d", r.Account, FormatDate(r.Day), r.Kind, r.Vintage) }
 		switch {
 		case stray:
-			a.Add(Finding{Check: check, Entry: entry, Expected: "no row", Found: fmt.Sprintf("%s t (%d postings) in contract year %d", r.Amount, r.Postings, r.Year),
+			a.Add(Finding{Check: check, Entry: entry(), Expected: "no row", Found: fmt.Sprintf("%s t (%d postings) in contract year %d", r.Amount, r.Postings, r.Year),
 				Message: "a report rollup holds a row that no posting of the book makes"})
 		case !w.amount.Equal(r.Amount) || !w.priced.Equal(r.Priced) || !w.value.Equal(r.Value) || w.postings != r.Postings:
-			a.Add(Finding{Check: check, Entry: entry, Expected: fmt.Sprintf("%s t (%d postings)", w.amount, w.postings),
+			a.Add(Finding{Check: check, Entry: entry(), Expected: fmt.Sprintf("%s t (%d postings)", w.amount, w.postings),
 				Found: fmt.Sprintf("%s t (%d postings)", r.Amount, r.Postings), Message: "a report rollup differs from the sum of its postings"})
 		case r.AccountKind != a.accounts[at].Kind:
-			a.Add(Finding{Check: check, Entry: entry, Expected: "account kind " + string(a.accounts[at].Kind), Found: "account kind " + string(r.AccountKind),
+			a.Add(Finding{Check: check, Entry: entry(), Expected: "account kind " + string(a.accounts[at].Kind), Found: "account kind " + string(r.AccountKind),
 				Message: "a report rollup row files its account under another kind"})
 		}
 	}

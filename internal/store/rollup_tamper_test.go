@@ -9,7 +9,8 @@ import (
 )
 
 // Every report rollup is re-added by the audit: a superuser who edits one (with the triggers
-// off) is caught, and the finding names the rollup and the contract.
+// off) is caught, and the finding names the rollup and the contract. So is an edit of the
+// accounts a contract's terms define, whose kinds decide what the rollups count.
 func TestAuditCatchesTamperedRollups(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -31,6 +32,10 @@ func TestAuditCatchesTamperedRollups(t *testing.T) {
 		{"daily account kind changed", `UPDATE flows SET account_kind = 'retired' WHERE account_kind = 'holding'`, "rollup_daily"},
 		{"daily contract year changed", `UPDATE flows SET contract_year = contract_year + 1`, "rollup_daily"},
 		{"monthly account kind changed", `UPDATE flows_monthly SET account_kind = 'retired' WHERE account_kind = 'holding'`, "rollup_monthly"},
+		{"account kind changed", `UPDATE accounts SET kind = 'holding' WHERE kind = 'retired'`, "contract_accounts"},
+		{"account floor lowered", `UPDATE accounts SET floor = -1000 WHERE kind = 'holding'`, "contract_accounts"},
+		{"account added to a contract's book", `INSERT INTO accounts (code, book_id, kind, floor)
+			SELECT code || '-2', book_id, kind, floor FROM accounts WHERE kind = 'holding'`, "contract_accounts"},
 		// Rows that hold nothing, but that no posting makes.
 		{"daily row of zeros added", `INSERT INTO flows SELECT account_id, effective_on + 1, recorded_on, vintage, kind, book_id,
 			account_kind, contract_year, 0, 0, 0, 0 FROM flows LIMIT 1`, "rollup_daily"},
