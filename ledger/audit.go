@@ -49,7 +49,16 @@ type AuditBook struct {
 type AuditContract struct {
 	Terms             Contract       // as stored (its first schedule: the one signed)
 	Schedule          []ScheduleLine // the schedule in force (latest version)
-	SerializedHolding Tonnes         // tonnes in serial blocks still delivered
+	Versions          []ScheduleVersion
+	SerializedHolding Tonnes // tonnes in serial blocks still delivered
+}
+
+// ScheduleVersion is a stored version of a contract's schedule and the entry (its sign or an
+// amendment) that made it, whose sealed metadata holds the same schedule.
+type ScheduleVersion struct {
+	Version int
+	EntryID string
+	Lines   []ScheduleLine
 }
 
 // RollupRow is one row of a stored rollup, compared with what the postings add up to.
@@ -124,9 +133,11 @@ type Auditor struct {
 	seq      int64
 	yearDay  int32 // the effective day whose contract year is yearOf (entries mostly share a day with the one before)
 	yearOf   int32
-	lastAt   time.Time
-	pos      Position
-	sincePos Position
+	// which of the contract's schedule versions a sign or amend entry of the book made
+	versionSeen []bool
+	lastAt      time.Time
+	pos         Position
+	sincePos    Position
 
 	// SinceTotals and SinceAccounts are the books' totals at the statement's chain positions,
 	// and SinceHashes the hashes of the entries at those positions.
@@ -203,6 +214,10 @@ func (a *Auditor) BeginBook(b AuditBook) {
 	}
 	a.prev, a.seq, a.lastAt = GenesisHash, 0, time.Time{}
 	a.yearDay, a.yearOf = math.MinInt32, 0
+	a.versionSeen = a.versionSeen[:0]
+	if b.Contract != nil {
+		a.versionSeen = append(a.versionSeen, make([]bool, len(b.Contract.Versions))...)
+	}
 	a.pos, a.sincePos = Position{}, Position{}
 }
 
@@ -305,6 +320,9 @@ func (a *Auditor) Entry(e Entry) {
 	if e.Kind == KindSign && a.book.Contract != nil {
 		a.checkTerms(e)
 	}
+	if (e.Kind == KindSign || e.Kind == KindAmend) && a.book.Contract != nil {
+		a.checkScheduleVersion(e)
+	}
 }
 
 // kindIndex is k's index in a.kinds, added when new.
@@ -356,6 +374,25 @@ func (a *Auditor) checkContractAccounts() {
 	}
 }
 
+// checkScheduleVersion checks the stored schedule version that a sign or amend entry made
+// against the schedule sealed into the entry's metadata: the reports of shortfalls and what is
+// due read the stored lines.
+func (a *Auditor) checkScheduleVersion(e Entry) {
+	c := a.book.Contract
+	for i := range c.Versions {
+		if v := &c.Versions[i]; v.EntryID == e.ID {
+			if got, want := FormatSchedule(v.Lines), e.Metadata["schedule"]; got != want {
+				a.Add(Finding{Check: "schedule_version", Entry: e.ID, Expected: want, Found: got,
+					Message: fmt.Sprintf("contract %s: schedule version %d is not the schedule its %s entry sealed", a.book.Code, v.Version, e.Kind)})
+			}
+			a.versionSeen[i] = true
+			return
+		}
+	}
+	a.Add(Finding{Check: "schedule_version", Entry: e.ID, Expected: "a stored schedule version made by this entry", Found: "none",
+		Message: "contract " + a.book.Code + ": a " + string(e.Kind) + " entry's schedule is not stored"})
+}
+
 func (a *Auditor) checkTerms(e Entry) {
 	want := a.book.Contract.Terms.TermsDigest()
 	if got := e.Metadata["terms_sha256"]; got != want {
@@ -400,6 +437,13 @@ func (a *Auditor) EndBook(daily, monthly []RollupRow, books, effective, years []
 		if !sched.Equal(a.pos.Contracted) {
 			a.Add(Finding{Check: "schedule_total", Entry: b.Code, Expected: a.pos.Contracted.String(), Found: sched.String(),
 				Message: "contract " + b.Code + ": the schedule in force does not add up to the contracted tonnes"})
+		}
+		for i, v := range c.Versions {
+			if !a.versionSeen[i] {
+				a.Add(Finding{Check: "schedule_version", Entry: b.Code, Expected: "every schedule version made by a sign or amend entry of the book",
+					Found:   fmt.Sprintf("version %d made by entry %s", v.Version, v.EntryID),
+					Message: "contract " + b.Code + ": a stored schedule version was made by no sign or amendment of its book"})
+			}
 		}
 		if c.SerializedHolding.GreaterThan(a.pos.Holding) {
 			a.Add(Finding{Check: "serials_held", Entry: b.Code, Expected: "at most " + a.pos.Holding.String(), Found: c.SerializedHolding.String(),

@@ -306,10 +306,11 @@ func auditContracts(ctx context.Context, tx *sqlx.Tx) (map[int64]*ledger.AuditCo
 		Vintage    sql.NullInt64  `db:"vintage"`
 		Price      sql.NullString `db:"price_per_tonne"`
 		DueOn      sql.NullTime   `db:"due_on"`
+		EntryID    string         `db:"entry_id"`
 	}
 	if err := tx.SelectContext(ctx, &lines, `
 		SELECT contract_id, version, max(version) OVER (PARTITION BY contract_id) AS latest, explicit, year, tonnes, vintage,
-		       price_per_tonne::text AS price_per_tonne, due_on
+		       price_per_tonne::text AS price_per_tonne, due_on, entry_id::text AS entry_id
 		  FROM schedule_lines ORDER BY contract_id, version, year`); err != nil {
 		return nil, err
 	}
@@ -347,6 +348,11 @@ func auditContracts(ctx context.Context, tx *sqlx.Tx) (map[int64]*ledger.AuditCo
 		if l.Version == l.Latest {
 			ac.Schedule = append(ac.Schedule, sl)
 		}
+		if n := len(ac.Versions); n == 0 || ac.Versions[n-1].Version != l.Version {
+			ac.Versions = append(ac.Versions, ledger.ScheduleVersion{Version: l.Version, EntryID: l.EntryID})
+		}
+		v := &ac.Versions[len(ac.Versions)-1]
+		v.Lines = append(v.Lines, sl)
 	}
 	for _, h := range held {
 		if ac := byID[h.ContractID]; ac != nil {

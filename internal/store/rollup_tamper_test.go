@@ -10,7 +10,8 @@ import (
 
 // Every report rollup is re-added by the audit: a superuser who edits one (with the triggers
 // off) is caught, and the finding names the rollup and the contract. So is an edit of the
-// accounts a contract's terms define, whose kinds decide what the rollups count.
+// accounts a contract's terms define, whose kinds decide what the rollups count, and of the
+// stored schedule versions, which its sign and amend entries seal.
 func TestAuditCatchesTamperedRollups(t *testing.T) {
 	ctx := context.Background()
 	for _, tc := range []struct {
@@ -36,6 +37,10 @@ func TestAuditCatchesTamperedRollups(t *testing.T) {
 		{"account floor lowered", `UPDATE accounts SET floor = -1000 WHERE kind = 'holding'`, "contract_accounts"},
 		{"account added to a contract's book", `INSERT INTO accounts (code, book_id, kind, floor)
 			SELECT code || '-2', book_id, kind, floor FROM accounts WHERE kind = 'holding'`, "contract_accounts"},
+		{"schedule due date changed", `UPDATE schedule_lines SET due_on = '2025-06-30'`, "schedule_version"},
+		{"schedule vintage changed", `UPDATE schedule_lines SET vintage = 2001`, "schedule_version"},
+		{"schedule version added", `INSERT INTO schedule_lines
+			SELECT contract_id, version + 1, explicit, entry_id, year, tonnes, vintage, price_per_tonne, due_on FROM schedule_lines`, "schedule_version"},
 		// Rows that hold nothing, but that no posting makes.
 		{"daily row of zeros added", `INSERT INTO flows SELECT account_id, effective_on + 1, recorded_on, vintage, kind, book_id,
 			account_kind, contract_year, 0, 0, 0, 0 FROM flows LIMIT 1`, "rollup_daily"},
