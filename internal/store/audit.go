@@ -391,10 +391,15 @@ func auditSQL(ctx context.Context, tx *sqlx.Tx, aud *ledger.Auditor) error {
 			SELECT a.registry || ' ' || a.prefix || ' ' || a.serials::text AS entry, b.serials::text AS found
 			  FROM serial_blocks a JOIN serial_blocks b
 			    ON a.registry = b.registry AND a.prefix = b.prefix AND a.serials && b.serials AND a.id < b.id`},
+		// (A retire-on-delivery contract's delivery retires its serials as it delivers them: its
+		// delivery mode is among the terms sealed into the sign entry.)
 		{"serial_retired_delivered", "retired serials were not delivered before, under the same contract", "an earlier delivery of these serials", `
 			SELECT r.entry_id::text AS entry, r.prefix || ':' || r.serials::text AS found
-			  FROM serial_events r JOIN entries re ON re.id = r.entry_id
-			 WHERE r.to_state = 'retired' AND NOT EXISTS (
+			  FROM serial_events r LEFT JOIN entries re ON re.id = r.entry_id LEFT JOIN contracts c ON c.id = r.contract_id
+			 WHERE r.to_state = 'retired'
+			   AND NOT coalesce(r.from_state IS NULL AND re.kind = 'deliver' AND c.delivery_mode = 'retire_on_delivery'
+			                    AND c.book_id = re.book_id, false)
+			   AND NOT EXISTS (
 			       SELECT 1 FROM serial_events d JOIN entries de ON de.id = d.entry_id
 			        WHERE d.from_state IS NULL AND d.to_state = 'delivered' AND d.contract_id = r.contract_id
 			          AND d.registry = r.registry AND d.prefix = r.prefix AND d.serials @> r.serials

@@ -183,4 +183,12 @@ func checkSound(t testing.TB, s *Store) {
 			t.Errorf("account %s: cached balance %s, sum of postings %s", b.Account, b.Cached, b.Posted)
 		}
 	}
+	// and the whole audit agrees: whatever a test did through the API leaves nothing to find
+	res, err := s.Audit(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Findings {
+		t.Errorf("audit finding after sound operations: %+v", f)
+	}
 }
