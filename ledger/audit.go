@@ -35,7 +35,10 @@ type AuditBook struct {
 	Code     string
 	HeadSeq  int64
 	HeadHash []byte
-	Accounts []AuditAccount
+	// HeadRecordedAt is the head's recorded time as the book caches it (zero when empty):
+	// the newest of them is when a statement says the books were known.
+	HeadRecordedAt time.Time
+	Accounts       []AuditAccount
 	// Contract is set for a contract's book.
 	Contract *AuditContract
 	// SinceSeq, when positive, is the chain position an earlier statement covered; the audit
@@ -405,9 +408,9 @@ func (a *Auditor) checkTerms(e Entry) {
 // every effective date, the rollups, and a contract's identities and schedule.
 func (a *Auditor) EndBook(daily, monthly []RollupRow, books, effective, years []BookMonth) {
 	b := a.book
-	if a.seq != b.HeadSeq || !bytes.Equal(a.prev, b.HeadHash) {
-		a.Add(Finding{Check: "chain_head", Entry: b.Code, Expected: fmt.Sprintf("head #%d %x", a.seq, a.prev),
-			Found: fmt.Sprintf("head #%d %x", b.HeadSeq, b.HeadHash), Message: "book " + b.Code + ": its recorded head is not its last entry"})
+	if a.seq != b.HeadSeq || !bytes.Equal(a.prev, b.HeadHash) || !a.lastAt.Equal(b.HeadRecordedAt) {
+		a.Add(Finding{Check: "chain_head", Entry: b.Code, Expected: fmt.Sprintf("head #%d %x recorded %s", a.seq, a.prev, formatInstant(a.lastAt)),
+			Found: fmt.Sprintf("head #%d %x recorded %s", b.HeadSeq, b.HeadHash, formatInstant(b.HeadRecordedAt)), Message: "book " + b.Code + ": its recorded head is not its last entry"})
 	}
 	a.Heads = append(a.Heads, ChainHead{Book: b.Code, Seq: b.HeadSeq, Hash: hex.EncodeToString(b.HeadHash)})
 	for i, acc := range a.accounts {
@@ -456,6 +459,14 @@ func (a *Auditor) EndBook(daily, monthly []RollupRow, books, effective, years []
 			a.SinceAccounts[acc.Code] = acc.since
 		}
 	}
+}
+
+// formatInstant prints a recorded time for a finding ("never" for none).
+func formatInstant(t time.Time) string {
+	if t.IsZero() {
+		return "never"
+	}
+	return t.UTC().Format(time.RFC3339Nano)
 }
 
 // checkFloor checks that the account's balance never fell below its floor at any effective

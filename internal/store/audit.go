@@ -139,7 +139,7 @@ type auditVisitor struct {
 }
 
 func (v *auditVisitor) Book(b BookInfo) error {
-	ab := ledger.AuditBook{Code: b.Code, HeadSeq: b.HeadSeq, HeadHash: b.HeadHash, Contract: v.contracts[b.ID], SinceSeq: v.since[b.Code],
+	ab := ledger.AuditBook{Code: b.Code, HeadSeq: b.HeadSeq, HeadHash: b.HeadHash, HeadRecordedAt: b.HeadRecordedAt, Contract: v.contracts[b.ID], SinceSeq: v.since[b.Code],
 		Shard: int(b.ID % 16)}
 	for _, a := range b.Accounts {
 		acc := ledger.AuditAccount{Code: a.Code, Kind: ledger.AccountKind(a.Kind), Cached: a.Balance}

@@ -135,6 +135,8 @@ type book struct {
 	Code     string `db:"code"`
 	HeadSeq  int64  `db:"head_seq"`
 	HeadHash []byte `db:"head_hash"`
+	// the recorded time of the head entry (NULL while the book is empty)
+	HeadRecordedAt sql.NullTime `db:"head_recorded_at"`
 }
 
 func lockBook(ctx context.Context, tx *sqlx.Tx, code string) (book, error) {

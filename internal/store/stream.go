@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -27,8 +28,10 @@ type BookInfo struct {
 	Code     string
 	HeadSeq  int64
 	HeadHash []byte
-	Accounts []AccountInfo
-	codes    map[int64]string // the accounts' codes by id (set by booksTx)
+	// HeadRecordedAt is the head entry's recorded time as the book caches it (zero: empty).
+	HeadRecordedAt time.Time
+	Accounts       []AccountInfo
+	codes          map[int64]string // the accounts' codes by id (set by booksTx)
 }
 
 // AccountInfo is an account as stored, with its cached balance.
@@ -90,7 +93,7 @@ func walkJournal(ctx context.Context, tx *bookQueries, books []BookInfo, v Journ
 // booksTx lists the books (all, or those named) with their accounts.
 func booksTx(ctx context.Context, tx *sqlx.Tx, codes []string) ([]BookInfo, error) {
 	var bs []book
-	if err := tx.SelectContext(ctx, &bs, `SELECT id, code, head_seq, head_hash FROM books
+	if err := tx.SelectContext(ctx, &bs, `SELECT id, code, head_seq, head_hash, head_recorded_at FROM books
 		WHERE coalesce(cardinality($1::text[]), 0) = 0 OR code = ANY($1) ORDER BY code`, pq.Array(codes)); err != nil {
 		return nil, err
 	}
@@ -107,7 +110,7 @@ func booksTx(ctx context.Context, tx *sqlx.Tx, codes []string) ([]BookInfo, erro
 	}
 	out := make([]BookInfo, len(bs))
 	for i, b := range bs {
-		out[i] = BookInfo{ID: b.ID, Code: b.Code, HeadSeq: b.HeadSeq, HeadHash: b.HeadHash, Accounts: byBook[b.ID],
+		out[i] = BookInfo{ID: b.ID, Code: b.Code, HeadSeq: b.HeadSeq, HeadHash: b.HeadHash, HeadRecordedAt: b.HeadRecordedAt.Time.UTC(), Accounts: byBook[b.ID],
 			codes: make(map[int64]string, len(byBook[b.ID]))}
 		for _, a := range byBook[b.ID] {
 			out[i].codes[a.ID] = a.Code

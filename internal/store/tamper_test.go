@@ -343,6 +343,15 @@ func tamperCases(t *testing.T) {
 			t.Errorf("book %s gained an entry of another chain and verifies", f.other)
 		}
 	})
+	t.Run("a book's head recorded time moved", func(t *testing.T) {
+		f := fixture(t)
+		tampered(t, s, func(ctx context.Context, tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `UPDATE books SET head_recorded_at = head_recorded_at + interval '1 year' WHERE code = $1`, f.book)
+			return err
+		})
+		// it is when a statement says the books were known
+		f.wantAuditFinding(t, "")
+	})
 	t.Run("a cached balance changed", func(t *testing.T) {
 		f := fixture(t)
 		tampered(t, s, func(ctx context.Context, tx *sql.Tx) error {
