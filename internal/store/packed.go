@@ -101,30 +101,10 @@ func (q *bookQueries) GetContext(ctx context.Context, dest any, query string, ar
 // packed reads a row packed by record_send: the column count, then per column its
 // type oid, its length (-1 for NULL) and its bytes in the type's binary form. Numbers are
 // big-endian. A read past the end, or a row whose columns are not the expected ones, sets
-// err; the reads after that return zeros.
+// err; the reads after that return no values.
 type packed struct {
 	b   []byte
 	err error
-}
-
-func (p *packed) take(n int) []byte {
-	if p.err == nil && (n < 0 || len(p.b) < n) {
-		p.err = fmt.Errorf("packed rows end %d bytes early", n-len(p.b))
-	}
-	if p.err != nil {
-		p.b = nil
-		return nil
-	}
-	out := p.b[:n:n]
-	p.b = p.b[n:]
-	return out
-}
-
-func (p *packed) u32() uint32 {
-	if b := p.take(4); b != nil {
-		return binary.BigEndian.Uint32(b)
-	}
-	return 0
 }
 
 // column is a column of a packed row: its type, the size of its binary form when that is
@@ -148,27 +128,62 @@ func nullableCol(typ oid.Oid) column {
 }
 
 // row reads one record into vals (a NULL as nil), checking each column's type, size and
-// nullness against cols, so the decoders below can read vals without checks.
+// nullness against cols, so the decoders below can read vals without checks. (It runs for
+// 150 million columns in an audit: it works on a local slice, without a call per read.)
 func (p *packed) row(cols []column, vals [][]byte) {
-	if n := p.u32(); p.err == nil && int(n) != len(cols) {
-		p.err = fmt.Errorf("a packed row has %d columns, %d were expected", n, len(cols))
+	if p.err != nil {
+		p.fail(p.err, vals)
+		return
 	}
-	for i, c := range cols {
-		if got := oid.Oid(p.u32()); p.err == nil && got != c.typ {
-			p.err = fmt.Errorf("column %d of a packed row has type %d, %d was expected", i+1, got, c.typ)
+	b := p.b
+	if len(b) < 4 {
+		p.fail(shortBy(4, b), vals)
+		return
+	}
+	if n := int(binary.BigEndian.Uint32(b)); n != len(cols) {
+		p.fail(fmt.Errorf("a packed row has %d columns, %d were expected", n, len(cols)), vals)
+		return
+	}
+	b = b[4:]
+	for i := range cols {
+		c := &cols[i]
+		if len(b) < 8 {
+			p.fail(shortBy(8, b), vals)
+			return
 		}
-		n := int32(p.u32())
-		vals[i] = nil
+		typ, n := oid.Oid(binary.BigEndian.Uint32(b)), int32(binary.BigEndian.Uint32(b[4:]))
+		b = b[8:]
+		var err error
 		switch {
-		case p.err != nil:
+		case typ != c.typ:
+			err = fmt.Errorf("column %d of a packed row has type %d, %d was expected", i+1, typ, c.typ)
 		case n < 0 && !c.nullable:
-			p.err = fmt.Errorf("column %d of a packed row is NULL", i+1)
-		case n >= 0 && c.width > 0 && int(n) != c.width:
-			p.err = fmt.Errorf("column %d of a packed row has %d bytes, %d were expected", i+1, n, c.width)
-		case n >= 0:
-			vals[i] = p.take(int(n))
+			err = fmt.Errorf("column %d of a packed row is NULL", i+1)
+		case n < 0:
+			vals[i] = nil
+			continue
+		case c.width > 0 && int(n) != c.width:
+			err = fmt.Errorf("column %d of a packed row has %d bytes, %d were expected", i+1, n, c.width)
+		case int(n) > len(b):
+			err = shortBy(int(n), b)
 		}
+		if err != nil {
+			p.fail(err, vals)
+			return
+		}
+		vals[i], b = b[:n:n], b[n:]
 	}
+	p.b = b
+}
+
+// fail records err, drops what is left, and leaves no values.
+func (p *packed) fail(err error, vals [][]byte) {
+	p.err, p.b = err, nil
+	clear(vals)
+}
+
+func shortBy(need int, b []byte) error {
+	return fmt.Errorf("packed rows end %d bytes early", need-len(b))
 }
 
 // kinds interns the entry kinds read from packed rows: a handful of values, millions of rows.
