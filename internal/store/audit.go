@@ -404,12 +404,16 @@ func auditSQL(ctx context.Context, tx *sqlx.Tx, aud *ledger.Auditor) error {
 			        WHERE d.from_state IS NULL AND d.to_state = 'delivered' AND d.contract_id = r.contract_id
 			          AND d.registry = r.registry AND d.prefix = r.prefix AND d.serials @> r.serials
 			          AND de.book_id = re.book_id AND de.seq < re.seq)`},
-		{"serial_block_history", "a retired serial block has no retirement in the serial history", "a retirement event", `
-			SELECT b.entry_id::text AS entry, b.prefix || ':' || b.serials::text AS found
+		// A block is in the state the latest event covering all of it moved it to: a block
+		// that no event made (a fabricated delivery, say) or whose state was rewritten is not.
+		{"serial_block_history", "a serial block is not in the state its serial history left it in", "the state of the latest event covering the block", `
+			SELECT b.entry_id::text AS entry, b.prefix || ':' || b.serials::text || ' ' || b.state || ', history: '
+			       || coalesce(last.to_state, CASE WHEN last.id IS NULL THEN 'no event' ELSE 'removed' END) AS found
 			  FROM serial_blocks b
-			 WHERE b.state = 'retired' AND NOT EXISTS (
-			       SELECT 1 FROM serial_events e WHERE e.to_state = 'retired' AND e.registry = b.registry
-			          AND e.prefix = b.prefix AND e.serials @> b.serials)`},
+			  LEFT JOIN LATERAL (SELECT e.id, e.to_state FROM serial_events e
+			                      WHERE e.registry = b.registry AND e.prefix = b.prefix AND e.serials @> b.serials
+			                      ORDER BY e.id DESC LIMIT 1) last ON true
+			 WHERE last.to_state IS DISTINCT FROM b.state`},
 		{"correction_target", "a correction does not point at an earlier entry of its own book, of the kind it records", "an earlier entry of the same book and kind", `
 			SELECT r.id::text AS entry, coalesce(o.kind, 'missing') || ' in ' || coalesce(o.book_id::text, '-') AS found
 			  FROM entries r LEFT JOIN entries o ON o.id = r.reverts

@@ -33,6 +33,13 @@ func TestAuditCatchesTamperedSerials(t *testing.T) {
 		{"a delivered block marked retired without a retirement", []string{
 			`UPDATE serial_blocks SET state = 'retired' WHERE state = 'delivered' AND prefix = 'CAR-ST'`,
 		}, "serial_block_history"},
+		{"a delivered block made up", []string{
+			`INSERT INTO serial_blocks (registry, prefix, serials, contract_id, state, entry_id)
+			 SELECT registry, 'CAR-MADE-UP', int8range(1, 5, '[]'), contract_id, 'delivered', entry_id FROM serial_blocks WHERE prefix = 'CAR-ST' LIMIT 1`,
+		}, "serial_block_history"},
+		{"a retired block marked delivered again", []string{
+			`UPDATE serial_blocks SET state = 'delivered' WHERE state = 'retired' AND prefix = 'CAR-ST'`,
+		}, "serial_block_history"},
 		{"a delivered block stretched past the holding", []string{
 			`UPDATE serial_blocks SET serials = int8range(41, 1000, '[]') WHERE state = 'delivered' AND prefix = 'CAR-ST'`,
 		}, "serials_held"},
