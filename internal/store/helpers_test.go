@@ -183,8 +183,14 @@ func checkSound(t testing.TB, s *Store) {
 			t.Errorf("account %s: cached balance %s, sum of postings %s", b.Account, b.Cached, b.Posted)
 		}
 	}
-	// and the whole audit agrees: whatever a test did through the API leaves nothing to find
-	res, err := s.Audit(ctx, nil)
+	wantAuditClean(t, s)
+}
+
+// wantAuditClean fails t unless the whole audit finds nothing: whatever a test did through
+// the API leaves nothing to find.
+func wantAuditClean(t testing.TB, s *Store) {
+	t.Helper()
+	res, err := s.Audit(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -84,6 +84,7 @@ func assertIntact(t testing.TB, s *Store) {
 			t.Errorf("account %s: cached balance %s, postings sum to %s", b.Account, b.Cached, b.Posted)
 		}
 	}
+	wantAuditClean(t, s)
 }
 
 // postOK posts e and fails t on an error or on a replay.
