@@ -71,7 +71,7 @@ func walkJournal(ctx context.Context, tx *bookQueries, books []BookInfo, v Journ
 			FROM entries WHERE book_id = $1`, b.ID); err != nil {
 			return err
 		}
-		if span.Last-span.First < wholeBook {
+		if n := span.Last - span.First; n >= -1 && n < wholeBook { // (-1: empty; below: seqs so far apart the difference overflowed)
 			if err := walkWholeBook(ctx, tx, b, v, &sc); err != nil {
 				return err
 			}

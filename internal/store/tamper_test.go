@@ -315,6 +315,27 @@ func tamperCases(t *testing.T) {
 		})
 		f.wantBreak(t, id, 0)
 	})
+	t.Run("the first and last entries moved to the ends of the seq range", func(t *testing.T) {
+		// (the walk must neither page through the range between them nor overflow on it)
+		f := fixture(t)
+		tampered(t, s, func(ctx context.Context, tx *sql.Tx) error {
+			for _, q := range []struct {
+				q    string
+				args []any
+			}{
+				{`ALTER TABLE entries DROP CONSTRAINT entries_seq_check`, nil},
+				{`UPDATE entries SET seq = -9000000000000000000 WHERE id = $1`, []any{f.es[0].ID}},
+				{`UPDATE entries SET seq = 9000000000000000000 WHERE id = $1`, []any{f.es[3].ID}},
+				{`ALTER TABLE entries ADD CONSTRAINT entries_seq_check CHECK (seq >= 1) NOT VALID`, nil},
+			} {
+				if _, err := tx.ExecContext(ctx, q.q, q.args...); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+		f.wantBreak(t, f.es[0].ID, -9000000000000000000)
+	})
 	t.Run("two entries' seqs swapped", func(t *testing.T) {
 		f := fixture(t)
 		tampered(t, s, func(ctx context.Context, tx *sql.Tx) error {
