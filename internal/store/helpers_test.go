@@ -186,6 +186,22 @@ func checkSound(t testing.TB, s *Store) {
 	wantAuditClean(t, s)
 }
 
+// findingsOf runs the whole audit and returns its findings of the given check, failing t
+// if the audit cannot run.
+func findingsOf(t testing.TB, s *Store, check string) (of []ledger.Finding, all []ledger.Finding) {
+	t.Helper()
+	res, err := s.Audit(context.Background(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Findings {
+		if f.Check == check {
+			of = append(of, f)
+		}
+	}
+	return of, res.Findings
+}
+
 // wantAuditClean fails t unless the whole audit finds nothing: whatever a test did through
 // the API leaves nothing to find.
 func wantAuditClean(t testing.TB, s *Store) {

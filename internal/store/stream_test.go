@@ -252,7 +252,7 @@ func TestWalkPreparesEachQueryOnce(t *testing.T) {
 		if err := walkJournal(ctx, q, books, &rec); err != nil {
 			return err
 		}
-		// the last entry seq, the postings and the entries of a book
+		// the span of a book's seqs, its postings and its entries
 		if len(q.stmts) != 3 {
 			t.Errorf("%d statements prepared for %d books, want 3", len(q.stmts), len(books))
 		}
