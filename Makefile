@@ -18,10 +18,31 @@ build: ## build the binary into bin/carbonledger
 demo: build ## load the two seed contracts with an illustrative history and print their positions
 	./$(BIN) demo
 
-.PHONY: test
-test: ## run every test against a real PostgreSQL (private cluster unless DATABASE_URL is set), with -race
+# The export tests check our journal with the real hledger and bean-check. What is missing is
+# installed from Debian's packages when we may (root, or sudo without a password); otherwise
+# the target stops at once with the one command to run.
+TEST_TOOLS := hledger:hledger bean-check:beancount
+
+.PHONY: test-deps
+test-deps: ## install what the tests need and the machine lacks (hledger, beancount)
+	@need=""; for t in $(TEST_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || need="$$need $${t##*:}"; done; \
+	if [ -z "$$need" ]; then exit 0; fi; \
+	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo"; \
+	else echo "make test needs$$need; install them with:"; echo "  sudo apt-get install -y$$need"; exit 1; fi; \
+	echo "make: installing$$need for the tests"; \
+	$$sudo apt-get update -q >/dev/null && \
+	DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q --no-install-recommends $$need >/dev/null || \
+	{ echo "make: could not install$$need; run: sudo apt-get install -y$$need"; exit 1; }
+
+.PHONY: check
+check: ## gofmt, go vet and go mod tidy: the quick checks make test starts with
 	@test -z "$$(gofmt -l .)" || { echo "gofmt would change:"; gofmt -l .; exit 1; }
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 	$(GO) vet $(PKGS)
+
+.PHONY: test
+test: test-deps check ## install missing test tools, check, then run every test with -race against a real PostgreSQL (private cluster unless DATABASE_URL is set)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 .PHONY: fuzz
