@@ -112,31 +112,17 @@ func applyFS(ctx context.Context, db *sql.DB, fsys fs.FS) ([]int, error) {
 	if _, err := conn.ExecContext(ctx, createTable); err != nil {
 		return nil, fmt.Errorf("migrate: create schema_migrations: %w", err)
 	}
-	applied := map[int]string{}
-	rows, err := conn.QueryContext(ctx, `SELECT version, sha256 FROM schema_migrations`)
+	applied, err := readApplied(ctx, conn)
 	if err != nil {
-		return nil, fmt.Errorf("migrate: read schema_migrations: %w", err)
+		return nil, err
 	}
-	for rows.Next() {
-		var v int
-		var sum string
-		if err := rows.Scan(&v, &sum); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		applied[v] = sum
-	}
-	if err := rows.Close(); err != nil {
+	if err := compare(ms, applied, true); err != nil {
 		return nil, err
 	}
 
 	var done []int
 	for _, m := range ms {
-		if sum, ok := applied[m.Version]; ok {
-			if sum != m.Sum {
-				return done, fmt.Errorf("migrate: %04d_%s.sql was changed after it was applied (recorded %s, embedded %s); add a new migration instead",
-					m.Version, m.Name, sum[:12], m.Sum[:12])
-			}
+		if _, ok := applied[m.Version]; ok {
 			continue
 		}
 		if err := applyOne(ctx, conn, m); err != nil {
@@ -164,6 +150,107 @@ func applyOne(ctx context.Context, conn *sql.Conn, m Migration) error {
 		return fmt.Errorf("migrate %04d_%s: commit: %w", m.Version, m.Name, err)
 	}
 	return nil
+}
+
+// SchemaError says that the database's schema and the binary's migrations differ in a way
+// the binary will not paper over: migrations are pending (and the caller did not ask to
+// apply them), or the database was migrated by a newer binary.
+type SchemaError struct {
+	Database int // the highest version the database records (0: none)
+	Binary   int // the highest version embedded in this binary
+	Pending  int // embedded migrations the database lacks
+}
+
+func (e *SchemaError) Error() string {
+	switch {
+	case e.Database > e.Binary:
+		return fmt.Sprintf("database schema is at version %d, newer than this binary's %d: use a carbonledger binary at least as new as the one that migrated it",
+			e.Database, e.Binary)
+	case e.Database == 0:
+		return fmt.Sprintf("database has no carbonledger schema yet (this binary's is version %d): run 'carbonledger migrate' against it first", e.Binary)
+	default:
+		return fmt.Sprintf("database schema is at version %d and this binary needs version %d (%d pending migration(s)): run 'carbonledger migrate' against it first",
+			e.Database, e.Binary, e.Pending)
+	}
+}
+
+// Check returns nil when the database records exactly the embedded migrations, unchanged,
+// and a *SchemaError (or the reason an applied file differs) otherwise. It writes nothing.
+func Check(ctx context.Context, db *sql.DB) error { return checkFS(ctx, db, files) }
+
+func checkFS(ctx context.Context, db *sql.DB, fsys fs.FS) error {
+	ms, err := load(fsys)
+	if err != nil {
+		return err
+	}
+	var exists bool
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	applied := map[int]string{}
+	if exists {
+		if applied, err = readApplied(ctx, db); err != nil {
+			return err
+		}
+	}
+	return compare(ms, applied, false)
+}
+
+// compare checks the recorded versions against the embedded ones. A version recorded that
+// the binary does not know means a newer binary migrated the database; a recorded file whose
+// text changed is refused; pending versions are an error unless applying is the plan.
+func compare(ms []Migration, applied map[int]string, willApply bool) error {
+	e := &SchemaError{}
+	if len(ms) > 0 {
+		e.Binary = ms[len(ms)-1].Version
+	}
+	known := map[int]bool{}
+	for _, m := range ms {
+		known[m.Version] = true
+		sum, ok := applied[m.Version]
+		if !ok {
+			e.Pending++
+			continue
+		}
+		if sum != m.Sum {
+			return fmt.Errorf("migrate: %04d_%s.sql was changed after it was applied (recorded %s, embedded %s); add a new migration instead",
+				m.Version, m.Name, sum[:min(12, len(sum))], m.Sum[:12])
+		}
+	}
+	for v := range applied {
+		e.Database = max(e.Database, v)
+	}
+	for v := range applied {
+		if !known[v] {
+			return e
+		}
+	}
+	if e.Pending > 0 && !willApply {
+		return e
+	}
+	return nil
+}
+
+type querier interface {
+	QueryContext(ctx context.Context, q string, args ...any) (*sql.Rows, error)
+}
+
+func readApplied(ctx context.Context, db querier) (map[int]string, error) {
+	applied := map[int]string{}
+	rows, err := db.QueryContext(ctx, `SELECT version, sha256 FROM schema_migrations`)
+	if err != nil {
+		return nil, fmt.Errorf("migrate: read schema_migrations: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var v int
+		var sum string
+		if err := rows.Scan(&v, &sum); err != nil {
+			return nil, err
+		}
+		applied[v] = sum
+	}
+	return applied, rows.Err()
 }
 
 // Pending reports how many embedded migrations the database has not recorded yet.

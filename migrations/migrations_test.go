@@ -10,6 +10,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/url"
 	"os"
@@ -348,5 +349,53 @@ func TestApplyFailingMigrationLeavesNothing(t *testing.T) {
 	var exists bool
 	if err := db.QueryRow(`SELECT to_regclass('more_t') IS NOT NULL`).Scan(&exists); err != nil || exists {
 		t.Errorf("more_t exists: %t (%v); nothing after a refused edit may run", exists, err)
+	}
+}
+
+// A binary meets a database behind it, level with it, and ahead of it: Check refuses all but
+// the level one without writing, and Apply refuses the one ahead.
+func TestCheckAgainstOlderAndNewerSchemas(t *testing.T) {
+	db := emptyDB(t)
+	ctx := context.Background()
+	one := fstest.MapFS{"0001_first.sql": {Data: []byte(`CREATE TABLE first_t (x int);`)}}
+	two := fstest.MapFS{
+		"0001_first.sql":  one["0001_first.sql"],
+		"0002_second.sql": {Data: []byte(`CREATE TABLE second_t (x int);`)},
+	}
+	wantSchemaErr := func(err error, want SchemaError, says string) {
+		t.Helper()
+		var se *SchemaError
+		if !errors.As(err, &se) {
+			t.Fatalf("got %v, want a *SchemaError %+v", err, want)
+		}
+		if *se != want {
+			t.Errorf("SchemaError %+v, want %+v", *se, want)
+		}
+		if !strings.Contains(err.Error(), says) {
+			t.Errorf("error %q does not say %q", err, says)
+		}
+	}
+
+	wantSchemaErr(checkFS(ctx, db, two), SchemaError{Database: 0, Binary: 2, Pending: 2}, "run 'carbonledger migrate'")
+	var exists bool
+	if err := db.QueryRow(`SELECT to_regclass('schema_migrations') IS NOT NULL`).Scan(&exists); err != nil || exists {
+		t.Errorf("Check created schema_migrations (%v): it must write nothing", err)
+	}
+	if _, err := applyFS(ctx, db, one); err != nil {
+		t.Fatal(err)
+	}
+	wantSchemaErr(checkFS(ctx, db, two), SchemaError{Database: 1, Binary: 2, Pending: 1}, "run 'carbonledger migrate'")
+	if _, err := applyFS(ctx, db, two); err != nil {
+		t.Fatal(err)
+	}
+	if err := checkFS(ctx, db, two); err != nil {
+		t.Errorf("Check on a database level with the binary: %v", err)
+	}
+	// An older binary (it knows only 0001) against the database a newer one migrated.
+	wantSchemaErr(checkFS(ctx, db, one), SchemaError{Database: 2, Binary: 1}, "newer than this binary's 1")
+	done, err := applyFS(ctx, db, one)
+	wantSchemaErr(err, SchemaError{Database: 2, Binary: 1}, "newer than this binary's 1")
+	if len(done) != 0 {
+		t.Errorf("an older binary applied %v to a newer database", done)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"net/url"
 
 	"github.com/carbonledger/carbonledger/internal/pgdev"
+	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/migrations"
 )
 
@@ -18,13 +19,16 @@ func cmdMigrate(ctx context.Context, a *app, args []string) error {
 	if len(pos) > 0 {
 		return usagef("migrate takes no arguments")
 	}
-	s, err := a.open(ctx) // opening applies pending migrations
+	url, _, err := a.resolve(ctx)
 	if err != nil {
 		return err
 	}
-	defer s.Close()
+	done, err := store.Migrate(ctx, url)
+	if err != nil {
+		return err
+	}
 	ms, _ := migrations.All()
-	fmt.Fprintf(a.stdout, "schema is at version %04d (%d migrations)\n", ms[len(ms)-1].Version, len(ms))
+	fmt.Fprintf(a.stdout, "schema is at version %04d (%d migrations, %d applied now)\n", ms[len(ms)-1].Version, len(ms), len(done))
 	return nil
 }
 

@@ -12,6 +12,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	neturl "net/url"
 	"os"
 	"os/signal"
 	"runtime/debug"
@@ -143,7 +144,8 @@ Exit codes: 0 success, 1 failure or audit findings, 2 usage error.`)
 func (a *app) newFlags(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(a.stderr)
-	fs.StringVar(&a.dbURL, "db", os.Getenv("DATABASE_URL"), "PostgreSQL URL (default $DATABASE_URL, else the private cluster)")
+	// The default is read after parsing, not shown: help text must never print a password.
+	fs.StringVar(&a.dbURL, "db", "", "PostgreSQL `URL` (default $DATABASE_URL, else the private cluster)")
 	fs.Usage = func() {
 		fmt.Fprintf(a.stderr, "Usage: carbonledger %s\n\nFlags:\n", usage)
 		fs.PrintDefaults()
@@ -176,10 +178,14 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 
 // open opens the store: --db, DATABASE_URL, or the private cluster's "carbonledger" database.
 func (a *app) open(ctx context.Context) (*store.Store, error) {
-	url := a.dbURL
-	if url == "" {
-		var err error
-		if url, err = pgdev.Resolve(ctx, a.stderr, "carbonledger"); err != nil {
+	url, private, err := a.resolve(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if private {
+		// The private cluster is the binary's own: it follows the binary's schema. A server
+		// named by --db or DATABASE_URL is migrated only by 'carbonledger migrate'.
+		if _, err := store.Migrate(ctx, url); err != nil {
 			return nil, err
 		}
 	}
@@ -190,6 +196,35 @@ func (a *app) open(ctx context.Context) (*store.Store, error) {
 	s.FutureTolerance = time.Duration(a.futureDays) * 24 * time.Hour
 	s.Now = a.now
 	return s, nil
+}
+
+// resolve returns the database URL: --db, else DATABASE_URL, else the private cluster's
+// "carbonledger" database, saying so once on stderr so that nobody writes into it believing
+// they wrote to their server.
+func (a *app) resolve(ctx context.Context) (url string, private bool, err error) {
+	if a.dbURL != "" {
+		return a.dbURL, false, nil
+	}
+	if u := os.Getenv("DATABASE_URL"); u != "" {
+		return u, false, nil
+	}
+	c, err := pgdev.Default(a.stderr)
+	if err != nil {
+		return "", false, err
+	}
+	if url, err = c.URL(ctx, "carbonledger"); err != nil {
+		return "", false, err
+	}
+	fmt.Fprintf(a.stderr, "carbonledger: using the private PostgreSQL cluster in %s on %s (set DATABASE_URL or --db to use your own server)\n",
+		c.Dir, hostPort(url))
+	return url, true, nil
+}
+
+func hostPort(raw string) string {
+	if u, err := neturl.Parse(raw); err == nil {
+		return u.Host
+	}
+	return "?"
 }
 
 func version() string { return "0.1.0" }

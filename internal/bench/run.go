@@ -42,6 +42,9 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return err
 	}
+	if _, err := store.Migrate(ctx, dbURL); err != nil {
+		return err
+	}
 	s, err := store.Open(ctx, dbURL)
 	if err != nil {
 		return err

@@ -38,9 +38,26 @@ var (
 // when t ends.
 func URL(t testing.TB) string {
 	t.Helper()
+	return clone(t, "")
+}
+
+// EmptyURL returns the URL of a fresh database for t with no schema at all, as a new
+// deployment has, and drops it when t ends.
+func EmptyURL(t testing.TB) string {
+	t.Helper()
+	return clone(t, "template0")
+}
+
+// clone copies template, or the migrated template when it is "" (its name is known only
+// after setup).
+func clone(t testing.TB, template string) string {
+	t.Helper()
 	once.Do(setup)
 	if setupErr != nil {
 		t.Fatalf("pgtest: no database for the tests: %v", setupErr)
+	}
+	if template == "" {
+		template = tmplName
 	}
 	name := fmt.Sprintf("cl_test_%d_%d", os.Getpid(), counter.Add(1))
 	admin, err := sql.Open("postgres", adminURL)
@@ -52,7 +69,7 @@ func URL(t testing.TB) string {
 	// Another clone starting at the same instant can make PostgreSQL report the template as
 	// busy; try again briefly.
 	for attempt := 0; ; attempt++ {
-		_, err = admin.ExecContext(ctx, `CREATE DATABASE `+name+` TEMPLATE `+tmplName)
+		_, err = admin.ExecContext(ctx, `CREATE DATABASE `+name+` TEMPLATE `+template)
 		if err == nil || attempt > 50 || !strings.Contains(err.Error(), "being accessed by other users") {
 			break
 		}

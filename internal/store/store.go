@@ -40,7 +40,23 @@ type Store struct {
 	MaxAttempts int
 }
 
-// Open connects to the database at url, applies pending migrations and returns a store.
+// Migrate applies the pending migrations to the database at url and returns the versions it
+// applied. It refuses a database that a newer binary migrated.
+func Migrate(ctx context.Context, url string) ([]int, error) {
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		return nil, fmt.Errorf("open database: %w", err)
+	}
+	defer db.Close()
+	if err := db.PingContext(ctx); err != nil {
+		return nil, fmt.Errorf("connect to database: %w", err)
+	}
+	return migrations.Apply(ctx, db)
+}
+
+// Open connects to the database at url and returns a store. It does not migrate: a database
+// whose schema is not exactly this binary's (migrations pending, or a newer binary's schema)
+// is refused with a *migrations.SchemaError; Migrate first where migrating is wanted.
 func Open(ctx context.Context, url string) (*Store, error) {
 	connector, err := pq.NewConnector(url)
 	if err != nil {
@@ -55,7 +71,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, fmt.Errorf("connect to database: %w", err)
 	}
-	if _, err := migrations.Apply(ctx, db.DB); err != nil {
+	if err := migrations.Check(ctx, db.DB); err != nil {
 		db.Close()
 		return nil, err
 	}
