@@ -33,7 +33,7 @@ func cmdAudit(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("audit", "audit [--format text|json] [--statement FILE [--signing-key KEY]] [--since FILE [--public-key KEY.pub]]")
 	format := formatFlag(fs, "text", "text", "json")
 	stmtOut := fs.String("statement", "", "write an audit statement (totals, entry count, chain digest) to FILE")
-	signKey := fs.String("signing-key", os.Getenv("CARBONLEDGER_SIGNING_KEY"), "Ed25519 private key (PEM) to sign the statement with (default $CARBONLEDGER_SIGNING_KEY)")
+	signKey := fs.String("signing-key", "", "Ed25519 private `key` (PEM) to sign the statement with (default $CARBONLEDGER_SIGNING_KEY)")
 	since := fs.String("since", "", "verify that the books today extend the statement in FILE")
 	pubKey := fs.String("public-key", "", "with --since: the public key (PEM) the statement must be signed with")
 	pos, err := parse(fs, args)
@@ -45,6 +45,9 @@ func cmdAudit(ctx context.Context, a *app, args []string) error {
 	}
 	if err := checkFormat(*format, "text", "json"); err != nil {
 		return err
+	}
+	if *signKey == "" {
+		*signKey = os.Getenv("CARBONLEDGER_SIGNING_KEY")
 	}
 	var prior *ledger.Statement
 	var want ed25519.PublicKey
