@@ -14,6 +14,7 @@ import (
 	"database/sql"
 	"embed"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -35,7 +36,27 @@ type Migration struct {
 	Sum     string // sha256 of the text, hex
 }
 
+// functionsFile holds the live trigger and function bodies. It is not a numbered migration:
+// the runner applies it after them whenever its text differs from the copy the database
+// recorded in schema_functions, so each body lives in one place.
+const functionsFile = "functions.sql"
+
+// functions returns fsys's functions file; ok is false when it has none.
+func functions(fsys fs.FS) (m Migration, ok bool, err error) {
+	b, err := fs.ReadFile(fsys, functionsFile)
+	if errors.Is(err, fs.ErrNotExist) {
+		return m, false, nil
+	}
+	if err != nil {
+		return m, false, err
+	}
+	sum := sha256.Sum256(b)
+	return Migration{Name: "functions", SQL: string(b), Sum: hex.EncodeToString(sum[:])}, true, nil
+}
+
 var nameRE = regexp.MustCompile(`^(\d{4})_([a-z0-9_]+)\.sql$`)
+
+func embedded() fs.FS { return files }
 
 // All returns the embedded migrations in version order.
 func All() ([]Migration, error) { return load(files) }
@@ -47,6 +68,9 @@ func load(fsys fs.FS) ([]Migration, error) {
 	}
 	var ms []Migration
 	for _, p := range paths {
+		if p == functionsFile {
+			continue
+		}
 		m := nameRE.FindStringSubmatch(p)
 		if m == nil {
 			return nil, fmt.Errorf("migrations: %s is not named NNNN_name.sql", p)
@@ -79,6 +103,11 @@ func Fingerprint() string {
 	for _, m := range ms {
 		fmt.Fprintf(h, "%d %s\n", m.Version, m.Sum)
 	}
+	if fn, ok, err := functions(files); err != nil {
+		panic(err)
+	} else if ok {
+		fmt.Fprintf(h, "functions %s\n", fn.Sum)
+	}
 	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
@@ -89,6 +118,51 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     sha256     text NOT NULL,
     applied_at timestamptz NOT NULL DEFAULT now()
 )`
+
+const createFunctionsTable = `
+CREATE TABLE IF NOT EXISTS schema_functions (
+    name       text PRIMARY KEY,
+    sha256     text NOT NULL,
+    applied_at timestamptz NOT NULL DEFAULT now()
+)`
+
+// functionsSum returns the sha256 of the functions file the database last applied ("" for none).
+func functionsSum(ctx context.Context, db querier) (string, error) {
+	rows, err := db.QueryContext(ctx, `SELECT sha256 FROM schema_functions WHERE name = 'functions'`)
+	if err != nil {
+		return "", fmt.Errorf("migrate: read schema_functions: %w", err)
+	}
+	defer rows.Close()
+	var sum string
+	for rows.Next() {
+		if err := rows.Scan(&sum); err != nil {
+			return "", err
+		}
+	}
+	return sum, rows.Err()
+}
+
+// applyFunctions runs the functions file and records its sum, in one transaction: the
+// triggers it swaps are never missing for a moment.
+func applyFunctions(ctx context.Context, conn *sql.Conn, fn Migration) error {
+	tx, err := conn.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate %s: begin: %w", functionsFile, err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, fn.SQL); err != nil {
+		return fmt.Errorf("migrate %s: %w", functionsFile, err)
+	}
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO schema_functions (name, sha256) VALUES ('functions', $1)
+		ON CONFLICT (name) DO UPDATE SET sha256 = EXCLUDED.sha256, applied_at = now()`, fn.Sum); err != nil {
+		return fmt.Errorf("migrate %s: record it: %w", functionsFile, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate %s: commit: %w", functionsFile, err)
+	}
+	return nil
+}
 
 // Apply applies every migration not yet recorded and returns the versions it applied.
 func Apply(ctx context.Context, db *sql.DB) ([]int, error) { return applyFS(ctx, db, files) }
@@ -109,8 +183,10 @@ func applyFS(ctx context.Context, db *sql.DB, fsys fs.FS) ([]int, error) {
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, int64(lockKey))
 
-	if _, err := conn.ExecContext(ctx, createTable); err != nil {
-		return nil, fmt.Errorf("migrate: create schema_migrations: %w", err)
+	for _, q := range []string{createTable, createFunctionsTable} {
+		if _, err := conn.ExecContext(ctx, q); err != nil {
+			return nil, fmt.Errorf("migrate: create the version tables: %w", err)
+		}
 	}
 	applied, err := readApplied(ctx, conn)
 	if err != nil {
@@ -129,6 +205,19 @@ func applyFS(ctx context.Context, db *sql.DB, fsys fs.FS) ([]int, error) {
 			return done, err
 		}
 		done = append(done, m.Version)
+	}
+	fn, ok, err := functions(fsys)
+	if err != nil || !ok {
+		return done, err
+	}
+	sum, err := functionsSum(ctx, conn)
+	if err != nil {
+		return done, err
+	}
+	if sum != fn.Sum {
+		if err := applyFunctions(ctx, conn, fn); err != nil {
+			return done, err
+		}
 	}
 	return done, nil
 }
@@ -159,6 +248,9 @@ type SchemaError struct {
 	Database int // the highest version the database records (0: none)
 	Binary   int // the highest version embedded in this binary
 	Pending  int // embedded migrations the database lacks
+	// Functions is true when the database's trigger and function bodies are not this
+	// binary's functions file.
+	Functions bool
 }
 
 func (e *SchemaError) Error() string {
@@ -166,6 +258,9 @@ func (e *SchemaError) Error() string {
 	case e.Database > e.Binary:
 		return fmt.Sprintf("database schema is at version %d, newer than this binary's %d: use a carbonledger binary at least as new as the one that migrated it",
 			e.Database, e.Binary)
+	case e.Pending == 0 && e.Functions:
+		return fmt.Sprintf("database schema is at version %d but its write-path functions are not this binary's: run 'carbonledger migrate' against it first",
+			e.Database)
 	case e.Database == 0:
 		return fmt.Sprintf("database has no carbonledger schema yet (this binary's is version %d): run 'carbonledger migrate' against it first", e.Binary)
 	default:
@@ -193,7 +288,34 @@ func checkFS(ctx context.Context, db *sql.DB, fsys fs.FS) error {
 			return err
 		}
 	}
-	return compare(ms, applied, false)
+	if err := compare(ms, applied, false); err != nil {
+		return err
+	}
+	fn, ok, err := functions(fsys)
+	if err != nil || !ok {
+		return err
+	}
+	var sum string
+	var have bool
+	if err := db.QueryRowContext(ctx, `SELECT to_regclass('schema_functions') IS NOT NULL`).Scan(&have); err != nil {
+		return fmt.Errorf("read schema version: %w", err)
+	}
+	if have {
+		if sum, err = functionsSum(ctx, db); err != nil {
+			return err
+		}
+	}
+	if sum != fn.Sum {
+		e := &SchemaError{Functions: true}
+		for v := range applied {
+			e.Database = max(e.Database, v)
+		}
+		if len(ms) > 0 {
+			e.Binary = ms[len(ms)-1].Version
+		}
+		return e
+	}
+	return nil
 }
 
 // compare checks the recorded versions against the embedded ones. A version recorded that

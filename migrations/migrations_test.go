@@ -153,12 +153,15 @@ func TestAll(t *testing.T) {
 	files, _ := os.ReadDir(".")
 	n := 0
 	for _, f := range files {
-		if strings.HasSuffix(f.Name(), ".sql") {
+		if strings.HasSuffix(f.Name(), ".sql") && f.Name() != functionsFile {
 			n++
 		}
 	}
 	if n != len(ms) {
 		t.Errorf("%d .sql files, %d embedded migrations", n, len(ms))
+	}
+	if _, ok, err := functions(embedded()); !ok || err != nil {
+		t.Errorf("%s is not embedded (%v)", functionsFile, err)
 	}
 }
 
@@ -179,6 +182,8 @@ func TestFingerprint(t *testing.T) {
 	for _, m := range ms {
 		fmt.Fprintf(h, "%d %s\n", m.Version, m.Sum)
 	}
+	fn, _, _ := functions(embedded())
+	fmt.Fprintf(h, "functions %s\n", fn.Sum)
 	if want := hex.EncodeToString(h.Sum(nil))[:12]; a != want {
 		t.Errorf("Fingerprint() = %s, want %s", a, want)
 	}
@@ -397,5 +402,55 @@ func TestCheckAgainstOlderAndNewerSchemas(t *testing.T) {
 	wantSchemaErr(err, SchemaError{Database: 2, Binary: 1}, "newer than this binary's 1")
 	if len(done) != 0 {
 		t.Errorf("an older binary applied %v to a newer database", done)
+	}
+}
+
+// The functions file is applied after the numbered migrations, again whenever its text
+// changes and never otherwise; until then Check says the database needs 'carbonledger migrate'.
+func TestFunctionsFileReappliedWhenChanged(t *testing.T) {
+	db := emptyDB(t)
+	ctx := context.Background()
+	v1 := fstest.MapFS{
+		"0001_t.sql":  {Data: []byte(`CREATE TABLE t (x int); CREATE TABLE calls (n int);`)},
+		functionsFile: {Data: []byte(`CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 1'; INSERT INTO calls VALUES (1);`)},
+	}
+	v2 := fstest.MapFS{
+		"0001_t.sql":  v1["0001_t.sql"],
+		functionsFile: {Data: []byte(`CREATE OR REPLACE FUNCTION answer() RETURNS int LANGUAGE sql AS 'SELECT 2'; INSERT INTO calls VALUES (2);`)},
+	}
+	answer := func() (a, calls int) {
+		t.Helper()
+		if err := db.QueryRow(`SELECT answer(), (SELECT count(*) FROM calls)`).Scan(&a, &calls); err != nil {
+			t.Fatal(err)
+		}
+		return a, calls
+	}
+	if _, err := applyFS(ctx, db, v1); err != nil {
+		t.Fatal(err)
+	}
+	if a, calls := answer(); a != 1 || calls != 1 {
+		t.Errorf("after the first run: answer %d, %d runs of the file; want 1, 1", a, calls)
+	}
+	if _, err := applyFS(ctx, db, v1); err != nil {
+		t.Fatal(err)
+	}
+	if _, calls := answer(); calls != 1 {
+		t.Errorf("an unchanged functions file ran again (%d runs)", calls)
+	}
+	if err := checkFS(ctx, db, v1); err != nil {
+		t.Errorf("Check with the same functions: %v", err)
+	}
+	var se *SchemaError
+	if err := checkFS(ctx, db, v2); !errors.As(err, &se) || !se.Functions || !strings.Contains(err.Error(), "carbonledger migrate") {
+		t.Errorf("Check with changed functions: %v, want a SchemaError naming carbonledger migrate", err)
+	}
+	if _, err := applyFS(ctx, db, v2); err != nil {
+		t.Fatal(err)
+	}
+	if a, calls := answer(); a != 2 || calls != 2 {
+		t.Errorf("after the change: answer %d, %d runs; want 2, 2", a, calls)
+	}
+	if err := checkFS(ctx, db, v2); err != nil {
+		t.Errorf("Check after applying the change: %v", err)
 	}
 }
