@@ -113,7 +113,7 @@ func insertContract(ctx context.Context, tx *sqlx.Tx, c ledger.Contract, terms [
 		RETURNING id`,
 		c.Code, bookID, c.Buyer, c.Supplier, c.Project, string(c.Method), c.Country, c.Region, c.Registry, c.Standard,
 		dur, c.Durability.AtLeast, c.TermStart, c.TermEnd, c.SignedOn, c.Tonnes.String(), price, c.Currency,
-		string(c.DeliveryMode), c.OverDeliveryTolerance.String(), c.Notes, terms)
+		string(c.DeliveryMode), c.OverDeliveryTolerance.String(), c.Notes, string(terms))
 	return contractID, err
 }
 

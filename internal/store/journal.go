@@ -258,7 +258,7 @@ func (s *Store) insertEntry(ctx context.Context, tx *sqlx.Tx, b book, e *ledger.
 		                     description, reverts, reverts_kind, vintage, metadata, hash_version, prev_hash, hash)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
 		e.ID, b.ID, e.Seq, string(e.Kind), e.EffectiveOn, e.RecordedAt, e.Key, e.Request,
-		e.Description, reverts, revertsKind, vintage, meta, e.HashVersion, e.PrevHash, e.Hash); err != nil {
+		e.Description, reverts, revertsKind, vintage, string(meta), e.HashVersion, e.PrevHash, e.Hash); err != nil {
 		return err
 	}
 	if len(ids) > 0 {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	neturl "net/url"
 	"strings"
 	"time"
 
@@ -58,7 +59,10 @@ func Migrate(ctx context.Context, url string) ([]int, error) {
 // whose schema is not exactly this binary's (migrations pending, or a newer binary's schema)
 // is refused with a *migrations.SchemaError; Migrate first where migrating is wanted.
 func Open(ctx context.Context, url string) (*Store, error) {
-	connector, err := pq.NewConnector(url)
+	// Binary parameters let lib/pq send a parameterised query as one round trip (parse, bind
+	// and execute together) instead of two; []byte arguments then travel as binary, so only
+	// bytea columns may take them (jsonb takes a string).
+	connector, err := pq.NewConnector(withBinaryParameters(url))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -282,3 +286,17 @@ type bufferedConn struct {
 }
 
 func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+// withBinaryParameters adds binary_parameters=yes to a URL or key=value connection string.
+func withBinaryParameters(conn string) string {
+	if strings.Contains(conn, "binary_parameters") {
+		return conn
+	}
+	if u, err := neturl.Parse(conn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		q.Set("binary_parameters", "yes")
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return conn + " binary_parameters=yes"
+}
