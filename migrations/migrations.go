@@ -394,3 +394,18 @@ func Pending(ctx context.Context, db *sql.DB) (int, error) {
 	}
 	return len(ms) - n, nil
 }
+
+// ApplyNumbered applies the numbered migrations only, leaving the database as a binary from
+// before the functions file left it: for tests that upgrade such a database.
+func ApplyNumbered(ctx context.Context, db *sql.DB) ([]int, error) {
+	return applyFS(ctx, db, withoutFunctions{files})
+}
+
+type withoutFunctions struct{ fs.FS }
+
+func (w withoutFunctions) Open(name string) (fs.File, error) {
+	if name == functionsFile {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: fs.ErrNotExist}
+	}
+	return w.FS.Open(name)
+}

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -73,7 +74,11 @@ func (s *Store) AddContract(ctx context.Context, c ledger.Contract, key string) 
 		if err != nil {
 			return err
 		}
-		if err := s.insertEntry(ctx, tx, b, &e); err != nil {
+		ba, err := bookAccountsTx(ctx, tx, b.ID)
+		if err != nil {
+			return err
+		}
+		if err := s.insertEntry(ctx, tx, b, ba, &e); err != nil {
 			return err
 		}
 		if err := insertSchedule(ctx, tx, contractID, 1, c.ScheduleGiven, e.ID, c.Schedule); err != nil {
@@ -302,9 +307,11 @@ func (s *Store) Contracts(ctx context.Context) ([]ledger.ContractState, error) {
 	return out, err
 }
 
-// operate runs one operation under a contract: in one transaction it replays the key or locks
-// the contract's book, loads the contract's state, lets build construct the entry, writes it,
-// and runs after (serial bookkeeping) with the written entry.
+// operate runs one operation under a contract: in one transaction it reads everything the
+// operation needs in one call (operation_state: the book's lock, the key's replay, the
+// contract, its schedule, position and accounts, and the clock), lets build construct the
+// entry, writes it in one statement, and runs after (serial bookkeeping) with the written
+// entry. A delivery without serials is four round trips: begin, state, write, commit.
 func (s *Store) operate(ctx context.Context, op, code, key string, request []byte,
 	build func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error),
 	after func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error) (Result, error) {
@@ -313,19 +320,23 @@ func (s *Store) operate(ctx context.Context, op, code, key string, request []byt
 	}
 	var res Result
 	err := s.write(ctx, op, func(tx *sqlx.Tx) error {
-		prior, found, err := replayTx(ctx, tx, key, request)
-		if err != nil || found {
+		cur, err := operationState(ctx, tx, code, key)
+		if err != nil {
+			return err
+		}
+		if cur.Replay != nil {
+			recorded, err := hex.DecodeString(cur.Replay.Request)
+			if err != nil {
+				return err
+			}
+			prior, found, err := replayOf(ctx, tx, key, cur.Replay.ID, recorded, request)
 			res = Result{Entry: prior, Replay: found}
 			return err
 		}
-		b, err := lockBook(ctx, tx, code)
-		if err != nil {
-			if errors.Is(err, ledger.ErrNotFound) {
-				return &ledger.FieldError{Field: "contract", Value: code, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
-			}
-			return err
+		if cur.Book == nil {
+			return &ledger.FieldError{Field: "contract", Value: code, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
 		}
-		st, row, err := contractState(ctx, tx, code)
+		st, row, b, err := cur.state()
 		if err != nil {
 			return err
 		}
@@ -337,7 +348,7 @@ func (s *Store) operate(ctx context.Context, op, code, key string, request []byt
 		if err := e.Validate(); err != nil {
 			return err
 		}
-		if err := s.insertEntry(ctx, tx, b, &e); err != nil {
+		if err := s.insertEntry(ctx, tx, b, cur.bookAccounts, &e); err != nil {
 			return err
 		}
 		if after != nil {
@@ -349,6 +360,129 @@ func (s *Store) operate(ctx context.Context, op, code, key string, request []byt
 		return nil
 	})
 	return res, err
+}
+
+// opState is operation_state's answer.
+type opState struct {
+	Replay *struct {
+		ID      string `json:"id"`
+		Request string `json:"request"`
+	} `json:"replay"`
+	Book *struct {
+		ID       int64  `json:"id"`
+		Code     string `json:"code"`
+		HeadSeq  int64  `json:"head_seq"`
+		HeadHash string `json:"head_hash"`
+	} `json:"book"`
+	Contract struct {
+		ID                    int64         `json:"id"`
+		BookID                int64         `json:"book_id"`
+		Code                  string        `json:"code"`
+		Buyer                 string        `json:"buyer"`
+		Supplier              string        `json:"supplier"`
+		Project               string        `json:"project"`
+		Method                string        `json:"method"`
+		Country               string        `json:"country"`
+		Region                string        `json:"region"`
+		Registry              string        `json:"registry"`
+		Standard              string        `json:"standard"`
+		DurabilityYears       *int64        `json:"durability_years"`
+		DurabilityAtLeast     bool          `json:"durability_at_least"`
+		TermStart             string        `json:"term_start"`
+		TermEnd               string        `json:"term_end"`
+		SignedOn              string        `json:"signed_on"`
+		Tonnes                ledger.Tonnes `json:"tonnes"`
+		PricePerTonne         *string       `json:"price_per_tonne"`
+		Currency              string        `json:"currency"`
+		DeliveryMode          string        `json:"delivery_mode"`
+		OverDeliveryTolerance ledger.Tonnes `json:"over_delivery_tolerance"`
+		Notes                 string        `json:"notes"`
+	} `json:"contract"`
+	Schedule []struct {
+		Version  int           `json:"version"`
+		Explicit bool          `json:"explicit"`
+		Year     int           `json:"year"`
+		Tonnes   ledger.Tonnes `json:"tonnes"`
+		Vintage  *int          `json:"vintage"`
+		Price    *string       `json:"price_per_tonne"`
+		DueOn    *string       `json:"due_on"`
+	} `json:"schedule"`
+	Position []struct {
+		AccountKind string        `json:"account_kind"`
+		Kind        string        `json:"kind"`
+		Amount      ledger.Tonnes `json:"amount"`
+	} `json:"position"`
+	Serialized ledger.Tonnes `json:"serialized"`
+	Terminated *string       `json:"terminated"`
+	bookAccounts
+}
+
+func operationState(ctx context.Context, tx *sqlx.Tx, code, key string) (opState, error) {
+	var raw []byte
+	var cur opState
+	if err := tx.GetContext(ctx, &raw, `SELECT operation_state($1, $2)`, code, key); err != nil {
+		return cur, err
+	}
+	if err := json.Unmarshal(raw, &cur); err != nil {
+		return cur, fmt.Errorf("read the operation's state: %w", err)
+	}
+	return cur, nil
+}
+
+// state converts the answer to the domain's contract state, the contract's row and its book.
+func (cur opState) state() (st ledger.ContractState, row contractRow, b book, err error) {
+	c := cur.Contract
+	date := func(s string) time.Time {
+		d, perr := time.Parse(time.DateOnly, s)
+		if perr != nil && err == nil {
+			err = fmt.Errorf("read the operation's state: %w", perr)
+		}
+		return d
+	}
+	row = contractRow{ID: c.ID, BookID: c.BookID, Code: c.Code, Buyer: c.Buyer, Supplier: c.Supplier, Project: c.Project,
+		Method: c.Method, Country: c.Country, Region: c.Region, Registry: c.Registry, Standard: c.Standard,
+		DurabilityAtLeast: c.DurabilityAtLeast, TermStart: date(c.TermStart), TermEnd: date(c.TermEnd),
+		SignedOn: date(c.SignedOn), Tonnes: c.Tonnes, Currency: c.Currency, DeliveryMode: c.DeliveryMode,
+		OverDeliveryTolerance: c.OverDeliveryTolerance, Notes: c.Notes}
+	if c.DurabilityYears != nil {
+		row.DurabilityYears = sql.NullInt64{Int64: *c.DurabilityYears, Valid: true}
+	}
+	if c.PricePerTonne != nil {
+		row.PricePerTonne = sql.NullString{String: *c.PricePerTonne, Valid: true}
+	}
+	st.Contract = row.contract()
+	for _, l := range cur.Schedule {
+		sl := ledger.ScheduleLine{Year: l.Year, Tonnes: l.Tonnes}
+		if l.Vintage != nil {
+			sl.Vintage = *l.Vintage
+		}
+		if l.Price != nil {
+			p, perr := decimal.NewFromString(*l.Price)
+			if perr != nil {
+				return st, row, b, fmt.Errorf("read the operation's state: %w", perr)
+			}
+			sl.PricePerTonne = &p
+		}
+		if l.DueOn != nil {
+			sl.DueOn = date(*l.DueOn)
+		}
+		st.Schedule = append(st.Schedule, sl)
+		st.ScheduleVersion, st.ScheduleExplicit = l.Version, l.Explicit
+	}
+	st.Contract.Schedule, st.Contract.ScheduleGiven = st.Schedule, st.ScheduleExplicit
+	for _, f := range cur.Position {
+		st.Position.Add(ledger.AccountKind(f.AccountKind), ledger.Kind(f.Kind), f.Amount)
+	}
+	st.Position.SerializedHolding = cur.Serialized
+	if cur.Terminated != nil {
+		st.Position.TerminatedOn = date(*cur.Terminated)
+	}
+	st.Entries = cur.Book.HeadSeq
+	b = book{ID: cur.Book.ID, Code: cur.Book.Code, HeadSeq: cur.Book.HeadSeq}
+	if b.HeadHash, err = hex.DecodeString(cur.Book.HeadHash); err != nil {
+		return st, row, b, fmt.Errorf("read the operation's state: %w", err)
+	}
+	return st, row, b, err
 }
 
 // Deliver records a delivery.
@@ -489,12 +623,16 @@ func (s *Store) Revert(ctx context.Context, r ledger.RevertRequest) (Result, err
 			if err != nil {
 				return err
 			}
+			ba, err := bookAccountsTx(ctx, tx, b.ID)
+			if err != nil {
+				return err
+			}
 			e, err := build(tx)
 			if err != nil {
 				return err
 			}
 			e.ID, e.Key, e.Request = ledger.NewID(), r.Key, request
-			if err := s.insertEntry(ctx, tx, b, &e); err != nil {
+			if err := s.insertEntry(ctx, tx, b, ba, &e); err != nil {
 				return err
 			}
 			res = Result{Entry: e}

@@ -123,8 +123,12 @@ func (s *Store) Post(ctx context.Context, e ledger.Entry) (out ledger.Entry, rep
 		if err != nil {
 			return err
 		}
+		ba, err := bookAccountsTx(ctx, tx, b.ID)
+		if err != nil {
+			return err
+		}
 		out = e
-		return s.insertEntry(ctx, tx, b, &out)
+		return s.insertEntry(ctx, tx, b, ba, &out)
 	})
 	return out, replay, err
 }
@@ -141,7 +145,7 @@ type book struct {
 
 func lockBook(ctx context.Context, tx *sqlx.Tx, code string) (book, error) {
 	var b book
-	err := tx.GetContext(ctx, &b, `SELECT id, code, head_seq, head_hash FROM books WHERE code = $1 FOR UPDATE`, code)
+	err := tx.GetContext(ctx, &b, `SELECT id, code, head_seq, head_hash FROM lock_book($1)`, code)
 	if errors.Is(err, sql.ErrNoRows) {
 		return b, &ledger.FieldError{Field: "book", Value: code, Rule: "does not exist", Kind: ledger.ErrNotFound}
 	}
@@ -162,68 +166,74 @@ func replayTx(ctx context.Context, tx *sqlx.Tx, key string, request []byte) (pri
 	if err != nil {
 		return prior, false, err
 	}
-	if !bytes.Equal(row.Request, request) {
-		return prior, false, &ledger.FieldError{Field: "key", Value: key, Kind: ledger.ErrConflict,
-			Rule: "was already used for a different request (entry " + row.ID + "); use a new key for a new request"}
+	return replayOf(ctx, tx, key, row.ID, row.Request, request)
+}
+
+// replayOf returns the entry id recorded under key when its request digest is request's, and
+// an ErrConflict naming the entry when it is another request's.
+func replayOf(ctx context.Context, tx *sqlx.Tx, key, id string, recorded, request []byte) (ledger.Entry, bool, error) {
+	if !bytes.Equal(recorded, request) {
+		return ledger.Entry{}, false, &ledger.FieldError{Field: "key", Value: key, Kind: ledger.ErrConflict,
+			Rule: "was already used for a different request (entry " + id + "); use a new key for a new request"}
 	}
-	prior, err = entryTx(ctx, tx, row.ID)
+	prior, err := entryTx(ctx, tx, id)
 	return prior, err == nil, err
 }
 
-// lockedAccount is an account row locked for the write.
-type lockedAccount struct {
-	ID      int64          `db:"id"`
-	Code    string         `db:"code"`
-	BookID  int64          `db:"book_id"`
-	Kind    string         `db:"kind"`
-	Floor   sql.NullString `db:"floor"`
-	Balance ledger.Tonnes  `db:"balance"`
+// bookAccount is an account of a locked book, as a write checks it.
+type bookAccount struct {
+	ID      int64          `json:"id"`
+	Code    string         `json:"code"`
+	Kind    string         `json:"kind"`
+	Floor   *ledger.Tonnes `json:"floor"`
+	Balance ledger.Tonnes  `json:"balance"`
+	// the latest effective date of any movement (nil: none yet)
+	LastOn *string `json:"last_on"`
 }
 
-// insertEntry checks e against the locked book and accounts, seals it at the head of the
-// book's chain and inserts it with its postings. It refuses a movement that would take an
-// account below its floor now or at any effective date from e's onwards (a back-dated
-// overdraft), naming the account.
-func (s *Store) insertEntry(ctx context.Context, tx *sqlx.Tx, b book, e *ledger.Entry) error {
+// bookAccounts is a locked book's accounts and the clock that seals its next entry.
+type bookAccounts struct {
+	Now      time.Time     `json:"now"`
+	Accounts []bookAccount `json:"accounts"`
+}
+
+func bookAccountsTx(ctx context.Context, tx *sqlx.Tx, bookID int64) (bookAccounts, error) {
+	var raw []byte
+	var out bookAccounts
+	if err := tx.GetContext(ctx, &raw, `SELECT book_accounts($1)`, bookID); err != nil {
+		return out, err
+	}
+	err := json.Unmarshal(raw, &out)
+	return out, err
+}
+
+// insertEntry checks e against the locked book and its accounts, seals it at the head of the
+// book's chain at the recorded time ba.Now, and inserts it with its postings in one
+// statement. It refuses a movement that would take an account below its floor now or at any
+// effective date from e's onwards (a back-dated overdraft), naming the account.
+func (s *Store) insertEntry(ctx context.Context, tx *sqlx.Tx, b book, ba bookAccounts, e *ledger.Entry) error {
 	today := ledger.Date(s.Now().UTC().Date())
 	if limit := today.Add(s.FutureTolerance); e.EffectiveOn.After(limit) {
 		return ledger.Invalid("date", ledger.FormatDate(e.EffectiveOn),
 			fmt.Sprintf("is in the future (today is %s; at most %s ahead is allowed)", ledger.FormatDate(today), s.FutureTolerance))
 	}
-	codes := make([]string, len(e.Postings))
-	for i, p := range e.Postings {
-		codes[i] = p.Account
-	}
-	var accts []lockedAccount
-	if len(codes) > 0 {
-		// Fixed lock order: ascending id, after the book row.
-		if err := tx.SelectContext(ctx, &accts, `
-			SELECT id, code, book_id, kind, floor::text AS floor, balance FROM accounts
-			 WHERE code = ANY($1) ORDER BY id FOR UPDATE`, pq.Array(codes)); err != nil {
-			return err
-		}
-	}
-	byCode := map[string]lockedAccount{}
-	for _, a := range accts {
-		byCode[a.Code] = a
+	byCode := make(map[string]*bookAccount, len(ba.Accounts))
+	for i := range ba.Accounts {
+		byCode[ba.Accounts[i].Code] = &ba.Accounts[i]
 	}
 	ids := make([]int64, len(e.Postings))
 	amounts := make([]string, len(e.Postings))
 	for i, p := range e.Postings {
 		a, ok := byCode[p.Account]
 		if !ok {
-			return &ledger.FieldError{Field: fmt.Sprintf("postings[%d].account", i), Value: p.Account, Rule: "does not exist", Kind: ledger.ErrNotFound}
-		}
-		if a.BookID != b.ID {
-			return ledger.Invalid(fmt.Sprintf("postings[%d].account", i), p.Account, "belongs to another book than "+b.Code+"; an entry stays within one book")
+			return missingAccount(ctx, tx, b, i, p.Account)
 		}
 		if a.Kind == string(ledger.AccRetired) && p.Amount.IsNegative() {
 			return &ledger.FieldError{Field: fmt.Sprintf("postings[%d].account", i), Value: p.Account, Kind: ledger.ErrImmutable,
 				Rule: "is a retired account; retired tonnes are final and never leave it"}
 		}
-		if a.Floor.Valid && p.Amount.IsNegative() {
-			floor, _ := ledger.ParseTonnes(a.Floor.String)
-			if err := checkFloor(ctx, tx, a, floor, p.Amount, e.EffectiveOn); err != nil {
+		if a.Floor != nil && p.Amount.IsNegative() {
+			if err := checkFloor(ctx, tx, a, *a.Floor, p.Amount, e.EffectiveOn); err != nil {
 				return err
 			}
 		}
@@ -231,11 +241,7 @@ func (s *Store) insertEntry(ctx context.Context, tx *sqlx.Tx, b book, e *ledger.
 		amounts[i] = p.Amount.String()
 	}
 
-	var now time.Time
-	if err := tx.GetContext(ctx, &now, `SELECT clock_timestamp()`); err != nil {
-		return err
-	}
-	if err := e.Seal(b.HeadSeq+1, b.HeadHash, now); err != nil {
+	if err := e.Seal(b.HeadSeq+1, b.HeadHash, ba.Now); err != nil {
 		return err
 	}
 	meta, err := json.Marshal(nonNil(e.Metadata))
@@ -253,40 +259,58 @@ func (s *Store) insertEntry(ctx context.Context, tx *sqlx.Tx, b book, e *ledger.
 	if e.Vintage != 0 {
 		vintage = e.Vintage
 	}
-	if _, err := tx.ExecContext(ctx, `
-		INSERT INTO entries (id, book_id, seq, kind, effective_on, recorded_at, idempotency_key, request_sha256,
-		                     description, reverts, reverts_kind, vintage, metadata, hash_version, prev_hash, hash)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)`,
+	// One statement: the entry (its trigger extends the chain), then its postings (their
+	// statement trigger moves the balances and the rollups).
+	_, err = tx.ExecContext(ctx, `
+		WITH e AS (
+		    INSERT INTO entries (id, book_id, seq, kind, effective_on, recorded_at, idempotency_key, request_sha256,
+		                         description, reverts, reverts_kind, vintage, metadata, hash_version, prev_hash, hash)
+		    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+		    RETURNING id
+		)
+		INSERT INTO postings (entry_id, account_id, amount)
+		SELECT e.id, u.a, CAST(u.m AS numeric) FROM e, unnest($17::bigint[], $18::text[]) AS u(a, m)`,
 		e.ID, b.ID, e.Seq, string(e.Kind), e.EffectiveOn, e.RecordedAt, e.Key, e.Request,
-		e.Description, reverts, revertsKind, vintage, string(meta), e.HashVersion, e.PrevHash, e.Hash); err != nil {
+		e.Description, reverts, revertsKind, vintage, string(meta), e.HashVersion, e.PrevHash, e.Hash,
+		pq.Array(ids), pq.Array(amounts))
+	return err
+}
+
+// missingAccount explains a posting to an account that is not in the entry's book.
+func missingAccount(ctx context.Context, tx *sqlx.Tx, b book, i int, code string) error {
+	field := fmt.Sprintf("postings[%d].account", i)
+	var exists bool
+	if err := tx.GetContext(ctx, &exists, `SELECT EXISTS (SELECT 1 FROM accounts WHERE code = $1)`, code); err != nil {
 		return err
 	}
-	if len(ids) > 0 {
-		if _, err := tx.ExecContext(ctx, `
-			INSERT INTO postings (entry_id, account_id, amount)
-			SELECT $1, a, CAST(m AS numeric) FROM unnest($2::bigint[], $3::text[]) AS u(a, m)`,
-			e.ID, pq.Array(ids), pq.Array(amounts)); err != nil {
-			return err
-		}
+	if exists {
+		return ledger.Invalid(field, code, "belongs to another book than "+b.Code+"; an entry stays within one book")
 	}
-	return nil
+	return &ledger.FieldError{Field: field, Value: code, Rule: "does not exist", Kind: ledger.ErrNotFound}
 }
 
 // checkFloor refuses taking amount (negative) out of account a on date d when the account's
-// balance would fall below its floor at d or at any later effective date.
-func checkFloor(ctx context.Context, tx *sqlx.Tx, a lockedAccount, floor, amount ledger.Tonnes, d time.Time) error {
+// balance would fall below its floor at d or at any later effective date. Its cost does not
+// grow with the account's history: an entry dated on or after the account's last movement
+// (the usual case) needs only the cached balance, and a back-dated one reads only the days
+// after its date.
+func checkFloor(ctx context.Context, tx *sqlx.Tx, a *bookAccount, floor, amount ledger.Tonnes, d time.Time) error {
 	after := a.Balance.Add(amount)
 	if after.LessThan(floor) {
 		return ledger.Insufficient("tonnes", amount.Neg().String(), fmt.Sprintf(
 			"exceeds what %s holds: %s t available (balance %s, floor %s)",
 			a.Code, a.Balance.Sub(floor).String(), a.Balance.String(), floor.String()))
 	}
-	// The lowest balance at any date from d on: the balance at d, and after each later day.
-	var low ledger.Tonnes
-	if err := tx.GetContext(ctx, &low, qLowestFrom, a.ID, d); err != nil {
+	if a.LastOn == nil || *a.LastOn <= ledger.FormatDate(d) {
+		return nil
+	}
+	// The balance at the end of a day x is the cached balance less what is dated after x, so
+	// the lowest balance from d on is the balance less the largest sum dated after any such x.
+	var later ledger.Tonnes
+	if err := tx.GetContext(ctx, &later, qLaterMost, a.ID, d); err != nil {
 		return err
 	}
-	if low.Add(amount).LessThan(floor) {
+	if low := a.Balance.Sub(later); low.Add(amount).LessThan(floor) {
 		return ledger.Insufficient("tonnes", amount.Neg().String(), fmt.Sprintf(
 			"exceeds what %s held on or after %s: at most %s t was available there (entries dated later already draw on it)",
 			a.Code, ledger.FormatDate(d), low.Sub(floor).Max(ledger.Zero).String()))
@@ -294,20 +318,15 @@ func checkFloor(ctx context.Context, tx *sqlx.Tx, a lockedAccount, floor, amount
 	return nil
 }
 
-// qLowestFrom reads the daily rollup (one row per account, day, recorded day, vintage and
-// kind) rather than the postings, so its cost does not grow with the number of entries.
-const qLowestFrom = `
-WITH daily AS (
-    SELECT effective_on AS d, sum(amount) AS s
+// qLaterMost is, for account $1 and date $2, the largest sum of movements dated after some
+// day x >= $2 (zero at the last day): the sum from each later day on, at its largest. It
+// reads the daily rollup's rows after $2 only.
+const qLaterMost = `
+SELECT greatest(coalesce(max(s), 0), 0) FROM (
+    SELECT sum(sum(amount)) OVER (ORDER BY effective_on DESC) AS s
       FROM flows
-     WHERE account_id = $1
-     GROUP BY effective_on
-), running AS (
-    SELECT d, sum(s) OVER (ORDER BY d) AS r FROM daily
-)
-SELECT least(
-    coalesce((SELECT r FROM running WHERE d <= $2 ORDER BY d DESC LIMIT 1), 0),
-    coalesce((SELECT min(r) FROM running WHERE d > $2), 1e18))`
+     WHERE account_id = $1 AND effective_on > $2
+     GROUP BY effective_on) x`
 
 func nonNil(m map[string]string) map[string]string {
 	if m == nil {

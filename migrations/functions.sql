@@ -1,0 +1,291 @@
+-- The live write path: every trigger function the journal's writes run, and the triggers that
+-- bind them, in one place. The runner applies this file after the numbered migrations, in one
+-- transaction, whenever its text differs from the copy the database last applied (recorded in
+-- schema_functions), so a change to a body is made here and nowhere else. Every statement in
+-- it is idempotent (CREATE OR REPLACE, DROP ... IF EXISTS before CREATE TRIGGER), and it may
+-- rely on every table the numbered migrations create. Earlier numbered migrations still hold
+-- the bodies they were written with: they are history, replaced by this file on every database.
+
+-- Rollups change only from the posting trigger: any statement writing one of them from
+-- outside it (pg_trigger_depth() < 2), or as a role other than their owner, is refused. A
+-- statement-level guard costs one call per statement, not one per row.
+CREATE OR REPLACE FUNCTION rollups_guard_statement() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF pg_trigger_depth() < 2 OR NOT acting_as_owner(TG_RELID) THEN
+        RAISE EXCEPTION '%: report rollups change only by posting entries', TG_TABLE_NAME USING ERRCODE = 'CL001';
+    END IF;
+    RETURN NULL;
+END $$;
+
+
+-- The rollups that refined other rollups row by row are written directly by the posting
+-- trigger now, and the row-level bodies the statement-level ones replace are gone.
+DROP TRIGGER IF EXISTS book_months_refine ON book_months;
+DROP TRIGGER IF EXISTS flows_refine ON flows;
+DROP FUNCTION IF EXISTS book_months_refine();
+DROP FUNCTION IF EXISTS flows_refine();
+
+-- One posting as the rollups see it: its keys and its measures (posting_measures').
+DROP TYPE IF EXISTS posting_fact CASCADE;
+CREATE TYPE posting_fact AS (
+    account_id bigint, amount numeric, book_id bigint, effective_on date, month date, recorded_on date,
+    recorded_month date, vintage smallint, k text, ak text, cy integer, pr numeric, val numeric,
+    contracted numeric, replacements numeric, open numeric, delivered numeric, holding numeric, retired numeric,
+    cancelled numeric, reversed numeric, buffer_cancelled numeric, holding_in numeric);
+
+-- Postings, per INSERT statement (however many rows it carries): each belongs to an entry
+-- written in this very transaction and to an account of the entry's book, and none draws on a
+-- retired account; then the cached balances move (their CHECK enforces the floors) and every
+-- rollup takes the statement's postings aggregated by its key: one upsert per rollup row
+-- touched, not one per posting. A correction counts under the kind it corrects (reverts_kind);
+-- delivered tonnes carry the price of their delivery. The postings are read from the
+-- transition table once, into an array: statements that name a transition table are planned
+-- again on every call, and the upserts below, which read the array, keep their plans.
+CREATE OR REPLACE FUNCTION postings_apply() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    bad record;
+    facts posting_fact[];
+BEGIN
+    SELECT p.entry_id, a.code, e.book_id AS entry_book, a.book_id AS account_book,
+           written_in_this_transaction(e.xmin) AS ours
+      INTO bad
+      FROM new_postings p
+      JOIN entries e ON e.id = p.entry_id
+      JOIN accounts a ON a.id = p.account_id
+     WHERE NOT written_in_this_transaction(e.xmin) OR a.book_id <> e.book_id OR (a.kind = 'retired' AND p.amount < 0)
+     LIMIT 1;
+    IF FOUND THEN
+        IF NOT bad.ours THEN
+            RAISE EXCEPTION 'posting to entry %: postings are written only with their entry', bad.entry_id
+                USING ERRCODE = 'CL004';
+        ELSIF bad.account_book <> bad.entry_book THEN
+            RAISE EXCEPTION 'posting to entry %: account % belongs to another book', bad.entry_id, bad.code
+                USING ERRCODE = 'CL004';
+        ELSE
+            RAISE EXCEPTION 'account %: retired tonnes are final and never leave a retired account', bad.code
+                USING ERRCODE = 'CL005';
+        END IF;
+    END IF;
+
+    SELECT array_agg(ROW(p.account_id, p.amount, e.book_id, e.effective_on, date_trunc('month', e.effective_on)::date,
+                         (e.recorded_at AT TIME ZONE 'UTC')::date, date_trunc('month', e.recorded_at AT TIME ZONE 'UTC')::date,
+                         coalesce(e.vintage, 0), k.k, a.kind,
+                         coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0),
+                         CASE WHEN pz.price IS NULL THEN 0 ELSE p.amount END, coalesce(p.amount * pz.price, 0),
+                         m.contracted, m.replacements, m.open, m.delivered, m.holding, m.retired, m.cancelled, m.reversed,
+                         m.buffer_cancelled, m.holding_in)::posting_fact)
+      INTO facts
+      FROM new_postings p
+      JOIN entries e ON e.id = p.entry_id
+      JOIN accounts a ON a.id = p.account_id
+      LEFT JOIN contracts c ON c.book_id = e.book_id
+      LEFT JOIN entries o ON o.id = e.reverts
+      CROSS JOIN LATERAL (SELECT coalesce(e.reverts_kind, e.kind) AS k) k
+      CROSS JOIN LATERAL (SELECT CASE WHEN k.k = 'deliver' AND a.kind IN ('holding', 'retired')
+                                      THEN (coalesce(o.metadata, e.metadata)->>'price_per_tonne')::numeric END AS price) pz
+      CROSS JOIN LATERAL posting_measures(a.kind, k.k, p.amount) m;
+    IF facts IS NULL THEN
+        RETURN NULL;
+    END IF;
+
+    UPDATE accounts a SET balance = a.balance + d.amount
+      FROM (SELECT account_id, sum(amount) AS amount FROM unnest(facts) GROUP BY account_id) d
+     WHERE a.id = d.account_id;
+
+    INSERT INTO flows AS f (account_id, effective_on, recorded_on, vintage, kind, book_id, account_kind, contract_year,
+                            amount, priced, value, postings)
+    SELECT account_id, effective_on, recorded_on, vintage, k, book_id, ak, cy, sum(amount), sum(pr), sum(val), count(*)
+      FROM unnest(facts) GROUP BY account_id, effective_on, recorded_on, vintage, k, book_id, ak, cy
+    ON CONFLICT (account_id, effective_on, recorded_on, vintage, kind) DO UPDATE
+       SET amount = f.amount + EXCLUDED.amount, priced = f.priced + EXCLUDED.priced,
+           value = f.value + EXCLUDED.value, postings = f.postings + EXCLUDED.postings;
+
+    INSERT INTO flows_monthly AS f (account_id, month, contract_year, vintage, kind, book_id, account_kind,
+                                    amount, priced, value, postings)
+    SELECT account_id, month, cy, vintage, k, book_id, ak, sum(amount), sum(pr), sum(val), count(*)
+      FROM unnest(facts) GROUP BY account_id, month, cy, vintage, k, book_id, ak
+    ON CONFLICT (account_id, month, contract_year, vintage, kind) DO UPDATE
+       SET amount = f.amount + EXCLUDED.amount, priced = f.priced + EXCLUDED.priced,
+           value = f.value + EXCLUDED.value, postings = f.postings + EXCLUDED.postings;
+
+    INSERT INTO book_months AS b (book_id, month, contract_year, recorded_month, contracted, replacements, open,
+                                  delivered, holding, retired, cancelled, reversed, buffer_cancelled, holding_in,
+                                  priced, value, postings)
+    SELECT book_id, month, cy, recorded_month,
+           (sum(contracted) * 1000)::bigint, (sum(replacements) * 1000)::bigint, (sum(open) * 1000)::bigint,
+           (sum(delivered) * 1000)::bigint, (sum(holding) * 1000)::bigint, (sum(retired) * 1000)::bigint,
+           (sum(cancelled) * 1000)::bigint, (sum(reversed) * 1000)::bigint, (sum(buffer_cancelled) * 1000)::bigint,
+           (sum(holding_in) * 1000)::bigint, (sum(pr) * 1000)::bigint, sum(val), count(*)
+      FROM unnest(facts) GROUP BY book_id, month, cy, recorded_month
+    ON CONFLICT (book_id, month, contract_year, recorded_month) DO UPDATE
+       SET contracted = b.contracted + EXCLUDED.contracted, replacements = b.replacements + EXCLUDED.replacements,
+           open = b.open + EXCLUDED.open, delivered = b.delivered + EXCLUDED.delivered, holding = b.holding + EXCLUDED.holding,
+           retired = b.retired + EXCLUDED.retired, cancelled = b.cancelled + EXCLUDED.cancelled,
+           reversed = b.reversed + EXCLUDED.reversed, buffer_cancelled = b.buffer_cancelled + EXCLUDED.buffer_cancelled,
+           holding_in = b.holding_in + EXCLUDED.holding_in, priced = b.priced + EXCLUDED.priced,
+           value = b.value + EXCLUDED.value, postings = b.postings + EXCLUDED.postings;
+
+    INSERT INTO book_months_effective AS b (book_id, month, contract_year, contracted, replacements, open, delivered,
+                                            holding, retired, cancelled, reversed, buffer_cancelled, holding_in,
+                                            priced, value, postings)
+    SELECT book_id, month, cy,
+           (sum(contracted) * 1000)::bigint, (sum(replacements) * 1000)::bigint, (sum(open) * 1000)::bigint,
+           (sum(delivered) * 1000)::bigint, (sum(holding) * 1000)::bigint, (sum(retired) * 1000)::bigint,
+           (sum(cancelled) * 1000)::bigint, (sum(reversed) * 1000)::bigint, (sum(buffer_cancelled) * 1000)::bigint,
+           (sum(holding_in) * 1000)::bigint, (sum(pr) * 1000)::bigint, sum(val), count(*)
+      FROM unnest(facts) GROUP BY book_id, month, cy
+    ON CONFLICT (book_id, month, contract_year) DO UPDATE
+       SET contracted = b.contracted + EXCLUDED.contracted, replacements = b.replacements + EXCLUDED.replacements,
+           open = b.open + EXCLUDED.open, delivered = b.delivered + EXCLUDED.delivered, holding = b.holding + EXCLUDED.holding,
+           retired = b.retired + EXCLUDED.retired, cancelled = b.cancelled + EXCLUDED.cancelled,
+           reversed = b.reversed + EXCLUDED.reversed, buffer_cancelled = b.buffer_cancelled + EXCLUDED.buffer_cancelled,
+           holding_in = b.holding_in + EXCLUDED.holding_in, priced = b.priced + EXCLUDED.priced,
+           value = b.value + EXCLUDED.value, postings = b.postings + EXCLUDED.postings;
+
+    INSERT INTO book_years AS b (book_id, contract_year, contracted, replacements, open, delivered, holding, retired,
+                                 cancelled, reversed, buffer_cancelled, holding_in, priced, value, postings)
+    SELECT book_id, cy,
+           (sum(contracted) * 1000)::bigint, (sum(replacements) * 1000)::bigint, (sum(open) * 1000)::bigint,
+           (sum(delivered) * 1000)::bigint, (sum(holding) * 1000)::bigint, (sum(retired) * 1000)::bigint,
+           (sum(cancelled) * 1000)::bigint, (sum(reversed) * 1000)::bigint, (sum(buffer_cancelled) * 1000)::bigint,
+           (sum(holding_in) * 1000)::bigint, (sum(pr) * 1000)::bigint, sum(val), count(*)
+      FROM unnest(facts) GROUP BY book_id, cy
+    ON CONFLICT (book_id, contract_year) DO UPDATE
+       SET contracted = b.contracted + EXCLUDED.contracted, replacements = b.replacements + EXCLUDED.replacements,
+           open = b.open + EXCLUDED.open, delivered = b.delivered + EXCLUDED.delivered, holding = b.holding + EXCLUDED.holding,
+           retired = b.retired + EXCLUDED.retired, cancelled = b.cancelled + EXCLUDED.cancelled,
+           reversed = b.reversed + EXCLUDED.reversed, buffer_cancelled = b.buffer_cancelled + EXCLUDED.buffer_cancelled,
+           holding_in = b.holding_in + EXCLUDED.holding_in, priced = b.priced + EXCLUDED.priced,
+           value = b.value + EXCLUDED.value, postings = b.postings + EXCLUDED.postings;
+
+    INSERT INTO vintage_months AS v (shard, month, vintage, recorded_month, contracted, replacements, open, delivered,
+                                     holding, retired, cancelled, reversed, buffer_cancelled, holding_in, priced, value,
+                                     postings)
+    SELECT (book_id % 16)::smallint, month, vintage, recorded_month,
+           (sum(contracted) * 1000)::bigint, (sum(replacements) * 1000)::bigint, (sum(open) * 1000)::bigint,
+           (sum(delivered) * 1000)::bigint, (sum(holding) * 1000)::bigint, (sum(retired) * 1000)::bigint,
+           (sum(cancelled) * 1000)::bigint, (sum(reversed) * 1000)::bigint, (sum(buffer_cancelled) * 1000)::bigint,
+           (sum(holding_in) * 1000)::bigint, (sum(pr) * 1000)::bigint, sum(val), count(*)
+      FROM unnest(facts) GROUP BY book_id % 16, month, vintage, recorded_month
+    ON CONFLICT (month, vintage, recorded_month, shard) DO UPDATE
+       SET contracted = v.contracted + EXCLUDED.contracted, replacements = v.replacements + EXCLUDED.replacements,
+           open = v.open + EXCLUDED.open, delivered = v.delivered + EXCLUDED.delivered, holding = v.holding + EXCLUDED.holding,
+           retired = v.retired + EXCLUDED.retired, cancelled = v.cancelled + EXCLUDED.cancelled,
+           reversed = v.reversed + EXCLUDED.reversed, buffer_cancelled = v.buffer_cancelled + EXCLUDED.buffer_cancelled,
+           holding_in = v.holding_in + EXCLUDED.holding_in, priced = v.priced + EXCLUDED.priced,
+           value = v.value + EXCLUDED.value, postings = v.postings + EXCLUDED.postings;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS postings_apply ON postings;
+CREATE TRIGGER postings_apply AFTER INSERT ON postings
+    REFERENCING NEW TABLE AS new_postings
+    FOR EACH STATEMENT EXECUTE FUNCTION postings_apply();
+
+-- The cached balances and the chain heads move only inside the journal's own triggers. The
+-- writer role has no UPDATE privilege on accounts or books (it locks a book through
+-- lock_book or operation_state below), so privileges keep it out; the guards refuse any
+-- other direct change, even by the owner, and their WHEN clauses keep the journal's own
+-- updates (inside a trigger, changing no identity column) from calling them at all.
+DROP TRIGGER IF EXISTS accounts_guard ON accounts;
+CREATE TRIGGER accounts_guard BEFORE UPDATE ON accounts FOR EACH ROW
+    WHEN (pg_trigger_depth() < 1 OR NEW.id <> OLD.id OR NEW.code <> OLD.code OR NEW.book_id <> OLD.book_id
+          OR NEW.kind <> OLD.kind OR NEW.floor IS DISTINCT FROM OLD.floor)
+    EXECUTE FUNCTION accounts_guard_update();
+DROP TRIGGER IF EXISTS books_guard ON books;
+CREATE TRIGGER books_guard BEFORE UPDATE ON books FOR EACH ROW
+    WHEN (pg_trigger_depth() < 1 OR NEW.id <> OLD.id OR NEW.code <> OLD.code OR NEW.created_at <> OLD.created_at)
+    EXECUTE FUNCTION books_guard_update();
+DO $$
+DECLARE
+    t text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['flows', 'flows_monthly', 'book_months', 'book_years', 'book_months_effective', 'vintage_months'] LOOP
+        EXECUTE format('DROP TRIGGER IF EXISTS %I ON %I', t || '_guard', t);
+        EXECUTE format('CREATE TRIGGER %I BEFORE INSERT OR UPDATE OR DELETE ON %I FOR EACH STATEMENT
+                        WHEN (pg_trigger_depth() < 1) EXECUTE FUNCTION rollups_guard_statement()', t || '_guard', t);
+    END LOOP;
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'carbonledger_writer') THEN
+        REVOKE UPDATE ON accounts, books FROM carbonledger_writer;
+    END IF;
+END $$;
+
+-- A book's row, locked for a write.
+CREATE OR REPLACE FUNCTION lock_book(p_code text) RETURNS SETOF books
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+    SELECT * FROM books WHERE code = p_code FOR UPDATE
+$$;
+
+-- A book's accounts as a write checks them (kind, floor, cached balance, and the last
+-- effective date they moved on: a movement dated on or after it cannot overdraw any earlier
+-- day), and the clock that seals the entry.
+CREATE OR REPLACE FUNCTION book_accounts(p_book bigint) RETURNS jsonb
+    LANGUAGE sql VOLATILE AS $$
+    SELECT jsonb_build_object('now', clock_timestamp(), 'accounts', coalesce(jsonb_agg(jsonb_build_object(
+               'id', a.id, 'code', a.code, 'kind', a.kind, 'floor', a.floor::text, 'balance', a.balance::text,
+               'last_on', l.last_on) ORDER BY a.id), '[]'))
+      FROM accounts a
+      LEFT JOIN LATERAL (SELECT max(f.effective_on) AS last_on FROM flows f WHERE f.account_id = a.id) l ON true
+     WHERE a.book_id = p_book
+$$;
+
+-- Everything an operation under a contract reads, in one call: it locks the contract's book,
+-- then (each statement of a VOLATILE function taking a fresh snapshot, so what a writer we
+-- waited for committed is seen) looks the idempotency key up, and returns the book's head,
+-- the contract, its schedule in force, its position by account kind and entry kind, its
+-- accounts and the clock. A key already used returns only {"replay": ...}; an unknown
+-- contract returns {}.
+CREATE OR REPLACE FUNCTION operation_state(p_code text, p_key text) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    b books%ROWTYPE;
+    c contracts%ROWTYPE;
+    prior record;
+BEGIN
+    SELECT * INTO b FROM books WHERE code = p_code FOR UPDATE;
+    SELECT id, request_sha256 INTO prior FROM entries WHERE idempotency_key = p_key;
+    IF FOUND THEN
+        RETURN jsonb_build_object('replay', jsonb_build_object('id', prior.id, 'request', encode(prior.request_sha256, 'hex')));
+    END IF;
+    SELECT * INTO c FROM contracts WHERE book_id = b.id;
+    IF NOT FOUND THEN
+        RETURN '{}';
+    END IF;
+    RETURN book_accounts(b.id) || jsonb_build_object(
+        'book', jsonb_build_object('id', b.id, 'code', b.code, 'head_seq', b.head_seq, 'head_hash', encode(b.head_hash, 'hex')),
+        'contract', jsonb_build_object('id', c.id, 'book_id', c.book_id, 'code', c.code, 'buyer', c.buyer,
+            'supplier', c.supplier, 'project', c.project, 'method', c.method, 'country', c.country, 'region', c.region,
+            'registry', c.registry, 'standard', c.standard, 'durability_years', c.durability_years,
+            'durability_at_least', c.durability_at_least, 'term_start', c.term_start, 'term_end', c.term_end,
+            'signed_on', c.signed_on, 'tonnes', c.tonnes::text, 'price_per_tonne', c.price_per_tonne::text,
+            'currency', c.currency, 'delivery_mode', c.delivery_mode,
+            'over_delivery_tolerance', c.over_delivery_tolerance::text, 'notes', c.notes),
+        'schedule', (SELECT coalesce(jsonb_agg(jsonb_build_object('version', s.version, 'explicit', s.explicit,
+                            'year', s.year, 'tonnes', s.tonnes::text, 'vintage', s.vintage,
+                            'price_per_tonne', s.price_per_tonne::text, 'due_on', s.due_on) ORDER BY s.year), '[]')
+                       FROM schedule_lines s
+                      WHERE s.contract_id = c.id
+                        AND s.version = (SELECT max(version) FROM schedule_lines WHERE contract_id = c.id)),
+        'position', (SELECT coalesce(jsonb_agg(jsonb_build_object('account_kind', p.account_kind, 'kind', p.kind,
+                            'amount', p.amount::text)), '[]')
+                       FROM (SELECT account_kind, kind, sum(amount) AS amount FROM flows_monthly
+                              WHERE book_id = b.id GROUP BY 1, 2) p),
+        'serialized', (SELECT coalesce(sum(upper(serials) - lower(serials)), 0)::text FROM serial_blocks
+                        WHERE contract_id = c.id AND state = 'delivered'),
+        'terminated', (SELECT min(e.effective_on) FROM entries e
+                        WHERE e.book_id = b.id AND e.kind = 'cancel' AND e.metadata->>'terminate' = 'true'
+                          AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reverts = e.id)));
+END $$;
+
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'carbonledger_writer') THEN
+        GRANT EXECUTE ON FUNCTION lock_book(text), book_accounts(bigint), operation_state(text, text)
+            TO carbonledger_writer;
+    END IF;
+END $$;
+
+-- Bodies no trigger calls any more.
+DROP FUNCTION IF EXISTS postings_after_insert();
+DROP FUNCTION IF EXISTS rollups_guard();
