@@ -678,6 +678,9 @@ func ParseScheduleJSON(r io.Reader) ([]ScheduleLine, error) {
 	if err := dec.Decode(&js); err != nil {
 		return nil, Relabel(jsonError(err), "schedule")
 	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, Invalid("schedule", "", "has content after the list; give exactly one JSON list")
+	}
 	out := make([]ScheduleLine, 0, len(js))
 	for i, l := range js {
 		line, err := l.line(i, "*")

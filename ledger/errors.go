@@ -3,6 +3,7 @@ package ledger
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Sentinel errors. The store maps SQLSTATEs onto these once, so callers (the CLI today, the
@@ -21,6 +22,9 @@ var (
 	ErrInsufficient = errors.New("insufficient balance")
 	// ErrImmutable marks an attempt to change history (update, delete, revert a retirement).
 	ErrImmutable = errors.New("immutable")
+	// ErrRequired marks a required field left out of a request. It is also ErrInvalid (HTTP
+	// 400); the CLI reports it as a usage error (exit 2), as it does a missing flag.
+	ErrRequired = fmt.Errorf("%w: required field missing", ErrInvalid)
 )
 
 // FieldError says which field broke which rule, with the offending value, so a user can
@@ -70,4 +74,68 @@ func Relabel(err error, field string) error {
 		return &c
 	}
 	return err
+}
+
+// Required returns a FieldError of kind ErrRequired: the field was left out.
+func Required(field, rule string) error {
+	return &FieldError{Field: field, Rule: rule, Kind: ErrRequired}
+}
+
+// FieldErrors is every field error of one request, in the order of the request's fields: an
+// import reports all that is wrong with a row at once, not one mistake per attempt.
+// errors.Is and errors.As see each of them.
+type FieldErrors []*FieldError
+
+func (es FieldErrors) Error() string {
+	var b strings.Builder
+	for i, e := range es {
+		if i > 0 {
+			b.WriteString("; ")
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+func (es FieldErrors) Unwrap() []error {
+	out := make([]error, len(es))
+	for i, e := range es {
+		out[i] = e
+	}
+	return out
+}
+
+// Rename returns a copy of es with each field renamed by f (a CLI names its flags, an import
+// its columns).
+func (es FieldErrors) Rename(f func(field string) string) FieldErrors {
+	out := make(FieldErrors, len(es))
+	for i, e := range es {
+		c := *e
+		c.Field = f(e.Field)
+		out[i] = &c
+	}
+	return out
+}
+
+// add appends err, which must be a *FieldError or FieldErrors (anything else is a bug).
+func (es *FieldErrors) add(err error) {
+	var fes FieldErrors
+	var fe *FieldError
+	switch {
+	case err == nil:
+	case errors.As(err, &fes):
+		*es = append(*es, fes...)
+	case errors.As(err, &fe):
+		*es = append(*es, fe)
+	default: // not expected from the parsers; kept as a field error rather than lost
+		*es = append(*es, &FieldError{Field: "request", Rule: err.Error()})
+	}
+}
+
+// err returns es as an error, or nil when it holds none.
+func (es FieldErrors) err() error {
+	if len(es) == 0 {
+		return nil
+	}
+	return es
 }

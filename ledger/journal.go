@@ -504,7 +504,12 @@ var GenesisHash = make([]byte, sha256.Size)
 
 // RequestDigest returns the sha256 of a request's canonical JSON, prefixed by its operation
 // name. Two requests under one idempotency key are the same request when their digests match.
+// An operation's Request is hashed in its fixed digest form (request.go), which leaves out the
+// key and is the same for every spelling that parses to the same request ("1.5" and "1.500").
 func RequestDigest(op string, req any) []byte {
+	if r, ok := req.(Request); ok {
+		req = r.digestForm()
+	}
 	b, err := json.Marshal(req)
 	if err != nil {
 		panic(fmt.Sprintf("request digest of %s: %v", op, err)) // requests are plain structs

@@ -49,73 +49,88 @@ const (
 	RemedyBuffer  Remedy = "buffer"  // the registry cancels buffer-pool credits; the buyer's tonnes stand
 )
 
+// The requests below are the validated form of one operation each. ParseOperation makes them
+// from field values (CLI flags, an import row) and UnmarshalJSON from a JSON body, through the
+// same checks; Fields and MarshalJSON write their canonical form back (request.go). Code that
+// builds a request by hand (the demo, tests) skips those checks, so the Build functions check
+// again what they rely on.
+
 // DeliverRequest records credits delivered under a contract.
 type DeliverRequest struct {
-	Contract      string           `json:"contract"`
-	Tonnes        Tonnes           `json:"tonnes"`
-	Date          time.Time        `json:"date"`
-	Vintage       int              `json:"vintage,omitempty"`
-	Serials       *SerialRange     `json:"serials,omitempty"`
-	RegistryTx    string           `json:"registry_tx,omitempty"`
-	AllowLate     bool             `json:"allow_late,omitempty"`
-	PricePerTonne *decimal.Decimal `json:"price_per_tonne,omitempty"`
-	Note          string           `json:"note,omitempty"`
-	Key           string           `json:"-"`
+	Contract      string
+	Tonnes        Tonnes
+	Date          time.Time
+	Vintage       int // 0: the schedule's
+	Serials       *SerialRange
+	RegistryTx    string
+	AllowLate     bool
+	PricePerTonne *decimal.Decimal // nil: the schedule's or the contract's
+	Note          string
+	Key           string // idempotency key; not part of the request's digest
 }
 
 // RetireRequest retires held credits on behalf of a beneficiary.
 type RetireRequest struct {
-	Contract    string       `json:"contract"`
-	Tonnes      Tonnes       `json:"tonnes"`
-	Date        time.Time    `json:"date"`
-	Beneficiary string       `json:"beneficiary"`
-	Reason      string       `json:"reason"`
-	Claim       string       `json:"claim,omitempty"`
-	Serials     *SerialRange `json:"serials,omitempty"`
-	Vintage     int          `json:"vintage,omitempty"`
-	Key         string       `json:"-"`
+	Contract    string
+	Tonnes      Tonnes
+	Date        time.Time
+	Beneficiary string
+	Reason      string
+	Claim       string
+	Serials     *SerialRange
+	Vintage     int
+	Key         string
 }
 
 // CancelRequest cancels open tonnes the supplier will not deliver; Terminate cancels all that
 // is open and ends the contract.
 type CancelRequest struct {
-	Contract  string    `json:"contract"`
-	Tonnes    Tonnes    `json:"tonnes"`
-	Date      time.Time `json:"date"`
-	Reason    string    `json:"reason"`
-	Terminate bool      `json:"terminate,omitempty"`
-	Key       string    `json:"-"`
+	Contract  string
+	Tonnes    Tonnes // zero with Terminate: all that is open
+	Date      time.Time
+	Reason    string
+	Terminate bool
+	Key       string
 }
 
 // ReverseRequest records a carbon reversal of delivered tonnes (a physical event: fire,
 // leakage), with its remedy.
 type ReverseRequest struct {
-	Contract string       `json:"contract"`
-	Tonnes   Tonnes       `json:"tonnes"`
-	Date     time.Time    `json:"date"`
-	Reason   string       `json:"reason"`
-	Remedy   Remedy       `json:"remedy"`
-	Serials  *SerialRange `json:"serials,omitempty"`
-	Key      string       `json:"-"`
+	Contract string
+	Tonnes   Tonnes
+	Date     time.Time
+	Reason   string
+	Remedy   Remedy
+	Serials  *SerialRange
+	Key      string
 }
 
 // AmendRequest changes the contracted tonnes, the schedule, or both.
 type AmendRequest struct {
-	Contract string         `json:"contract"`
-	Tonnes   *Tonnes        `json:"tonnes,omitempty"` // the new contracted total
-	Schedule []ScheduleLine `json:"schedule,omitempty"`
-	Date     time.Time      `json:"date"`
-	Reason   string         `json:"reason"`
-	Key      string         `json:"-"`
+	Contract string
+	Tonnes   *Tonnes // the new contracted total
+	Schedule []ScheduleLine
+	Date     time.Time
+	Reason   string
+	Key      string
 }
 
 // RevertRequest corrects a mistaken entry by reversing its postings.
 type RevertRequest struct {
-	Entry  string    `json:"entry"`
-	Date   time.Time `json:"date,omitzero"` // default: the original's effective date
-	Reason string    `json:"reason"`
-	Key    string    `json:"-"`
+	Entry  string
+	Date   time.Time // zero: the original's effective date
+	Reason string
+	Key    string
 }
+
+// Longest free text an operation takes, in bytes.
+const (
+	maxBeneficiary = 200
+	maxReason      = 500
+	maxClaim       = 40
+	maxNote        = 500
+	maxRegistryTx  = 200
+)
 
 func requireText(field, s string, max int) (string, error) {
 	s = strings.TrimSpace(s)
@@ -175,10 +190,10 @@ func BuildDeliver(c *Contract, schedule []ScheduleLine, pos Position, r DeliverR
 	}
 	md := map[string]string{}
 	var err error
-	if md["registry_tx"], err = optText("registry_tx", r.RegistryTx, 200); err != nil {
+	if md["registry_tx"], err = optText("registry_tx", r.RegistryTx, maxRegistryTx); err != nil {
 		return Entry{}, err
 	}
-	if md["note"], err = optText("note", r.Note, 500); err != nil {
+	if md["note"], err = optText("note", r.Note, maxNote); err != nil {
 		return Entry{}, err
 	}
 	if r.Serials != nil {
@@ -247,13 +262,13 @@ func BuildRetire(c *Contract, pos Position, r RetireRequest) (Entry, error) {
 	}
 	md := map[string]string{}
 	var err error
-	if md["beneficiary"], err = requireText("beneficiary", r.Beneficiary, 200); err != nil {
+	if md["beneficiary"], err = requireText("beneficiary", r.Beneficiary, maxBeneficiary); err != nil {
 		return Entry{}, err
 	}
-	if md["reason"], err = requireText("reason", r.Reason, 500); err != nil {
+	if md["reason"], err = requireText("reason", r.Reason, maxReason); err != nil {
 		return Entry{}, err
 	}
-	if md["claim"], err = optText("claim", r.Claim, 40); err != nil {
+	if md["claim"], err = optText("claim", r.Claim, maxClaim); err != nil {
 		return Entry{}, err
 	}
 	if err := c.checkInTerm("date", r.Date); err != nil {
@@ -290,7 +305,7 @@ func BuildRetire(c *Contract, pos Position, r RetireRequest) (Entry, error) {
 func BuildCancel(c *Contract, pos Position, r CancelRequest) (Entry, error) {
 	md := map[string]string{}
 	var err error
-	if md["reason"], err = requireText("reason", r.Reason, 500); err != nil {
+	if md["reason"], err = requireText("reason", r.Reason, maxReason); err != nil {
 		return Entry{}, err
 	}
 	if !pos.TerminatedOn.IsZero() {
@@ -335,7 +350,7 @@ func BuildReverse(c *Contract, pos Position, r ReverseRequest) (Entry, error) {
 	}
 	md := map[string]string{}
 	var err error
-	if md["reason"], err = requireText("reason", r.Reason, 500); err != nil {
+	if md["reason"], err = requireText("reason", r.Reason, maxReason); err != nil {
 		return Entry{}, err
 	}
 	if err := c.checkInTerm("date", r.Date); err != nil {
@@ -386,7 +401,7 @@ func BuildReverse(c *Contract, pos Position, r ReverseRequest) (Entry, error) {
 func BuildAmend(c *Contract, current []ScheduleLine, currentExplicit bool, pos Position, r AmendRequest) (Entry, []ScheduleLine, bool, error) {
 	md := map[string]string{}
 	var err error
-	if md["reason"], err = requireText("reason", r.Reason, 500); err != nil {
+	if md["reason"], err = requireText("reason", r.Reason, maxReason); err != nil {
 		return Entry{}, nil, false, err
 	}
 	if r.Tonnes == nil && r.Schedule == nil {
@@ -450,7 +465,7 @@ func BuildAmend(c *Contract, current []ScheduleLine, currentExplicit bool, pos P
 // Signatures and amendments are changed by amending, retirements are final, and a correction
 // is not itself corrected (post the right entry instead).
 func BuildRevert(orig Entry, r RevertRequest) (Entry, error) {
-	reason, err := requireText("reason", r.Reason, 500)
+	reason, err := requireText("reason", r.Reason, maxReason)
 	if err != nil {
 		return Entry{}, err
 	}

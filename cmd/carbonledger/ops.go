@@ -1,245 +1,235 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/ledger"
-	"github.com/shopspring/decimal"
 )
 
-// opFlags are the flags every operation under a contract shares.
-type opFlags struct {
-	contract, tonnes, date, key, format *string
-}
-
-func (a *app) opFlags(fs *flag.FlagSet, needTonnes bool) opFlags {
-	o := opFlags{
-		contract: fs.String("contract", "", "contract code (required)"),
-		date:     fs.String("date", "", "effective date YYYY-MM-DD (required)"),
-		key:      fs.String("key", "", "idempotency key: a replay returns the original entry (default: a new random key)"),
-		format:   formatFlag(fs, "table", "table", "json"),
-	}
+// opFlags registers the flags every operation under a contract shares and returns --format.
+// The flags only carry field values: the ledger parses and checks them (ledger.ParseOperation),
+// as it does an import row's or an HTTP body's.
+func (a *app) opFlags(fs *flag.FlagSet, needTonnes bool) (format *string) {
+	fs.String("contract", "", "contract code (required)")
+	fs.String("date", "", "effective date YYYY-MM-DD (required)")
+	fs.String("key", "", "idempotency key: a replay returns the original entry (default: a new random key)")
+	format = formatFlag(fs, "table", "table", "json")
 	help := "tonnes, a decimal with at most 3 places"
 	if needTonnes {
 		help += " (required)"
 	}
-	o.tonnes = fs.String("tonnes", "", help)
+	fs.String("tonnes", "", help)
 	fs.IntVar(&a.futureDays, "future-days", 1, "how many days past today an effective date may lie")
-	return o
+	return format
 }
 
-// parsed are the shared values after checking.
-type parsed struct {
-	contract string
-	tonnes   ledger.Tonnes
-	date     time.Time
-	key      string
+// flagFields maps the flags that carry an operation's fields to the ledger's field names.
+// The other flags (--db, --format, --future-days, --schedule FILE) belong to the command.
+var flagFields = map[string]string{
+	"contract": "contract", "tonnes": "tonnes", "date": "date", "key": "key", "vintage": "vintage",
+	"serials": "serials", "registry-tx": "registry_tx", "allow-late": "allow_late", "price": "price_per_tonne",
+	"note": "note", "beneficiary": "beneficiary", "reason": "reason", "claim": "claim", "remedy": "remedy",
+	"terminate": "terminate", "schedule": "schedule",
 }
 
-func (o opFlags) check(fs *flag.FlagSet, args []string, needTonnes bool) (parsed, error) {
-	var p parsed
+// fieldFlags is flagFields the other way round, to name flags in the ledger's errors.
+var fieldFlags = func() map[string]string {
+	m := make(map[string]string, len(flagFields))
+	for fl, f := range flagFields {
+		m[f] = fl
+	}
+	return m
+}()
+
+// runOp parses an operation's command line, has the ledger turn the flags that were given
+// into a request, and runs it. positional handles the positional arguments and adds fields
+// that do not come from a flag (revert's ENTRY, amend's schedule file); nil refuses any.
+func (a *app) runOp(ctx context.Context, fs *flag.FlagSet, args []string, format *string,
+	positional func(pos []string, fields map[string]string) error) error {
 	pos, err := parse(fs, args)
 	if err != nil {
-		return p, err
+		return err
 	}
-	if len(pos) > 0 {
-		return p, usagef("%s takes flags only (unexpected %q)", fs.Name(), pos[0])
-	}
-	if *o.contract == "" {
-		return p, usagef("%s: --contract is required", fs.Name())
-	}
-	if *o.date == "" {
-		return p, usagef("%s: --date is required (YYYY-MM-DD)", fs.Name())
-	}
-	if needTonnes && *o.tonnes == "" {
-		return p, usagef("%s: --tonnes is required", fs.Name())
-	}
-	if err := checkFormat(*o.format, "table", "json"); err != nil {
-		return p, err
-	}
-	p.contract, p.key = *o.contract, *o.key
-	if p.date, err = ledger.ParseDate("--date", *o.date); err != nil {
-		return p, err
-	}
-	if *o.tonnes != "" {
-		if p.tonnes, err = ledger.ParsePositiveTonnes(*o.tonnes); err != nil {
-			return p, ledger.Relabel(err, "--tonnes")
+	fields := map[string]string{}
+	fs.Visit(func(f *flag.Flag) {
+		if name, ok := flagFields[f.Name]; ok && name != "schedule" {
+			fields[name] = f.Value.String()
 		}
+	})
+	if positional != nil {
+		err = positional(pos, fields)
+	} else if len(pos) > 0 {
+		err = usagef("%s takes flags only (unexpected %q)", fs.Name(), pos[0])
 	}
-	return p, nil
+	if err != nil {
+		return err
+	}
+	if err := checkFormat(*format, "table", "json"); err != nil {
+		return err
+	}
+	r, err := ledger.ParseOperation(fs.Name(), fields)
+	if err != nil {
+		return flagErrors(fs.Name(), err)
+	}
+	if err := r.Check(a.now(), time.Duration(a.futureDays)*24*time.Hour); err != nil {
+		return flagErrors(fs.Name(), err)
+	}
+	return a.operate(ctx, *format, func(s *store.Store) (store.Result, error) { return submit(ctx, s, r) })
 }
 
-func parseSerialsFlag(s string) (*ledger.SerialRange, error) {
-	if s == "" {
-		return nil, nil
+// flagErrors names flags instead of fields in the ledger's errors. A field left out, or a
+// value outside an enumerated flag's choices, is a usage error (exit 2), as a flag the flag
+// package refuses is.
+func flagErrors(cmd string, err error) error {
+	var fes ledger.FieldErrors
+	var fe *ledger.FieldError
+	switch {
+	case errors.As(err, &fes):
+	case errors.As(err, &fe):
+		fes = ledger.FieldErrors{fe}
+	default:
+		return err
 	}
-	r, err := ledger.ParseSerials(s)
-	if err != nil {
-		return nil, ledger.Relabel(err, "--serials")
+	usage := false
+	for _, e := range fes {
+		usage = usage || errors.Is(e, ledger.ErrRequired) || e.Field == "remedy"
 	}
-	return &r, nil
+	fes = fes.Rename(func(field string) string {
+		if fl, ok := fieldFlags[field]; ok {
+			return "--" + fl
+		}
+		return field
+	})
+	if !usage {
+		return fes
+	}
+	msgs := make([]string, len(fes))
+	for i, e := range fes {
+		msgs[i] = e.Error()
+		if errors.Is(e, ledger.ErrRequired) {
+			msgs[i] = e.Field + " " + e.Rule // "--date is required (YYYY-MM-DD)"
+		}
+	}
+	return usagef("%s: %s", cmd, strings.Join(msgs, "; "))
+}
+
+// submit runs a request against the store.
+func submit(ctx context.Context, s *store.Store, r ledger.Request) (store.Result, error) {
+	switch r := r.(type) {
+	case ledger.DeliverRequest:
+		return s.Deliver(ctx, r)
+	case ledger.RetireRequest:
+		return s.Retire(ctx, r)
+	case ledger.CancelRequest:
+		return s.Cancel(ctx, r)
+	case ledger.ReverseRequest:
+		return s.Reverse(ctx, r)
+	case ledger.AmendRequest:
+		return s.Amend(ctx, r)
+	case ledger.RevertRequest:
+		return s.Revert(ctx, r)
+	}
+	return store.Result{}, fmt.Errorf("no store operation for %s", r.Op())
 }
 
 func cmdDeliver(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("deliver", "deliver --contract CODE --tonnes T --date D [--vintage YYYY] [--serials PREFIX:FIRST-LAST] [--registry-tx ID] [--allow-late] [--key K]")
-	o := a.opFlags(fs, true)
-	vintage := fs.Int("vintage", 0, "vintage year of the credits (default: the schedule's, if any)")
-	serials := fs.String("serials", "", "registry serial range PREFIX:FIRST-LAST (both included), or the registry's own form")
-	regTx := fs.String("registry-tx", "", "the registry's transaction id")
-	late := fs.Bool("allow-late", false, "record a delivery after the term ended (the entry says it was late)")
-	price := fs.String("price", "", "price per tonne of this delivery (default: the schedule's or the contract's)")
-	note := fs.String("note", "", "free-text note")
-	p, err := o.check(fs, args, true)
-	if err != nil {
-		return err
-	}
-	r := ledger.DeliverRequest{Contract: p.contract, Tonnes: p.tonnes, Date: p.date, Vintage: *vintage, RegistryTx: *regTx,
-		AllowLate: *late, Note: *note, Key: p.key}
-	if r.Serials, err = parseSerialsFlag(*serials); err != nil {
-		return err
-	}
-	if *price != "" {
-		d, err := decimal.NewFromString(*price)
-		if err != nil || d.IsNegative() {
-			return ledger.Invalid("--price", *price, "is not a non-negative decimal")
-		}
-		r.PricePerTonne = &d
-	}
-	return a.operate(ctx, *o.format, func(s *store.Store) (store.Result, error) { return s.Deliver(ctx, r) })
+	format := a.opFlags(fs, true)
+	fs.Int("vintage", 0, "vintage year of the credits (default: the schedule's, if any)")
+	fs.String("serials", "", "registry serial range PREFIX:FIRST-LAST (both included), or the registry's own form")
+	fs.String("registry-tx", "", "the registry's transaction id")
+	fs.Bool("allow-late", false, "record a delivery after the term ended (the entry says it was late)")
+	fs.String("price", "", "price per tonne of this delivery (default: the schedule's or the contract's)")
+	fs.String("note", "", "free-text note")
+	return a.runOp(ctx, fs, args, format, nil)
 }
 
 func cmdRetire(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("retire", "retire --contract CODE --tonnes T --date D --beneficiary NAME --reason TEXT [--claim PERIOD] [--serials PREFIX:FIRST-LAST] [--key K]")
-	o := a.opFlags(fs, true)
-	beneficiary := fs.String("beneficiary", "", "on whose behalf the credits are retired (required)")
-	reason := fs.String("reason", "", "why (required)")
-	claim := fs.String("claim", "", "the claim period, e.g. 2025 or FY2025")
-	serials := fs.String("serials", "", "serial range to retire, PREFIX:FIRST-LAST (required for serialized credits)")
-	vintage := fs.Int("vintage", 0, "vintage year (default: the delivered block's)")
-	p, err := o.check(fs, args, true)
-	if err != nil {
-		return err
-	}
-	if *beneficiary == "" || *reason == "" {
-		return usagef("retire: --beneficiary and --reason are required")
-	}
-	r := ledger.RetireRequest{Contract: p.contract, Tonnes: p.tonnes, Date: p.date, Beneficiary: *beneficiary, Reason: *reason,
-		Claim: *claim, Vintage: *vintage, Key: p.key}
-	if r.Serials, err = parseSerialsFlag(*serials); err != nil {
-		return err
-	}
-	return a.operate(ctx, *o.format, func(s *store.Store) (store.Result, error) { return s.Retire(ctx, r) })
+	format := a.opFlags(fs, true)
+	fs.String("beneficiary", "", "on whose behalf the credits are retired (required)")
+	fs.String("reason", "", "why (required)")
+	fs.String("claim", "", "the claim period, e.g. 2025 or FY2025")
+	fs.String("serials", "", "serial range to retire, PREFIX:FIRST-LAST (required for serialized credits)")
+	fs.Int("vintage", 0, "vintage year (default: the delivered block's)")
+	return a.runOp(ctx, fs, args, format, nil)
 }
 
 func cmdCancel(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("cancel", "cancel --contract CODE (--tonnes T | --terminate) --date D --reason TEXT [--key K]")
-	o := a.opFlags(fs, false)
-	reason := fs.String("reason", "", "why the tonnes will not be delivered (required)")
-	terminate := fs.Bool("terminate", false, "terminate the contract: cancel all that is open")
-	p, err := o.check(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if *reason == "" {
-		return usagef("cancel: --reason is required")
-	}
-	if !*terminate && p.tonnes.IsZero() {
-		return usagef("cancel: --tonnes is required (or --terminate to cancel all that is open)")
-	}
-	r := ledger.CancelRequest{Contract: p.contract, Tonnes: p.tonnes, Date: p.date, Reason: *reason, Terminate: *terminate, Key: p.key}
-	return a.operate(ctx, *o.format, func(s *store.Store) (store.Result, error) { return s.Cancel(ctx, r) })
+	format := a.opFlags(fs, false)
+	fs.String("reason", "", "why the tonnes will not be delivered (required)")
+	fs.Bool("terminate", false, "terminate the contract: cancel all that is open")
+	return a.runOp(ctx, fs, args, format, nil)
 }
 
 func cmdReverse(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("reverse", "reverse --contract CODE --tonnes T --date D --reason TEXT [--remedy replace|buffer] [--serials R] [--key K]")
-	o := a.opFlags(fs, true)
-	reason := fs.String("reason", "", "what happened: fire, leakage, ... (required)")
-	remedy := fs.String("remedy", "replace", "replace (the supplier owes the tonnes again) or buffer (the registry cancels buffer credits)")
-	serials := fs.String("serials", "", "the reversed serial range, for remedy replace on serialized credits")
-	p, err := o.check(fs, args, true)
-	if err != nil {
-		return err
-	}
-	if *reason == "" {
-		return usagef("reverse: --reason is required")
-	}
-	if *remedy != "replace" && *remedy != "buffer" {
-		return usagef("reverse: --remedy must be replace or buffer, not %q", *remedy)
-	}
-	r := ledger.ReverseRequest{Contract: p.contract, Tonnes: p.tonnes, Date: p.date, Reason: *reason, Remedy: ledger.Remedy(*remedy), Key: p.key}
-	if r.Serials, err = parseSerialsFlag(*serials); err != nil {
-		return err
-	}
-	return a.operate(ctx, *o.format, func(s *store.Store) (store.Result, error) { return s.Reverse(ctx, r) })
+	format := a.opFlags(fs, true)
+	fs.String("reason", "", "what happened: fire, leakage, ... (required)")
+	fs.String("remedy", "replace", "replace (the supplier owes the tonnes again) or buffer (the registry cancels buffer credits)")
+	fs.String("serials", "", "the reversed serial range, for remedy replace on serialized credits")
+	return a.runOp(ctx, fs, args, format, nil)
 }
+
+// maxScheduleFile bounds a schedule file (a 50-year schedule is a few kilobytes).
+const maxScheduleFile = 1 << 20
 
 func cmdAmend(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("amend", "amend --contract CODE [--tonnes NEW_TOTAL] [--schedule FILE.json] --date D --reason TEXT [--key K]")
-	o := a.opFlags(fs, false)
-	reason := fs.String("reason", "", "why the contract changes (required)")
+	format := a.opFlags(fs, false)
+	fs.String("reason", "", "why the contract changes (required)")
 	schedFile := fs.String("schedule", "", "JSON file with the new schedule: [{\"year\":1,\"tonnes\":\"...\"}, ...]")
-	p, err := o.check(fs, args, false)
-	if err != nil {
-		return err
-	}
-	if *reason == "" {
-		return usagef("amend: --reason is required")
-	}
-	if p.tonnes.IsZero() && *schedFile == "" {
-		return usagef("amend: give --tonnes (the new contracted total), --schedule FILE.json, or both")
-	}
-	r := ledger.AmendRequest{Contract: p.contract, Date: p.date, Reason: *reason, Key: p.key}
-	if !p.tonnes.IsZero() {
-		t := p.tonnes
-		r.Tonnes = &t
-	}
-	if *schedFile != "" {
+	return a.runOp(ctx, fs, args, format, func(pos []string, fields map[string]string) error {
+		if len(pos) > 0 {
+			return usagef("amend takes flags only (unexpected %q)", pos[0])
+		}
+		if *schedFile == "" {
+			return nil
+		}
 		f, err := os.Open(*schedFile)
 		if err != nil {
 			return err
 		}
 		defer f.Close()
-		if r.Schedule, err = ledger.ParseScheduleJSON(f); err != nil {
+		b, err := io.ReadAll(io.LimitReader(f, maxScheduleFile+1))
+		switch {
+		case err != nil:
 			return err
+		case len(b) > maxScheduleFile:
+			return ledger.Invalid("--schedule", *schedFile, "is larger than 1 MiB")
+		case len(bytes.TrimSpace(b)) == 0:
+			return ledger.Invalid("--schedule", *schedFile, "is empty; give a JSON list such as [{\"year\":1,\"tonnes\":\"500\"}]")
 		}
-	}
-	return a.operate(ctx, *o.format, func(s *store.Store) (store.Result, error) { return s.Amend(ctx, r) })
+		fields["schedule"] = string(b) // the file's errors name the schedule's lines, such as schedule[1].tonnes
+		return nil
+	})
 }
 
 func cmdRevert(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("revert", "revert ENTRY --reason TEXT [--date D] [--key K]")
-	reason := fs.String("reason", "", "what was wrong with the entry (required)")
-	date := fs.String("date", "", "effective date of the correction (default: the original's)")
-	key := fs.String("key", "", "idempotency key")
+	fs.String("reason", "", "what was wrong with the entry (required)")
+	fs.String("date", "", "effective date of the correction (default: the original's)")
+	fs.String("key", "", "idempotency key")
 	format := formatFlag(fs, "table", "table", "json")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	if len(pos) != 1 {
-		return usagef("revert needs exactly one entry id")
-	}
-	if *reason == "" {
-		return usagef("revert: --reason is required")
-	}
-	if err := checkFormat(*format, "table", "json"); err != nil {
-		return err
-	}
-	r := ledger.RevertRequest{Entry: pos[0], Reason: *reason, Key: *key}
-	if *date != "" {
-		if r.Date, err = ledger.ParseDate("--date", *date); err != nil {
-			return err
+	return a.runOp(ctx, fs, args, format, func(pos []string, fields map[string]string) error {
+		if len(pos) != 1 {
+			return usagef("revert needs exactly one entry id")
 		}
-	}
-	return a.operate(ctx, *format, func(s *store.Store) (store.Result, error) { return s.Revert(ctx, r) })
+		fields["entry"] = pos[0]
+		return nil
+	})
 }
 
 // operate opens the store, runs one operation and prints its entry.

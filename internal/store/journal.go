@@ -212,10 +212,8 @@ func bookAccountsTx(ctx context.Context, tx *sqlx.Tx, bookID int64) (bookAccount
 // statement. It refuses a movement that would take an account below its floor now or at any
 // effective date from e's onwards (a back-dated overdraft), naming the account.
 func (s *Store) insertEntry(ctx context.Context, tx *sqlx.Tx, b book, ba bookAccounts, e *ledger.Entry) error {
-	today := ledger.Date(s.Now().UTC().Date())
-	if limit := today.Add(s.FutureTolerance); e.EffectiveOn.After(limit) {
-		return ledger.Invalid("date", ledger.FormatDate(e.EffectiveOn),
-			fmt.Sprintf("is in the future (today is %s; at most %s ahead is allowed)", ledger.FormatDate(today), s.FutureTolerance))
+	if err := ledger.CheckEffectiveDate(e.EffectiveOn, s.Now(), s.FutureTolerance); err != nil {
+		return err
 	}
 	byCode := make(map[string]*bookAccount, len(ba.Accounts))
 	for i := range ba.Accounts {
