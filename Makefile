@@ -53,12 +53,16 @@ fuzz: ## fuzz the parsers briefly (FUZZTIME=30s per target)
 	$(GO) test ./internal/store -run '^$$' -fuzz '^FuzzParseMetadata$$' -fuzztime $${FUZZTIME:-30s}
 
 .PHONY: bench
-bench: ## seed 1,000 contracts / 10M postings once (kept in the cluster), then time every report, the audit and writes
-	$(GO) run ./cmd/clbench -contracts 1000 -postings 10000000 -runs 5
+bench: ## seed 1,000 contracts / 10M postings once (kept in the cluster), time every report and the audit, then writes beside pgbench TPC-B
+	$(GO) run ./cmd/clbench -contracts 1000 -postings 10000000 -runs 5 -write-seconds 10 -history 0,10000,100000
+
+.PHONY: bench-writes
+bench-writes: ## only the write section of make bench: deliveries at 1-32 writers beside pgbench TPC-B, and latency over history
+	$(GO) run ./cmd/clbench -only writes -write-seconds 10 -history 0,10000,100000
 
 .PHONY: bench-smoke
-bench-smoke: ## the benchmark, small: 20 contracts, 20,000 postings (CI runs it)
-	$(GO) run ./cmd/clbench -contracts 20 -postings 20000 -runs 2
+bench-smoke: ## the benchmark, small: 20 contracts, 20,000 postings, 2 s per write level (CI runs it)
+	$(GO) run ./cmd/clbench -contracts 20 -postings 20000 -runs 2 -write-seconds 2 -write-warmup 1 -history 0,1000,10000
 
 .PHONY: migrate
 migrate: build ## apply pending migrations

@@ -12,6 +12,8 @@ import (
 	"os/signal"
 	"runtime/debug"
 	"runtime/pprof"
+	"strconv"
+	"strings"
 
 	"github.com/carbonledger/carbonledger/internal/bench"
 )
@@ -29,10 +31,23 @@ func main() {
 	flag.IntVar(&cfg.Runs, "runs", 5, "timed runs of each measurement")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "random seed of the synthetic ledger")
 	flag.BoolVar(&cfg.Reseed, "reseed", false, "drop the seeded benchmark database and seed it again")
-	flag.StringVar(&cfg.Only, "only", "", "measure only reports, audit or writes")
+	flag.StringVar(&cfg.Only, "only", "", "measure only reports, audit or writes (writes seeds nothing)")
+	flag.IntVar(&cfg.Write.Seconds, "write-seconds", 10, "measured seconds of each write concurrency level")
+	flag.IntVar(&cfg.Write.Warmup, "write-warmup", 2, "seconds of warm-up, not measured, before each write level")
+	history := flag.String("history", "0,10000,100000", "prior deliveries of the contracts the single-delivery latency is measured on, the first the baseline")
+	flag.IntVar(&cfg.Write.Samples, "history-samples", 200, "timed deliveries on each history contract")
+	flag.IntVar(&cfg.Write.PgbenchScale, "pgbench-scale", 32, "pgbench -i scale of the TPC-B baseline (at least the largest client count, 32)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the run to this file")
 	memprofile := flag.String("memprofile", "", "write a profile of what the run allocated to this file")
 	flag.Parse()
+	for _, f := range strings.Split(*history, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 0 {
+			fmt.Fprintf(os.Stderr, "clbench: -history %q: want counts of prior deliveries such as 0,10000,100000\n", *history)
+			os.Exit(2)
+		}
+		cfg.Write.History = append(cfg.Write.History, n)
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {

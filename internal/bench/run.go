@@ -27,16 +27,37 @@ type Config struct {
 	Seed      uint64 //
 	Reseed    bool   // drop and seed the benchmark database again
 	Only      string // "reports", "audit" or "writes" to measure only that ("" for all)
+	Write     WriteConfig
 	Out       io.Writer
 	Log       io.Writer
 }
 
-// Run seeds (or reuses) the benchmark database and prints the measurements.
+// Run seeds (or reuses) the benchmark database and prints the measurements. The write
+// section uses databases of its own, so `-only writes` seeds nothing.
 func Run(ctx context.Context, cfg Config) error {
+	switch cfg.Only {
+	case "", "reports", "audit", "writes":
+	default:
+		return fmt.Errorf("-only %q: want reports, audit or writes", cfg.Only)
+	}
 	admin, err := pgdev.Resolve(ctx, cfg.Log, "postgres")
 	if err != nil {
 		return err
 	}
+	today := ledger.Date(time.Now().UTC().Date())
+	if cfg.Only != "writes" {
+		if err := runReads(ctx, admin, cfg, today); err != nil {
+			return err
+		}
+	}
+	if cfg.Only == "" || cfg.Only == "writes" {
+		return Writes(ctx, admin, cfg, today)
+	}
+	return nil
+}
+
+// runReads seeds (or reuses) the large benchmark database and times the reports and audit.
+func runReads(ctx context.Context, admin string, cfg Config, today time.Time) error {
 	name := fmt.Sprintf("carbonledger_bench_%d_%d", cfg.Contracts, cfg.Postings)
 	dbURL, fresh, err := ensureDB(ctx, admin, name, cfg.Reseed)
 	if err != nil {
@@ -50,7 +71,6 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer s.Close()
-	today := ledger.Date(time.Now().UTC().Date())
 	if fresh {
 		start := time.Now()
 		if err := seed(ctx, s, cfg, today); err != nil {
@@ -295,13 +315,6 @@ func measure(ctx context.Context, s *store.Store, cfg Config, today time.Time) e
 		}
 		auditCPU = processCPU() - cpu0
 	}
-	writes := ""
-	if cfg.Only == "" || cfg.Only == "writes" {
-		var err error
-		if writes, err = measureWrites(ctx, s, today); err != nil {
-			return err
-		}
-	}
 	tw := tabwriter.NewWriter(cfg.Out, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintf(tw, "measurement\tmedian ms\tmin ms\tmax ms\tGo alloc/run\ttarget\t\n")
 	for _, t := range ts {
@@ -323,9 +336,6 @@ func measure(ctx context.Context, s *store.Store, cfg Config, today time.Time) e
 		fmt.Fprintf(cfg.Out, "ratio: audit time / 30 s target = %.2f\n", float64(auditTiming.median())/float64(30*time.Second))
 		// The same audit is the same work: when its CPU time is up, the machine was slow.
 		fmt.Fprintf(cfg.Out, "audit CPU of this process (Go, not PostgreSQL): %.1f s\n", auditCPU.Seconds())
-	}
-	if writes != "" {
-		fmt.Fprintf(cfg.Out, "\n%s\n", writes)
 	}
 	if len(ts) > 0 {
 		fmt.Fprintf(cfg.Out, "ratio: median report time / 100 ms target, worst = %.2f\n", worstRatio(ts))
@@ -370,59 +380,4 @@ func verdict(d, target time.Duration) string {
 		return "under " + target.String()
 	}
 	return fmt.Sprintf("%.1fx over %s", float64(d)/float64(target), target)
-}
-
-// measureWrites times deliveries through the full write path (triggers, rollups, chain):
-// one writer, then one writer per CPU on different contracts.
-func measureWrites(ctx context.Context, s *store.Store, today time.Time) (string, error) {
-	var codes []string
-	if err := s.DB().SelectContext(ctx, &codes, `
-		SELECT c.code FROM contracts c JOIN accounts a ON a.book_id = c.book_id AND a.kind = 'open'
-		 WHERE c.term_end >= $1 AND c.term_start <= $1 AND c.delivery_mode = 'transfer' AND a.balance > 100
-		 ORDER BY c.code LIMIT 8`, today); err != nil {
-		return "", err
-	}
-	if len(codes) == 0 {
-		return "writes: no open contract in term to deliver to", nil
-	}
-	deliver := func(code string, n int, tag string) error {
-		for i := 0; i < n; i++ {
-			_, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: code, Tonnes: ledger.MustTonnes("0.001"), Date: today,
-				Key: fmt.Sprintf("bench:write:%s:%s:%d:%d", tag, code, time.Now().UnixNano(), i)})
-			if err != nil {
-				return err
-			}
-		}
-		return nil
-	}
-	const n = 200
-	start := time.Now()
-	if err := deliver(codes[0], n, "serial"); err != nil {
-		return "", err
-	}
-	serial := time.Since(start)
-	workers := min(len(codes), runtime.NumCPU()*2)
-	var wg sync.WaitGroup
-	errs := make(chan error, workers)
-	start = time.Now()
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(code string) {
-			defer wg.Done()
-			if err := deliver(code, n, "parallel"); err != nil {
-				errs <- err
-			}
-		}(codes[w])
-	}
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return "", err
-	}
-	parallel := time.Since(start)
-	return fmt.Sprintf("writes (full path: validation, locks, triggers, rollups, hash chain):\n"+
-		"  1 writer:  %d deliveries in %s = %.0f/s (%.2f ms each)\n"+
-		"  %d writers on different contracts: %d deliveries in %s = %.0f/s",
-		n, serial.Round(time.Millisecond), float64(n)/serial.Seconds(), float64(serial.Microseconds())/1000/float64(n),
-		workers, n*workers, parallel.Round(time.Millisecond), float64(n*workers)/parallel.Seconds()), nil
 }
