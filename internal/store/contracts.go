@@ -319,8 +319,8 @@ func (s *Store) operate(ctx context.Context, op, code, key string, request []byt
 		key = "auto:" + ledger.NewID()
 	}
 	var res Result
-	err := s.write(ctx, op, func(tx *sqlx.Tx) error {
-		cur, err := operationState(ctx, tx, code, key)
+	err := s.writeAs(ctx, op, false, func(tx *sqlx.Tx) error {
+		cur, err := operationState(ctx, tx, code, key, s.writerRole)
 		if err != nil {
 			return err
 		}
@@ -417,10 +417,19 @@ type opState struct {
 	bookAccounts
 }
 
-func operationState(ctx context.Context, tx *sqlx.Tx, code, key string) (opState, error) {
+// operationState calls operation_state, and takes the writer role for the rest of the
+// transaction in the same statement (operation_state itself runs as its owner).
+func operationState(ctx context.Context, tx *sqlx.Tx, code, key, role string) (opState, error) {
 	var raw []byte
 	var cur opState
-	if err := tx.GetContext(ctx, &raw, `SELECT operation_state($1, $2)`, code, key); err != nil {
+	var err error
+	if role == "" {
+		err = tx.QueryRowContext(ctx, `SELECT operation_state($1, $2)`, code, key).Scan(&raw)
+	} else {
+		var set string
+		err = tx.QueryRowContext(ctx, `SELECT set_config('role', $3, true), operation_state($1, $2)`, code, key, role).Scan(&set, &raw)
+	}
+	if err != nil {
 		return cur, err
 	}
 	if err := json.Unmarshal(raw, &cur); err != nil {

@@ -111,9 +111,15 @@ func (s *Store) WriterRole() string { return s.writerRole }
 // write runs fn in a read-committed transaction as the writer role and commits, retrying
 // serialization failures, deadlocks and lost races on a unique key a bounded number of times.
 func (s *Store) write(ctx context.Context, op string, fn func(tx *sqlx.Tx) error) error {
+	return s.writeAs(ctx, op, true, fn)
+}
+
+// writeAs is write; with setRole false, fn's first statement takes the writer role itself
+// (operate's state query does, saving a round trip).
+func (s *Store) writeAs(ctx context.Context, op string, setRole bool, fn func(tx *sqlx.Tx) error) error {
 	var err error
 	for attempt := 1; ; attempt++ {
-		err = s.writeOnce(ctx, fn)
+		err = s.writeOnce(ctx, setRole, fn)
 		if err == nil || !retryable(err) || attempt >= s.MaxAttempts || ctx.Err() != nil {
 			break
 		}
@@ -127,13 +133,13 @@ func (s *Store) write(ctx context.Context, op string, fn func(tx *sqlx.Tx) error
 	return nil
 }
 
-func (s *Store) writeOnce(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
+func (s *Store) writeOnce(ctx context.Context, setRole bool, fn func(tx *sqlx.Tx) error) error {
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if s.writerRole != "" {
+	if setRole && s.writerRole != "" {
 		if _, err := tx.ExecContext(ctx, `SET LOCAL ROLE `+s.writerRole); err != nil {
 			return fmt.Errorf("set role: %w", err)
 		}
