@@ -230,29 +230,14 @@ CREATE OR REPLACE FUNCTION book_accounts(p_book bigint) RETURNS jsonb
      WHERE a.book_id = p_book
 $$;
 
--- Everything an operation under a contract reads, in one call: it locks the contract's book,
--- then (each statement of a VOLATILE function taking a fresh snapshot, so what a writer we
--- waited for committed is seen) looks the idempotency key up, and returns the book's head,
--- the contract, its schedule in force, its position by account kind and entry kind, its
--- accounts and the clock. A key already used returns only {"replay": ...}; an unknown
--- contract returns {}.
-CREATE OR REPLACE FUNCTION operation_state(p_code text, p_key text) RETURNS jsonb
-    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
-DECLARE
-    b books%ROWTYPE;
-    c contracts%ROWTYPE;
-    prior record;
-BEGIN
-    SELECT * INTO b FROM books WHERE code = p_code FOR UPDATE;
-    SELECT id, request_sha256 INTO prior FROM entries WHERE idempotency_key = p_key;
-    IF FOUND THEN
-        RETURN jsonb_build_object('replay', jsonb_build_object('id', prior.id, 'request', encode(prior.request_sha256, 'hex')));
-    END IF;
-    SELECT * INTO c FROM contracts WHERE book_id = b.id;
-    IF NOT FOUND THEN
-        RETURN '{}';
-    END IF;
-    RETURN book_accounts(b.id) || jsonb_build_object(
+-- A contract as the domain sees it: its book's head, its terms, its schedule in force, its
+-- position by account kind and entry kind (from flows_monthly, which the posting trigger
+-- keeps equal to the postings), the tonnes of serials it holds as delivered, and the date of
+-- a termination that was not reverted. NULL when the book has no contract. Reads call it for
+-- any number of contracts in one query; operation_state calls it after the book's lock.
+CREATE OR REPLACE FUNCTION contract_state(p_book bigint) RETURNS jsonb
+    LANGUAGE sql STABLE AS $$
+    SELECT jsonb_build_object(
         'book', jsonb_build_object('id', b.id, 'code', b.code, 'head_seq', b.head_seq, 'head_hash', encode(b.head_hash, 'hex')),
         'contract', jsonb_build_object('id', c.id, 'book_id', c.book_id, 'code', c.code, 'buyer', c.buyer,
             'supplier', c.supplier, 'project', c.project, 'method', c.method, 'country', c.country, 'region', c.region,
@@ -275,7 +260,33 @@ BEGIN
                         WHERE contract_id = c.id AND state = 'delivered'),
         'terminated', (SELECT min(e.effective_on) FROM entries e
                         WHERE e.book_id = b.id AND e.kind = 'cancel' AND e.metadata->>'terminate' = 'true'
-                          AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reverts = e.id)));
+                          AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reverts = e.id)))
+      FROM books b JOIN contracts c ON c.book_id = b.id
+     WHERE b.id = p_book
+$$;
+
+-- Everything an operation under a contract reads, in one call: it locks the contract's book,
+-- then (each statement of a VOLATILE function taking a fresh snapshot, so what a writer we
+-- waited for committed is seen) looks the idempotency key up, and returns contract_state
+-- with the book's accounts and the clock. A key already used returns only {"replay": ...};
+-- an unknown contract returns {}.
+CREATE OR REPLACE FUNCTION operation_state(p_code text, p_key text) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    b books%ROWTYPE;
+    prior record;
+    st jsonb;
+BEGIN
+    SELECT * INTO b FROM books WHERE code = p_code FOR UPDATE;
+    SELECT id, request_sha256 INTO prior FROM entries WHERE idempotency_key = p_key;
+    IF FOUND THEN
+        RETURN jsonb_build_object('replay', jsonb_build_object('id', prior.id, 'request', encode(prior.request_sha256, 'hex')));
+    END IF;
+    st := contract_state(b.id);
+    IF st IS NULL THEN
+        RETURN '{}';
+    END IF;
+    RETURN book_accounts(b.id) || st;
 END $$;
 
 DO $$

@@ -187,101 +187,34 @@ func (r contractRow) contract() ledger.Contract {
 	return c
 }
 
-// contractState loads a contract, its schedule in force and its position. Inside a write,
-// call it after locking the book so the position cannot move underneath.
-func contractState(ctx context.Context, q sqlx.QueryerContext, code string) (ledger.ContractState, contractRow, error) {
-	var st ledger.ContractState
-	var row contractRow
-	err := sqlx.GetContext(ctx, q, &row, `SELECT `+contractCols+` FROM contracts WHERE code = $1`, code)
+// contractState loads a contract, its schedule in force and its position (contract_state).
+func contractState(ctx context.Context, q sqlx.QueryerContext, code string) (ledger.ContractState, error) {
+	var raw []byte
+	err := sqlx.GetContext(ctx, q, &raw, `SELECT contract_state(book_id) FROM contracts WHERE code = $1`, code)
 	if errors.Is(err, sql.ErrNoRows) {
-		return st, row, &ledger.FieldError{Field: "contract", Value: code, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
+		return ledger.ContractState{}, &ledger.FieldError{Field: "contract", Value: code, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
 	}
 	if err != nil {
-		return st, row, err
+		return ledger.ContractState{}, err
 	}
-	st.Contract = row.contract()
-	var lines []struct {
-		Version  int            `db:"version"`
-		Explicit bool           `db:"explicit"`
-		Year     int            `db:"year"`
-		Tonnes   ledger.Tonnes  `db:"tonnes"`
-		Vintage  sql.NullInt64  `db:"vintage"`
-		Price    sql.NullString `db:"price_per_tonne"`
-		DueOn    sql.NullTime   `db:"due_on"`
-	}
-	if err := sqlx.SelectContext(ctx, q, &lines, `
-		SELECT version, explicit, year, tonnes, vintage, price_per_tonne::text AS price_per_tonne, due_on
-		  FROM schedule_lines
-		 WHERE contract_id = $1 AND version = (SELECT max(version) FROM schedule_lines WHERE contract_id = $1)
-		 ORDER BY year`, row.ID); err != nil {
-		return st, row, err
-	}
-	for _, l := range lines {
-		sl := ledger.ScheduleLine{Year: l.Year, Tonnes: l.Tonnes, Vintage: int(l.Vintage.Int64)}
-		if l.Price.Valid {
-			p := decimal.RequireFromString(l.Price.String)
-			sl.PricePerTonne = &p
-		}
-		if l.DueOn.Valid {
-			sl.DueOn = l.DueOn.Time.UTC()
-		}
-		st.Schedule = append(st.Schedule, sl)
-		st.ScheduleVersion, st.ScheduleExplicit = l.Version, l.Explicit
-	}
-	st.Contract.Schedule, st.Contract.ScheduleGiven = st.Schedule, st.ScheduleExplicit
-	st.Position, st.Entries, err = position(ctx, q, row)
-	return st, row, err
+	return decodeContractState(raw)
 }
 
-// position sums a contract's flows by account kind and by the kind of entry they belong to (a
-// correction counts as the kind it corrects, with the opposite sign).
-func position(ctx context.Context, q sqlx.QueryerContext, row contractRow) (ledger.Position, int64, error) {
-	var p ledger.Position
-	var flows []struct {
-		AccountKind string        `db:"account_kind"`
-		Kind        string        `db:"kind"`
-		Amount      ledger.Tonnes `db:"amount"`
+func decodeContractState(raw []byte) (ledger.ContractState, error) {
+	var cur opState
+	if err := json.Unmarshal(raw, &cur); err != nil {
+		return ledger.ContractState{}, fmt.Errorf("read a contract's state: %w", err)
 	}
-	if err := sqlx.SelectContext(ctx, q, &flows, qPosition, row.BookID); err != nil {
-		return p, 0, err
-	}
-	for _, f := range flows {
-		p.Add(ledger.AccountKind(f.AccountKind), ledger.Kind(f.Kind), f.Amount)
-	}
-	var extra struct {
-		Serialized ledger.Tonnes `db:"serialized"`
-		Terminated sql.NullTime  `db:"terminated"`
-		Entries    int64         `db:"entries"`
-	}
-	if err := sqlx.GetContext(ctx, q, &extra, `
-		SELECT coalesce((SELECT sum(upper(serials) - lower(serials)) FROM serial_blocks
-		                  WHERE contract_id = $1 AND state = 'delivered'), 0) AS serialized,
-		       (SELECT min(e.effective_on) FROM entries e
-		         WHERE e.book_id = $2 AND e.kind = 'cancel' AND e.metadata->>'terminate' = 'true'
-		           AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reverts = e.id)) AS terminated,
-		       (SELECT head_seq FROM books WHERE id = $2) AS entries`, row.ID, row.BookID); err != nil {
-		return p, 0, err
-	}
-	p.SerializedHolding = extra.Serialized
-	if extra.Terminated.Valid {
-		p.TerminatedOn = extra.Terminated.Time.UTC()
-	}
-	return p, extra.Entries, nil
+	st, _, _, err := cur.state()
+	return st, err
 }
-
-// qPosition reads the monthly rollup, which the posting trigger keeps equal to the postings.
-const qPosition = `
-SELECT account_kind, kind, sum(amount) AS amount
-  FROM flows_monthly
- WHERE book_id = $1
- GROUP BY 1, 2`
 
 // Contract returns a contract with its schedule and position.
 func (s *Store) Contract(ctx context.Context, code string) (ledger.ContractState, error) {
 	var st ledger.ContractState
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
 		var err error
-		st, _, err = contractState(ctx, tx, code)
+		st, err = contractState(ctx, tx, code)
 		return err
 	})
 	return st, err
@@ -291,12 +224,13 @@ func (s *Store) Contract(ctx context.Context, code string) (ledger.ContractState
 func (s *Store) Contracts(ctx context.Context) ([]ledger.ContractState, error) {
 	var out []ledger.ContractState
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
-		var codes []string
-		if err := tx.SelectContext(ctx, &codes, `SELECT code FROM contracts ORDER BY code`); err != nil {
+		// One query, whatever the number of contracts.
+		var raws [][]byte
+		if err := tx.SelectContext(ctx, &raws, `SELECT contract_state(book_id) FROM contracts ORDER BY code`); err != nil {
 			return err
 		}
-		for _, c := range codes {
-			st, _, err := contractState(ctx, tx, c)
+		for _, raw := range raws {
+			st, err := decodeContractState(raw)
 			if err != nil {
 				return err
 			}

@@ -428,13 +428,30 @@ func (s *Store) Entries(ctx context.Context, bookCode string) ([]ledger.Entry, e
 			WHERE b.code = $1 ORDER BY e.seq`, bookCode); err != nil {
 			return err
 		}
+		// Every posting of the book in one query (not one per entry), in postingsTx's order.
+		var ps []struct {
+			Entry   string        `db:"entry_id"`
+			Account string        `db:"code"`
+			Amount  ledger.Tonnes `db:"amount"`
+		}
+		if err := tx.SelectContext(ctx, &ps, `
+			SELECT p.entry_id, a.code, p.amount
+			  FROM postings p JOIN accounts a ON a.id = p.account_id JOIN books b ON b.id = a.book_id
+			 WHERE b.code = $1 ORDER BY p.entry_id, a.code`, bookCode); err != nil {
+			return err
+		}
+		byEntry := make(map[string][]ledger.Posting, len(rows))
+		for _, p := range ps {
+			byEntry[p.Entry] = append(byEntry[p.Entry], ledger.Posting{Account: p.Account, Amount: p.Amount})
+		}
 		for _, r := range rows {
 			e, err := r.entry()
 			if err != nil {
 				return err
 			}
-			if e.Postings, err = postingsTx(ctx, tx, e.ID); err != nil {
-				return err
+			e.Postings = byEntry[e.ID]
+			if e.Postings == nil {
+				e.Postings = []ledger.Posting{}
 			}
 			out = append(out, e)
 		}
