@@ -28,6 +28,7 @@ DROP FUNCTION IF EXISTS flows_refine();
 -- One posting as the rollups see it: its keys and its measures (posting_measures').
 DROP TYPE IF EXISTS posting_fact CASCADE;
 CREATE TYPE posting_fact AS (
+    entry_id uuid, ours boolean, entry_book bigint, account_code text,
     account_id bigint, amount numeric, book_id bigint, effective_on date, month date, recorded_on date,
     recorded_month date, vintage smallint, k text, ak text, cy integer, pr numeric, val numeric,
     contracted numeric, replacements numeric, open numeric, delivered numeric, holding numeric, retired numeric,
@@ -44,31 +45,12 @@ CREATE TYPE posting_fact AS (
 CREATE OR REPLACE FUNCTION postings_apply() RETURNS trigger LANGUAGE plpgsql
     SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
-    bad record;
+    bad posting_fact;
     facts posting_fact[];
 BEGIN
-    SELECT p.entry_id, a.code, e.book_id AS entry_book, a.book_id AS account_book,
-           written_in_this_transaction(e.xmin) AS ours
-      INTO bad
-      FROM new_postings p
-      JOIN entries e ON e.id = p.entry_id
-      JOIN accounts a ON a.id = p.account_id
-     WHERE NOT written_in_this_transaction(e.xmin) OR a.book_id <> e.book_id OR (a.kind = 'retired' AND p.amount < 0)
-     LIMIT 1;
-    IF FOUND THEN
-        IF NOT bad.ours THEN
-            RAISE EXCEPTION 'posting to entry %: postings are written only with their entry', bad.entry_id
-                USING ERRCODE = 'CL004';
-        ELSIF bad.account_book <> bad.entry_book THEN
-            RAISE EXCEPTION 'posting to entry %: account % belongs to another book', bad.entry_id, bad.code
-                USING ERRCODE = 'CL004';
-        ELSE
-            RAISE EXCEPTION 'account %: retired tonnes are final and never leave a retired account', bad.code
-                USING ERRCODE = 'CL005';
-        END IF;
-    END IF;
-
-    SELECT array_agg(ROW(p.account_id, p.amount, e.book_id, e.effective_on, date_trunc('month', e.effective_on)::date,
+    -- One read of the transition table (each is planned anew): the facts, and what the checks need.
+    SELECT array_agg(ROW(p.entry_id, written_in_this_transaction(e.xmin), e.book_id, a.code,
+                         p.account_id, p.amount, a.book_id, e.effective_on, date_trunc('month', e.effective_on)::date,
                          (e.recorded_at AT TIME ZONE 'UTC')::date, date_trunc('month', e.recorded_at AT TIME ZONE 'UTC')::date,
                          coalesce(e.vintage, 0), k.k, a.kind,
                          coalesce(contract_year(c.term_start, c.term_end, e.effective_on), 0),
@@ -88,6 +70,18 @@ BEGIN
     IF facts IS NULL THEN
         RETURN NULL;
     END IF;
+    FOREACH bad IN ARRAY facts LOOP
+        IF NOT bad.ours THEN
+            RAISE EXCEPTION 'posting to entry %: postings are written only with their entry', bad.entry_id
+                USING ERRCODE = 'CL004';
+        ELSIF bad.book_id <> bad.entry_book THEN
+            RAISE EXCEPTION 'posting to entry %: account % belongs to another book', bad.entry_id, bad.account_code
+                USING ERRCODE = 'CL004';
+        ELSIF bad.ak = 'retired' AND bad.amount < 0 THEN
+            RAISE EXCEPTION 'account %: retired tonnes are final and never leave a retired account', bad.account_code
+                USING ERRCODE = 'CL005';
+        END IF;
+    END LOOP;
 
     UPDATE accounts a SET balance = a.balance + d.amount
       FROM (SELECT account_id, sum(amount) AS amount FROM unnest(facts) GROUP BY account_id) d
@@ -221,23 +215,27 @@ $$;
 -- effective date they moved on: a movement dated on or after it cannot overdraw any earlier
 -- day), and the clock that seals the entry.
 CREATE OR REPLACE FUNCTION book_accounts(p_book bigint) RETURNS jsonb
-    LANGUAGE sql VOLATILE AS $$
-    SELECT jsonb_build_object('now', clock_timestamp(), 'accounts', coalesce(jsonb_agg(jsonb_build_object(
+    LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object('now', clock_timestamp(), 'accounts', coalesce(jsonb_agg(jsonb_build_object(
                'id', a.id, 'code', a.code, 'kind', a.kind, 'floor', a.floor::text, 'balance', a.balance::text,
                'last_on', l.last_on) ORDER BY a.id), '[]'))
       FROM accounts a
       LEFT JOIN LATERAL (SELECT max(f.effective_on) AS last_on FROM flows f WHERE f.account_id = a.id) l ON true
-     WHERE a.book_id = p_book
-$$;
+     WHERE a.book_id = p_book);
+END $$;
 
 -- A contract as the domain sees it: its book's head, its terms, its schedule in force, its
 -- position by account kind and entry kind (from flows_monthly, which the posting trigger
 -- keeps equal to the postings), the tonnes of serials it holds as delivered, and the date of
 -- a termination that was not reverted. NULL when the book has no contract. Reads call it for
 -- any number of contracts in one query; operation_state calls it after the book's lock.
+-- (PL/pgSQL, not SQL, here and in book_accounts: a SQL function's body is parsed and planned
+-- again on every call, a PL/pgSQL one's plan is kept by each connection.)
 CREATE OR REPLACE FUNCTION contract_state(p_book bigint) RETURNS jsonb
-    LANGUAGE sql STABLE AS $$
-    SELECT jsonb_build_object(
+    LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    RETURN (SELECT jsonb_build_object(
         'book', jsonb_build_object('id', b.id, 'code', b.code, 'head_seq', b.head_seq, 'head_hash', encode(b.head_hash, 'hex')),
         'contract', jsonb_build_object('id', c.id, 'book_id', c.book_id, 'code', c.code, 'buyer', c.buyer,
             'supplier', c.supplier, 'project', c.project, 'method', c.method, 'country', c.country, 'region', c.region,
@@ -262,8 +260,8 @@ CREATE OR REPLACE FUNCTION contract_state(p_book bigint) RETURNS jsonb
                         WHERE e.book_id = b.id AND e.kind = 'cancel' AND e.metadata->>'terminate' = 'true'
                           AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reverts = e.id)))
       FROM books b JOIN contracts c ON c.book_id = b.id
-     WHERE b.id = p_book
-$$;
+     WHERE b.id = p_book);
+END $$;
 
 -- Everything an operation under a contract reads, in one call: it locks the contract's book,
 -- then (each statement of a VOLATILE function taking a fresh snapshot, so what a writer we
