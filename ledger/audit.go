@@ -685,7 +685,7 @@ func addSum[K comparable](rows map[K]*BookMonth, key K, ak AccountKind, k Kind, 
 		rows[key] = m
 	}
 	m.Position.Add(ak, k, s.amount)
-	if ak == AccHolding && k == KindDeliver {
+	if holdingIn.Counts(ak, k) {
 		m.HoldingIn = m.HoldingIn.Add(s.amount)
 	}
 	m.Priced, m.Postings = m.Priced.Add(s.priced), m.Postings+s.postings

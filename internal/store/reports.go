@@ -87,22 +87,14 @@ func measuresKg(ak, k, a, priced, value string) string {
 	return strings.Join(measureExprs(ak, k, a, priced, value), ", ")
 }
 
+// measureExprs is generated from ledger.Measures, in measureCols' order.
 func measureExprs(ak, k, a, priced, value string) []string {
 	kg := "(" + a + " * 1000)::bigint"
-	when := func(cond string) string { return "CASE WHEN " + cond + " THEN " + kg + " ELSE 0 END" }
-	return []string{
-		when(ak + ` = 'open' AND ` + k + ` IN ('sign', 'amend')`),
-		when(ak + ` = 'open' AND ` + k + ` = 'reverse'`),
-		when(ak + ` = 'open'`),
-		when(ak + ` IN ('holding', 'retired') AND ` + k + ` = 'deliver'`),
-		when(ak + ` = 'holding'`),
-		when(ak + ` = 'retired'`),
-		when(ak + ` = 'cancelled'`),
-		when(ak + ` = 'reversed'`),
-		when(ak + ` = 'buffer_cancelled'`),
-		when(ak + ` = 'holding' AND ` + k + ` = 'deliver'`),
-		"(" + priced + " * 1000)::bigint", value,
+	var out []string
+	for _, m := range ledger.Measures {
+		out = append(out, "CASE WHEN "+m.MeasureSQL(ak, k)+" THEN "+kg+" ELSE 0 END")
 	}
+	return append(out, "("+priced+" * 1000)::bigint", value)
 }
 
 var (
