@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // SerialRange is an inclusive range of a registry's credit serial numbers within one series
@@ -83,6 +84,94 @@ func ParseSerials(s string) (SerialRange, error) {
 func (r SerialRange) RequireCount(t Tonnes) error {
 	if !r.Tonnes().Equal(t) {
 		return Invalid("serials", r.Label, fmt.Sprintf("holds %d serials (both ends included) but the tonnes are %s; one serial is one tonne", r.Count(), t))
+	}
+	return nil
+}
+
+// SerialState is where a block of delivered serials stands. A block moves from delivered to
+// retired or reversed; a retired block never moves again.
+type SerialState string
+
+const (
+	SerialDelivered SerialState = "delivered"
+	SerialRetired   SerialState = "retired"
+	SerialReversed  SerialState = "reversed"
+)
+
+// SerialBlock is a block of serials the ledger holds: an inclusive range of one series, the
+// contract it was delivered under, its state, and the entry that put it there (its date and
+// vintage).
+type SerialBlock struct {
+	First, Last int64
+	Contract    string
+	State       SerialState
+	Entry       string
+	Date        time.Time
+	Vintage     int
+}
+
+// CheckSerialsFree refuses delivering r when any block ever delivered overlaps it (blocks are
+// the blocks of r's series that overlap r): a serial is delivered once.
+func CheckSerialsFree(blocks []SerialBlock, r SerialRange) error {
+	if len(blocks) == 0 {
+		return nil
+	}
+	b := blocks[0]
+	return &FieldError{Field: "serials", Value: r.Label, Kind: ErrConflict, Rule: fmt.Sprintf(
+		"overlap serials %s:%d-%d already delivered under contract %s (now %s, entry %s); a serial is delivered once",
+		r.Prefix, b.First, b.Last, b.Contract, b.State, b.Entry)}
+}
+
+// FindSerialBlock returns the block that holds all of r under contract in state, among
+// blocks (the blocks of r's series that overlap r), or an error saying why r cannot move from
+// there: never delivered (ErrInvalid), or held by another contract, already retired, in
+// another state or only partly held (ErrConflict).
+func FindSerialBlock(blocks []SerialBlock, contract string, r SerialRange, state SerialState) (SerialBlock, error) {
+	for _, b := range blocks {
+		if b.Contract == contract && b.State == state && b.First <= r.First && b.Last >= r.Last {
+			return b, nil
+		}
+	}
+	why := "were never delivered under contract " + contract
+	for _, b := range blocks {
+		switch {
+		case b.Contract != contract:
+			why = "belong (in part) to contract " + b.Contract
+		case b.State == SerialRetired:
+			why = fmt.Sprintf("are (in part) already retired (serials %d-%d, entry %s); a retired serial is never retired again", b.First, b.Last, b.Entry)
+		case b.State != state:
+			why = fmt.Sprintf("are (in part) %s (serials %d-%d)", b.State, b.First, b.Last)
+		default:
+			why = "are only partly held as " + string(state) + " under contract " + contract
+		}
+		if b.State == SerialRetired {
+			break
+		}
+	}
+	kind := ErrInvalid
+	if len(blocks) > 0 {
+		kind = ErrConflict
+	}
+	return SerialBlock{}, &FieldError{Field: "serials", Value: r.Label, Kind: kind, Rule: why}
+}
+
+// Rest returns the parts of b that stay where they are when r (inside b) moves out of it:
+// none, one or two inclusive ranges.
+func (b SerialBlock) Rest(r SerialRange) [][2]int64 {
+	var out [][2]int64
+	for _, part := range [][2]int64{{b.First, r.First - 1}, {r.Last + 1, b.Last}} {
+		if part[0] <= part[1] {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+// CheckRetireAfterDelivery refuses retiring serials on a date before the block holding them
+// was delivered.
+func CheckRetireAfterDelivery(b SerialBlock, r SerialRange, date time.Time) error {
+	if b.Date.After(date) {
+		return Invalid("date", FormatDate(date), "is before serials "+r.Label+" were delivered ("+FormatDate(b.Date)+"); a retirement cannot come before its delivery")
 	}
 	return nil
 }

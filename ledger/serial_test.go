@@ -2,8 +2,10 @@ package ledger
 
 import (
 	"encoding/csv"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -235,5 +237,67 @@ func TestRegistryExportSerials(t *testing.T) {
 				t.Errorf("%s: got %d serials in all, want some", tt.file, total)
 			}
 		})
+	}
+}
+
+// The serial state machine, without a database: what a block of serials may do next.
+func TestSerialStateMachine(t *testing.T) {
+	d := Date(2025, 3, 1)
+	blk := func(first, last int64, contract string, st SerialState) SerialBlock {
+		return SerialBlock{First: first, Last: last, Contract: contract, State: st, Entry: "e-" + contract, Date: d}
+	}
+	r := SerialRange{Prefix: "CAR", First: 10, Last: 19, Label: "CAR:10-19"}
+	for _, tc := range []struct {
+		name   string
+		blocks []SerialBlock
+		state  SerialState
+		want   error  // nil: found
+		rule   string // part of the reason
+	}{
+		{"held whole", []SerialBlock{blk(1, 30, "C", SerialDelivered)}, SerialDelivered, nil, ""},
+		{"held exactly", []SerialBlock{blk(10, 19, "C", SerialDelivered)}, SerialDelivered, nil, ""},
+		{"never delivered", nil, SerialDelivered, ErrInvalid, "were never delivered under contract C"},
+		{"another contract's", []SerialBlock{blk(1, 30, "D", SerialDelivered)}, SerialDelivered, ErrConflict, "belong (in part) to contract D"},
+		{"already retired", []SerialBlock{blk(1, 12, "C", SerialDelivered), blk(13, 30, "C", SerialRetired)}, SerialDelivered, ErrConflict, "already retired"},
+		{"reversed", []SerialBlock{blk(1, 30, "C", SerialReversed)}, SerialDelivered, ErrConflict, "are (in part) reversed"},
+		{"partly held", []SerialBlock{blk(12, 30, "C", SerialDelivered)}, SerialDelivered, ErrConflict, "only partly held"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := FindSerialBlock(tc.blocks, "C", r, tc.state)
+			if tc.want == nil {
+				if err != nil || got.First > r.First || got.Last < r.Last {
+					t.Fatalf("got %+v, %v; want the block holding %s", got, err, r.Label)
+				}
+				return
+			}
+			if !errors.Is(err, tc.want) || !strings.Contains(err.Error(), tc.rule) {
+				t.Fatalf("got %v; want %v saying %q", err, tc.want, tc.rule)
+			}
+		})
+	}
+	if err := CheckSerialsFree([]SerialBlock{blk(15, 40, "D", SerialRetired)}, r); !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "already delivered under contract D") {
+		t.Errorf("delivering over a retired block: %v", err)
+	}
+	if err := CheckSerialsFree(nil, r); err != nil {
+		t.Errorf("delivering fresh serials: %v", err)
+	}
+	for _, tc := range []struct {
+		b    SerialBlock
+		want [][2]int64
+	}{
+		{blk(10, 19, "C", SerialDelivered), nil},
+		{blk(1, 19, "C", SerialDelivered), [][2]int64{{1, 9}}},
+		{blk(10, 30, "C", SerialDelivered), [][2]int64{{20, 30}}},
+		{blk(1, 30, "C", SerialDelivered), [][2]int64{{1, 9}, {20, 30}}},
+	} {
+		if got := tc.b.Rest(r); !slices.Equal(got, tc.want) {
+			t.Errorf("block %d-%d less %s: %v, want %v", tc.b.First, tc.b.Last, r.Label, got, tc.want)
+		}
+	}
+	if err := CheckRetireAfterDelivery(blk(1, 30, "C", SerialDelivered), r, d.AddDate(0, 0, -1)); !errors.Is(err, ErrInvalid) {
+		t.Errorf("retiring the day before delivery: %v, want ErrInvalid", err)
+	}
+	if err := CheckRetireAfterDelivery(blk(1, 30, "C", SerialDelivered), r, d); err != nil {
+		t.Errorf("retiring on the day of delivery: %v", err)
 	}
 }

@@ -433,7 +433,11 @@ func (s *Store) Deliver(ctx context.Context, r ledger.DeliverRequest) (Result, e
 	return s.operate(ctx, "deliver", r.Contract, r.Key, ledger.RequestDigest("deliver", r),
 		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
 			if r.Serials != nil {
-				if err := checkSerialsFree(ctx, tx, row.Registry, *r.Serials); err != nil {
+				blocks, err := serialBlocks(ctx, tx, row.Registry, *r.Serials, false)
+				if err != nil {
+					return ledger.Entry{}, err
+				}
+				if err := ledger.CheckSerialsFree(blocks, *r.Serials); err != nil {
 					return ledger.Entry{}, err
 				}
 			}
@@ -443,25 +447,26 @@ func (s *Store) Deliver(ctx context.Context, r ledger.DeliverRequest) (Result, e
 			if r.Serials == nil {
 				return nil
 			}
-			state := "delivered"
+			state := ledger.SerialDelivered
 			if st.Contract.DeliveryMode == ledger.DeliverRetireOnDelivery {
-				state = "retired" // the credits were retired on delivery
+				state = ledger.SerialRetired // the credits were retired on delivery
 			}
-			return moveSerials(ctx, tx, row, *r.Serials, "", state, e.ID)
+			return moveSerials(ctx, tx, row, *r.Serials, nil, state, e.ID)
 		})
 }
 
 // Retire records a retirement.
 func (s *Store) Retire(ctx context.Context, r ledger.RetireRequest) (Result, error) {
+	var blk ledger.SerialBlock
 	return s.operate(ctx, "retire", r.Contract, r.Key, ledger.RequestDigest("retire", r),
 		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
 			if r.Serials != nil {
-				blk, err := findBlock(ctx, tx, row, *r.Serials, "delivered")
-				if err != nil {
+				var err error
+				if blk, err = findBlock(ctx, tx, row, *r.Serials, ledger.SerialDelivered); err != nil {
 					return ledger.Entry{}, err
 				}
-				if blk.Date.After(r.Date) {
-					return ledger.Entry{}, ledger.Invalid("date", ledger.FormatDate(r.Date), "is before serials "+r.Serials.Label+" were delivered ("+ledger.FormatDate(blk.Date)+"); a retirement cannot come before its delivery")
+				if err := ledger.CheckRetireAfterDelivery(blk, *r.Serials, r.Date); err != nil {
+					return ledger.Entry{}, err
 				}
 				if r.Vintage == 0 {
 					r.Vintage = blk.Vintage
@@ -473,7 +478,7 @@ func (s *Store) Retire(ctx context.Context, r ledger.RetireRequest) (Result, err
 			if r.Serials == nil {
 				return nil
 			}
-			return moveSerials(ctx, tx, row, *r.Serials, "delivered", "retired", e.ID)
+			return moveSerials(ctx, tx, row, *r.Serials, &blk, ledger.SerialRetired, e.ID)
 		})
 }
 
@@ -487,10 +492,12 @@ func (s *Store) Cancel(ctx context.Context, r ledger.CancelRequest) (Result, err
 
 // Reverse records a carbon reversal.
 func (s *Store) Reverse(ctx context.Context, r ledger.ReverseRequest) (Result, error) {
+	var blk ledger.SerialBlock
 	return s.operate(ctx, "reverse", r.Contract, r.Key, ledger.RequestDigest("reverse", r),
 		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
 			if r.Serials != nil {
-				if _, err := findBlock(ctx, tx, row, *r.Serials, "delivered"); err != nil {
+				var err error
+				if blk, err = findBlock(ctx, tx, row, *r.Serials, ledger.SerialDelivered); err != nil {
 					return ledger.Entry{}, err
 				}
 			}
@@ -500,7 +507,7 @@ func (s *Store) Reverse(ctx context.Context, r ledger.ReverseRequest) (Result, e
 			if r.Serials == nil {
 				return nil
 			}
-			return moveSerials(ctx, tx, row, *r.Serials, "delivered", "reversed", e.ID)
+			return moveSerials(ctx, tx, row, *r.Serials, &blk, ledger.SerialReversed, e.ID)
 		})
 }
 
@@ -609,93 +616,64 @@ SELECT s.id, lower(s.serials) AS first, upper(s.serials) - 1 AS last, s.state, c
  WHERE s.registry = $1 AND s.prefix = $2 AND s.serials && int8range($3, $4, '[]')
  ORDER BY lower(s.serials)`
 
-// checkSerialsFree refuses a delivery of serials that overlap any block ever delivered.
-func checkSerialsFree(ctx context.Context, tx *sqlx.Tx, registry string, r ledger.SerialRange) error {
-	var blocks []serialBlock
-	if err := tx.SelectContext(ctx, &blocks, qBlocks, registry, r.Prefix, r.First, r.Last); err != nil {
-		return err
+// serialBlocks reads the blocks of r's series that overlap r, locked when lock is set; the
+// domain decides what may be done with them (ledger.CheckSerialsFree, FindSerialBlock).
+func serialBlocks(ctx context.Context, tx *sqlx.Tx, registry string, r ledger.SerialRange, lock bool) ([]ledger.SerialBlock, error) {
+	q := qBlocks
+	if lock {
+		q += ` FOR UPDATE OF s`
 	}
-	if len(blocks) > 0 {
-		b := blocks[0]
-		return &ledger.FieldError{Field: "serials", Value: r.Label, Kind: ledger.ErrConflict, Rule: fmt.Sprintf(
-			"overlap serials %s:%d-%d already delivered under contract %s (now %s, entry %s); a serial is delivered once",
-			r.Prefix, b.First, b.Last, b.Code, b.State, b.Entry)}
+	var rows []serialBlock
+	if err := tx.SelectContext(ctx, &rows, q, registry, r.Prefix, r.First, r.Last); err != nil {
+		return nil, err
 	}
-	return nil
+	out := make([]ledger.SerialBlock, len(rows))
+	for i, b := range rows {
+		out[i] = ledger.SerialBlock{First: b.First, Last: b.Last, Contract: b.Code, State: ledger.SerialState(b.State),
+			Entry: b.Entry, Date: b.Date.UTC(), Vintage: b.Vintage}
+	}
+	return out, nil
 }
 
-// findBlock returns the block of this contract, in state, that holds all of r.
-func findBlock(ctx context.Context, tx *sqlx.Tx, row contractRow, r ledger.SerialRange, state string) (serialBlock, error) {
-	var blocks []serialBlock
-	if err := tx.SelectContext(ctx, &blocks, qBlocks+` FOR UPDATE OF s`, row.Registry, r.Prefix, r.First, r.Last); err != nil {
-		return serialBlock{}, err
+// findBlock locks and returns the block of this contract, in state, that holds all of r.
+func findBlock(ctx context.Context, tx *sqlx.Tx, row contractRow, r ledger.SerialRange, state ledger.SerialState) (ledger.SerialBlock, error) {
+	blocks, err := serialBlocks(ctx, tx, row.Registry, r, true)
+	if err != nil {
+		return ledger.SerialBlock{}, err
 	}
-	for _, b := range blocks {
-		if b.Code == row.Code && b.State == state && b.First <= r.First && b.Last >= r.Last {
-			return b, nil
-		}
-	}
-	why := "were never delivered under contract " + row.Code
-	for _, b := range blocks {
-		switch {
-		case b.Code != row.Code:
-			why = "belong (in part) to contract " + b.Code
-		case b.State == "retired":
-			why = fmt.Sprintf("are (in part) already retired (serials %d-%d, entry %s); a retired serial is never retired again", b.First, b.Last, b.Entry)
-		case b.State != state:
-			why = fmt.Sprintf("are (in part) %s (serials %d-%d)", b.State, b.First, b.Last)
-		default:
-			why = "are only partly held as " + state + " under contract " + row.Code
-		}
-		if b.State == "retired" {
-			break
-		}
-	}
-	kind := ledger.ErrInvalid
-	if len(blocks) > 0 {
-		kind = ledger.ErrConflict
-	}
-	return serialBlock{}, &ledger.FieldError{Field: "serials", Value: r.Label, Kind: kind, Rule: why}
+	return ledger.FindSerialBlock(blocks, row.Code, r, state)
 }
 
-// moveSerials moves range r of this contract's serials from one state to another, splitting
-// the block that holds it, and records the event. from "" is a delivery; to "" removes a
-// delivery (its correction).
-func moveSerials(ctx context.Context, tx *sqlx.Tx, row contractRow, r ledger.SerialRange, from, to, entryID string) error {
-	if from != "" {
-		b, err := findBlock(ctx, tx, row, r, from)
-		if err != nil {
+// moveSerials records r's move out of block from (nil for a delivery: from nowhere) into
+// state to ("" for a reverted delivery: out of the ledger): the block gives way to what
+// remains of it, r becomes a block of its own, and the move is a serial event of the entry.
+func moveSerials(ctx context.Context, tx *sqlx.Tx, row contractRow, r ledger.SerialRange, from *ledger.SerialBlock, to ledger.SerialState, entryID string) error {
+	var fromV any
+	if from != nil {
+		fromV = string(from.State)
+		if _, err := tx.ExecContext(ctx, `
+			DELETE FROM serial_blocks WHERE registry = $1 AND prefix = $2 AND serials = int8range($3, $4, '[]')`,
+			row.Registry, r.Prefix, from.First, from.Last); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM serial_blocks WHERE id = $1`, b.ID); err != nil {
-			return err
-		}
-		for _, rest := range [][2]int64{{b.First, r.First - 1}, {r.Last + 1, b.Last}} {
-			if rest[0] > rest[1] {
-				continue
-			}
+		for _, rest := range from.Rest(r) {
 			if _, err := tx.ExecContext(ctx, `
 				INSERT INTO serial_blocks (registry, prefix, serials, contract_id, state, entry_id)
 				VALUES ($1, $2, int8range($3, $4, '[]'), $5, $6, $7)`,
-				row.Registry, r.Prefix, rest[0], rest[1], row.ID, from, b.Entry); err != nil {
+				row.Registry, r.Prefix, rest[0], rest[1], row.ID, string(from.State), from.Entry); err != nil {
 				return err
 			}
 		}
 	}
+	var toV any
 	if to != "" {
+		toV = string(to)
 		if _, err := tx.ExecContext(ctx, `
 			INSERT INTO serial_blocks (registry, prefix, serials, contract_id, state, entry_id)
 			VALUES ($1, $2, int8range($3, $4, '[]'), $5, $6, $7)`,
-			row.Registry, r.Prefix, r.First, r.Last, row.ID, to, entryID); err != nil {
+			row.Registry, r.Prefix, r.First, r.Last, row.ID, toV, entryID); err != nil {
 			return err
 		}
-	}
-	var fromV, toV any
-	if from != "" {
-		fromV = from
-	}
-	if to != "" {
-		toV = to
 	}
 	_, err := tx.ExecContext(ctx, `
 		INSERT INTO serial_events (entry_id, contract_id, registry, prefix, serials, label, from_state, to_state)
@@ -704,7 +682,6 @@ func moveSerials(ctx context.Context, tx *sqlx.Tx, row contractRow, r ledger.Ser
 	return err
 }
 
-// revertSerials undoes the serial moves of a reverted entry, in reverse.
 func revertSerials(ctx context.Context, tx *sqlx.Tx, row contractRow, origID, entryID string) error {
 	var evs []struct {
 		Prefix string         `db:"prefix"`
@@ -721,7 +698,15 @@ func revertSerials(ctx context.Context, tx *sqlx.Tx, row contractRow, origID, en
 	}
 	for _, ev := range evs {
 		r := ledger.SerialRange{Prefix: ev.Prefix, First: ev.First, Last: ev.Last, Label: ev.Label}
-		if err := moveSerials(ctx, tx, row, r, ev.To.String, ev.From.String, entryID); err != nil {
+		var from *ledger.SerialBlock
+		if ev.To.Valid {
+			b, err := findBlock(ctx, tx, row, r, ledger.SerialState(ev.To.String))
+			if err != nil {
+				return err
+			}
+			from = &b
+		}
+		if err := moveSerials(ctx, tx, row, r, from, ledger.SerialState(ev.From.String), entryID); err != nil {
 			return err
 		}
 	}
