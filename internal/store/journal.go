@@ -169,7 +169,7 @@ func replayTx(ctx context.Context, tx *sqlx.Tx, key string, request []byte) (pri
 	return replayOf(ctx, tx, key, row.ID, row.Request, request)
 }
 
-// replayOf returns the entry id recorded under key when its request digest is request's, and
+// replayOf returns the entry recorded under key (id) when its request digest is request's, and
 // an ErrConflict naming the entry when it is another request's.
 func replayOf(ctx context.Context, tx *sqlx.Tx, key, id string, recorded, request []byte) (ledger.Entry, bool, error) {
 	if !bytes.Equal(recorded, request) {
