@@ -18,6 +18,9 @@ func cmdContract(ctx context.Context, a *app, args []string) error {
 	if len(args) == 0 {
 		return usagef("contract needs a subcommand: add, list or show")
 	}
+	if isHelp(args[0]) {
+		return a.subcommandHelp("contract add|list|show [flags]", "contract SUBCOMMAND -h")
+	}
 	switch args[0] {
 	case "add":
 		return contractAdd(ctx, a, args[1:])

@@ -33,6 +33,9 @@ func cmdMigrate(ctx context.Context, a *app, args []string) error {
 }
 
 func cmdDB(ctx context.Context, a *app, args []string) error {
+	if len(args) == 1 && isHelp(args[0]) {
+		return a.subcommandHelp("db start|stop|url|status", "")
+	}
 	if len(args) != 1 {
 		return usagef("db needs one subcommand: start, stop, url or status")
 	}

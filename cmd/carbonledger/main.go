@@ -140,6 +140,20 @@ PostgreSQL cluster under .data/ started on demand). Run 'carbonledger COMMAND -h
 Exit codes: 0 success, 1 failure or audit findings, 2 usage error.`)
 }
 
+func isHelp(arg string) bool {
+	return arg == "-h" || arg == "--help" || arg == "-help" || arg == "help"
+}
+
+// subcommandHelp prints a command's usage line (and where its subcommands' flags are) as -h
+// does for a command with flags, and exits the same way.
+func (a *app) subcommandHelp(usage, more string) error {
+	fmt.Fprintf(a.stderr, "Usage: carbonledger %s\n", usage)
+	if more != "" {
+		fmt.Fprintf(a.stderr, "Run 'carbonledger %s' for a subcommand's flags.\n", more)
+	}
+	return flag.ErrHelp
+}
+
 // newFlags returns a flag set that reports errors instead of exiting, with the common flags.
 func (a *app) newFlags(name, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)

@@ -21,6 +21,9 @@ func cmdReport(ctx context.Context, a *app, args []string) error {
 		return usagef("report needs a kind: term, period or portfolio")
 	}
 	kind := args[0]
+	if isHelp(kind) {
+		return a.subcommandHelp("report term|period|portfolio [flags]", "report KIND -h")
+	}
 	if kind != "term" && kind != "period" && kind != "portfolio" {
 		return usagef("report: unknown report %q (term, period, portfolio)", kind)
 	}
