@@ -556,7 +556,9 @@ func (s *Store) Revert(ctx context.Context, r ledger.RevertRequest) (Result, err
 		if by.Valid {
 			return ledger.Entry{}, &ledger.FieldError{Field: "entry", Value: r.Entry, Kind: ledger.ErrConflict, Rule: "was already reverted by entry " + by.String}
 		}
-		return ledger.BuildRevert(orig, r)
+		e, err := ledger.BuildRevert(orig, r)
+		e.RevertsKind = orig.Kind // read with the original just now; insertEntry need not ask again
+		return e, err
 	}
 	if !isContract {
 		if r.Key == "" {

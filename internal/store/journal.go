@@ -248,11 +248,16 @@ func (s *Store) insertEntry(ctx context.Context, tx *sqlx.Tx, b book, ba bookAcc
 	}
 	var reverts, revertsKind, vintage any
 	if e.Reverts != "" {
-		var rk string
-		if err := tx.GetContext(ctx, &rk, `SELECT kind FROM entries WHERE id = $1`, e.Reverts); err != nil {
-			return err
+		// BuildRevert knows the reverted entry's kind; a plain Post is looked up. The insert
+		// trigger checks it against the original either way.
+		if e.RevertsKind == "" {
+			var rk string
+			if err := tx.GetContext(ctx, &rk, `SELECT kind FROM entries WHERE id = $1`, e.Reverts); err != nil {
+				return err
+			}
+			e.RevertsKind = ledger.Kind(rk)
 		}
-		reverts, revertsKind, e.RevertsKind = e.Reverts, rk, ledger.Kind(rk)
+		reverts, revertsKind = e.Reverts, string(e.RevertsKind)
 	}
 	if e.Vintage != 0 {
 		vintage = e.Vintage
