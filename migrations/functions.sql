@@ -41,7 +41,9 @@ CREATE TYPE posting_fact AS (
 -- touched, not one per posting. A correction counts under the kind it corrects (reverts_kind);
 -- delivered tonnes carry the price of their delivery. The postings are read from the
 -- transition table once, into an array: statements that name a transition table are planned
--- again on every call, and the upserts below, which read the array, keep their plans.
+-- again on every call, and the upserts below, which read the array, keep their plans. (For
+-- the same reason the four kilogram rollups' upserts are written out one by one, not built
+-- with EXECUTE: a dynamic statement is planned on every call too.)
 CREATE OR REPLACE FUNCTION postings_apply() RETURNS trigger LANGUAGE plpgsql
     SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
