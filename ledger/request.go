@@ -406,13 +406,25 @@ func (p *fieldReader) entry() string {
 		}
 		return ""
 	}
+	if key, ok := strings.CutPrefix(s, EntryKeyPrefix); ok {
+		if key == "" || len(key) > maxKey {
+			p.errs.add(Invalid("entry", s, fmt.Sprintf("names no idempotency key (key:KEY, the key 1 to %d characters)", maxKey)))
+			return ""
+		}
+		return s
+	}
 	id := strings.ToLower(strings.TrimSpace(s))
 	if !entryIDRE.MatchString(id) {
-		p.errs.add(Invalid("entry", s, "is not an entry id (a UUID such as 0190c3a2-...)"))
+		p.errs.add(Invalid("entry", s, "is not an entry id (a UUID such as 0190c3a2-...) or key:KEY (the entry's idempotency key)"))
 		return ""
 	}
 	return id
 }
+
+// EntryKeyPrefix names an entry by its idempotency key instead of its id, in a revert's entry
+// field ("key:KEY"): a file of operations refers to earlier rows that way, since ids are the
+// ledger's own and keys are the file's.
+const EntryKeyPrefix = "key:"
 
 // CheckEffectiveDate refuses an effective date more than tolerance past today (the day of
 // now, in UTC): a ledger records what happened, not what is planned.

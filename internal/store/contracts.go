@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -38,7 +39,17 @@ func (s *Store) AddContract(ctx context.Context, c ledger.Contract, key string) 
 	}
 	request := ledger.RequestDigest("contract add", json.RawMessage(terms))
 	var res Result
-	err = s.write(ctx, "add contract "+c.Code, func(tx *sqlx.Tx) error {
+	err = s.write(ctx, "add contract "+c.Code, func(tx *sqlx.Tx) (err error) {
+		res, err = s.addContractTx(ctx, tx, c, key, terms, request)
+		return err
+	})
+	return res, err
+}
+
+// addContractTx is AddContract's work inside tx, for a contract c that validated, under key.
+func (s *Store) addContractTx(ctx context.Context, tx *sqlx.Tx, c ledger.Contract, key string, terms, request []byte) (Result, error) {
+	var res Result
+	err := func() error {
 		prior, found, err := replayTx(ctx, tx, key, request)
 		if err != nil || found {
 			res = Result{Entry: prior, Replay: found}
@@ -86,7 +97,7 @@ func (s *Store) AddContract(ctx context.Context, c ledger.Contract, key string) 
 		}
 		res = Result{Entry: e}
 		return nil
-	})
+	}()
 	return res, err
 }
 
@@ -241,20 +252,35 @@ func (s *Store) Contracts(ctx context.Context) ([]ledger.ContractState, error) {
 	return out, err
 }
 
+// opSpec is one operation under a contract as the store runs it, whichever front end asked
+// for it: the book it writes to, its key and request digest, how it builds the entry from the
+// contract's state, and what it writes after the entry (serial bookkeeping, a schedule). A
+// single command runs it through operate, an import through an Importer.
+type opSpec struct {
+	op, code, key string
+	request       []byte
+	build         func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error)
+	after         func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error
+	// direct marks an operation whose build or after reads or writes more than the entry
+	// (serial blocks, a schedule, the reverted entry), or whose effect on the contract's
+	// state an import does not follow in memory (a termination, a reversal): an import
+	// writes what it holds before it and reads the contract's state again after it.
+	direct bool
+}
+
 // operate runs one operation under a contract: in one transaction it reads everything the
 // operation needs in one call (operation_state: the book's lock, the key's replay, the
 // contract, its schedule, position and accounts, and the clock), lets build construct the
 // entry, writes it in one statement, and runs after (serial bookkeeping) with the written
 // entry. A delivery without serials is four round trips: begin, state, write, commit.
-func (s *Store) operate(ctx context.Context, op, code, key string, request []byte,
-	build func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error),
-	after func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error) (Result, error) {
+func (s *Store) operate(ctx context.Context, sp opSpec) (Result, error) {
+	key := sp.key
 	if key == "" {
 		key = "auto:" + ledger.NewID()
 	}
 	var res Result
-	err := s.writeAs(ctx, op, false, func(tx *sqlx.Tx) error {
-		cur, err := operationState(ctx, tx, code, key, s.writerRole)
+	err := s.writeAs(ctx, sp.op, false, func(tx *sqlx.Tx) error {
+		cur, err := operationState(ctx, tx, sp.code, key, s.writerRole)
 		if err != nil {
 			return err
 		}
@@ -263,30 +289,30 @@ func (s *Store) operate(ctx context.Context, op, code, key string, request []byt
 			if err != nil {
 				return err
 			}
-			prior, found, err := replayOf(ctx, tx, key, cur.Replay.ID, recorded, request)
+			prior, found, err := replayOf(ctx, tx, key, cur.Replay.ID, recorded, sp.request)
 			res = Result{Entry: prior, Replay: found}
 			return err
 		}
 		if cur.Book == nil {
-			return &ledger.FieldError{Field: "contract", Value: code, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
+			return unknownContract(sp.code)
 		}
 		st, row, b, err := cur.state()
 		if err != nil {
 			return err
 		}
-		e, err := build(tx, st, row)
+		e, err := sp.build(tx, st, row)
 		if err != nil {
 			return err
 		}
-		e.ID, e.Key, e.Request = ledger.NewID(), key, request
+		e.ID, e.Key, e.Request = ledger.NewID(), key, sp.request
 		if err := e.Validate(); err != nil {
 			return err
 		}
 		if err := s.insertEntry(ctx, tx, b, cur.bookAccounts, &e); err != nil {
 			return err
 		}
-		if after != nil {
-			if err := after(tx, st, row, e); err != nil {
+		if sp.after != nil {
+			if err := sp.after(tx, st, row, e); err != nil {
 				return err
 			}
 		}
@@ -294,6 +320,10 @@ func (s *Store) operate(ctx context.Context, op, code, key string, request []byt
 		return nil
 	})
 	return res, err
+}
+
+func unknownContract(code string) error {
+	return &ledger.FieldError{Field: "contract", Value: code, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
 }
 
 // opState is operation_state's answer.
@@ -430,8 +460,12 @@ func (cur opState) state() (st ledger.ContractState, row contractRow, b book, er
 
 // Deliver records a delivery.
 func (s *Store) Deliver(ctx context.Context, r ledger.DeliverRequest) (Result, error) {
-	return s.operate(ctx, "deliver", r.Contract, r.Key, ledger.RequestDigest("deliver", r),
-		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
+	return s.operate(ctx, deliverSpec(ctx, r))
+}
+
+func deliverSpec(ctx context.Context, r ledger.DeliverRequest) opSpec {
+	return opSpec{op: "deliver", code: r.Contract, key: r.Key, request: ledger.RequestDigest("deliver", r), direct: r.Serials != nil,
+		build: func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
 			if r.Serials != nil {
 				blocks, err := serialBlocks(ctx, tx, row.Registry, *r.Serials, false)
 				if err != nil {
@@ -443,7 +477,7 @@ func (s *Store) Deliver(ctx context.Context, r ledger.DeliverRequest) (Result, e
 			}
 			return ledger.BuildDeliver(&st.Contract, st.Schedule, st.Position, r)
 		},
-		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
+		after: func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
 			if r.Serials == nil {
 				return nil
 			}
@@ -452,14 +486,18 @@ func (s *Store) Deliver(ctx context.Context, r ledger.DeliverRequest) (Result, e
 				state = ledger.SerialRetired // the credits were retired on delivery
 			}
 			return moveSerials(ctx, tx, row, *r.Serials, nil, state, e.ID)
-		})
+		}}
 }
 
 // Retire records a retirement.
 func (s *Store) Retire(ctx context.Context, r ledger.RetireRequest) (Result, error) {
+	return s.operate(ctx, retireSpec(ctx, r))
+}
+
+func retireSpec(ctx context.Context, r ledger.RetireRequest) opSpec {
 	var blk ledger.SerialBlock
-	return s.operate(ctx, "retire", r.Contract, r.Key, ledger.RequestDigest("retire", r),
-		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
+	return opSpec{op: "retire", code: r.Contract, key: r.Key, request: ledger.RequestDigest("retire", r), direct: r.Serials != nil,
+		build: func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
 			if r.Serials != nil {
 				var err error
 				if blk, err = findBlock(ctx, tx, row, *r.Serials, ledger.SerialDelivered); err != nil {
@@ -474,27 +512,35 @@ func (s *Store) Retire(ctx context.Context, r ledger.RetireRequest) (Result, err
 			}
 			return ledger.BuildRetire(&st.Contract, st.Position, r)
 		},
-		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
+		after: func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
 			if r.Serials == nil {
 				return nil
 			}
 			return moveSerials(ctx, tx, row, *r.Serials, &blk, ledger.SerialRetired, e.ID)
-		})
+		}}
 }
 
 // Cancel records a cancellation or a termination.
 func (s *Store) Cancel(ctx context.Context, r ledger.CancelRequest) (Result, error) {
-	return s.operate(ctx, "cancel", r.Contract, r.Key, ledger.RequestDigest("cancel", r),
-		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
+	return s.operate(ctx, cancelSpec(ctx, r))
+}
+
+func cancelSpec(ctx context.Context, r ledger.CancelRequest) opSpec {
+	return opSpec{op: "cancel", code: r.Contract, key: r.Key, request: ledger.RequestDigest("cancel", r), direct: true,
+		build: func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
 			return ledger.BuildCancel(&st.Contract, st.Position, r)
-		}, nil)
+		}}
 }
 
 // Reverse records a carbon reversal.
 func (s *Store) Reverse(ctx context.Context, r ledger.ReverseRequest) (Result, error) {
+	return s.operate(ctx, reverseSpec(ctx, r))
+}
+
+func reverseSpec(ctx context.Context, r ledger.ReverseRequest) opSpec {
 	var blk ledger.SerialBlock
-	return s.operate(ctx, "reverse", r.Contract, r.Key, ledger.RequestDigest("reverse", r),
-		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
+	return opSpec{op: "reverse", code: r.Contract, key: r.Key, request: ledger.RequestDigest("reverse", r), direct: true,
+		build: func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
 			if r.Serials != nil {
 				var err error
 				if blk, err = findBlock(ctx, tx, row, *r.Serials, ledger.SerialDelivered); err != nil {
@@ -503,100 +549,127 @@ func (s *Store) Reverse(ctx context.Context, r ledger.ReverseRequest) (Result, e
 			}
 			return ledger.BuildReverse(&st.Contract, st.Position, r)
 		},
-		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
+		after: func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
 			if r.Serials == nil {
 				return nil
 			}
 			return moveSerials(ctx, tx, row, *r.Serials, &blk, ledger.SerialReversed, e.ID)
-		})
+		}}
 }
 
 // Amend records an amendment and the schedule it puts in force.
 func (s *Store) Amend(ctx context.Context, r ledger.AmendRequest) (Result, error) {
+	return s.operate(ctx, amendSpec(ctx, r))
+}
+
+func amendSpec(ctx context.Context, r ledger.AmendRequest) opSpec {
 	var schedule []ledger.ScheduleLine
 	var explicit bool
-	return s.operate(ctx, "amend", r.Contract, r.Key, ledger.RequestDigest("amend", r),
-		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
+	return opSpec{op: "amend", code: r.Contract, key: r.Key, request: ledger.RequestDigest("amend", r), direct: true,
+		build: func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
 			var e ledger.Entry
 			var err error
 			e, schedule, explicit, err = ledger.BuildAmend(&st.Contract, st.Schedule, st.ScheduleExplicit, st.Position, r)
 			return e, err
 		},
-		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
+		after: func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
 			return insertSchedule(ctx, tx, row.ID, st.ScheduleVersion+1, explicit, e.ID, schedule)
-		})
+		}}
 }
 
 // Revert records the correction of a mistaken entry, undoing its serial bookkeeping too.
 func (s *Store) Revert(ctx context.Context, r ledger.RevertRequest) (Result, error) {
-	if !uuidRE.MatchString(r.Entry) {
-		return Result{}, ledger.Invalid("entry", r.Entry, "is not an entry id (a UUID such as 0190c3a2-...)")
-	}
-	var book string
-	if err := s.db.GetContext(ctx, &book, `SELECT b.code FROM entries e JOIN books b ON b.id = e.book_id WHERE e.id = $1`, r.Entry); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
-			return Result{}, &ledger.FieldError{Field: "entry", Value: r.Entry, Rule: "does not exist", Kind: ledger.ErrNotFound}
-		}
-		return Result{}, mapErr(err)
-	}
 	request := ledger.RequestDigest("revert", r)
-	var isContract bool
-	if err := s.db.GetContext(ctx, &isContract, `SELECT EXISTS (SELECT 1 FROM contracts WHERE code = $1)`, book); err != nil {
+	book, isContract, err := revertTarget(ctx, s.db, &r)
+	if err != nil {
 		return Result{}, mapErr(err)
 	}
-	build := func(tx *sqlx.Tx) (ledger.Entry, error) {
-		orig, err := entryTx(ctx, tx, r.Entry)
+	sp := revertSpec(ctx, r, book, request)
+	if isContract {
+		return s.operate(ctx, sp)
+	}
+	if sp.key == "" {
+		sp.key = "auto:" + ledger.NewID()
+	}
+	var res Result
+	err = s.write(ctx, "revert", func(tx *sqlx.Tx) error {
+		prior, found, err := replayTx(ctx, tx, sp.key, request)
+		if err != nil || found {
+			res = Result{Entry: prior, Replay: found}
+			return err
+		}
+		b, err := lockBook(ctx, tx, book)
 		if err != nil {
-			return ledger.Entry{}, err
+			return err
 		}
-		var by sql.NullString
-		if err := tx.GetContext(ctx, &by, `SELECT id FROM entries WHERE reverts = $1`, r.Entry); err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return ledger.Entry{}, err
+		ba, err := bookAccountsTx(ctx, tx, b.ID)
+		if err != nil {
+			return err
 		}
-		if by.Valid {
-			return ledger.Entry{}, &ledger.FieldError{Field: "entry", Value: r.Entry, Kind: ledger.ErrConflict, Rule: "was already reverted by entry " + by.String}
+		e, err := sp.build(tx, ledger.ContractState{}, contractRow{})
+		if err != nil {
+			return err
 		}
-		e, err := ledger.BuildRevert(orig, r)
-		e.RevertsKind = orig.Kind // read with the original just now; insertEntry need not ask again
-		return e, err
+		e.ID, e.Key, e.Request = ledger.NewID(), sp.key, request
+		if err := s.insertEntry(ctx, tx, b, ba, &e); err != nil {
+			return err
+		}
+		res = Result{Entry: e}
+		return nil
+	})
+	return res, err
+}
+
+// revertTarget finds the book of the entry r reverts, and whether it is a contract's; an
+// entry named by its idempotency key (key:KEY) is resolved to its id in r.
+func revertTarget(ctx context.Context, q sqlx.QueryerContext, r *ledger.RevertRequest) (book string, isContract bool, err error) {
+	var row struct {
+		ID         string `db:"id"`
+		Book       string `db:"code"`
+		IsContract bool   `db:"is_contract"`
 	}
-	if !isContract {
-		if r.Key == "" {
-			r.Key = "auto:" + ledger.NewID()
-		}
-		var res Result
-		err := s.write(ctx, "revert", func(tx *sqlx.Tx) error {
-			prior, found, err := replayTx(ctx, tx, r.Key, request)
-			if err != nil || found {
-				res = Result{Entry: prior, Replay: found}
-				return err
-			}
-			b, err := lockBook(ctx, tx, book)
-			if err != nil {
-				return err
-			}
-			ba, err := bookAccountsTx(ctx, tx, b.ID)
-			if err != nil {
-				return err
-			}
-			e, err := build(tx)
-			if err != nil {
-				return err
-			}
-			e.ID, e.Key, e.Request = ledger.NewID(), r.Key, request
-			if err := s.insertEntry(ctx, tx, b, ba, &e); err != nil {
-				return err
-			}
-			res = Result{Entry: e}
-			return nil
-		})
-		return res, err
+	const sel = `SELECT e.id, b.code, EXISTS (SELECT 1 FROM contracts c WHERE c.book_id = b.id) AS is_contract
+	               FROM entries e JOIN books b ON b.id = e.book_id `
+	if key, ok := strings.CutPrefix(r.Entry, ledger.EntryKeyPrefix); ok {
+		err = sqlx.GetContext(ctx, q, &row, sel+`WHERE e.idempotency_key = $1`, key)
+	} else if uuidRE.MatchString(r.Entry) {
+		err = sqlx.GetContext(ctx, q, &row, sel+`WHERE e.id = $1`, r.Entry)
+	} else {
+		return "", false, ledger.Invalid("entry", r.Entry, "is not an entry id (a UUID such as 0190c3a2-...) or key:KEY")
 	}
-	return s.operate(ctx, "revert", book, r.Key, request,
-		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) { return build(tx) },
-		func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", false, &ledger.FieldError{Field: "entry", Value: r.Entry, Rule: "does not exist", Kind: ledger.ErrNotFound}
+	}
+	if err != nil {
+		return "", false, err
+	}
+	r.Entry = row.ID
+	return row.Book, row.IsContract, nil
+}
+
+// revertSpec is the correction of the entry r.Entry (an id, resolved by revertTarget) in
+// book; request is the digest of the request as it was asked.
+func revertSpec(ctx context.Context, r ledger.RevertRequest, book string, request []byte) opSpec {
+	return opSpec{op: "revert", code: book, key: r.Key, request: request, direct: true,
+		build: func(tx *sqlx.Tx, st ledger.ContractState, row contractRow) (ledger.Entry, error) {
+			orig, err := entryTx(ctx, tx, r.Entry)
+			if err != nil {
+				return ledger.Entry{}, err
+			}
+			var by sql.NullString
+			if err := tx.GetContext(ctx, &by, `SELECT id FROM entries WHERE reverts = $1`, r.Entry); err != nil && !errors.Is(err, sql.ErrNoRows) {
+				return ledger.Entry{}, err
+			}
+			if by.Valid {
+				return ledger.Entry{}, &ledger.FieldError{Field: "entry", Value: r.Entry, Kind: ledger.ErrConflict, Rule: "was already reverted by entry " + by.String}
+			}
+			e, err := ledger.BuildRevert(orig, r)
+			e.RevertsKind = orig.Kind // read with the original just now; insertEntry need not ask again
+			return e, err
+		},
+		after: func(tx *sqlx.Tx, st ledger.ContractState, row contractRow, e ledger.Entry) error {
 			return revertSerials(ctx, tx, row, r.Entry, e.ID)
-		})
+		}}
 }
 
 // serialBlock is a serial_blocks row.

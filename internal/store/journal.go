@@ -209,61 +209,109 @@ func bookAccountsTx(ctx context.Context, tx *sqlx.Tx, bookID int64) (bookAccount
 
 // insertEntry checks e against the locked book and its accounts, seals it at the head of the
 // book's chain at the recorded time ba.Now, and inserts it with its postings in one
-// statement. It refuses a movement that would take an account below its floor now or at any
-// effective date from e's onwards (a back-dated overdraft), naming the account.
+// statement.
 func (s *Store) insertEntry(ctx context.Context, tx *sqlx.Tx, b book, ba bookAccounts, e *ledger.Entry) error {
-	if err := ledger.CheckEffectiveDate(e.EffectiveOn, s.Now(), s.FutureTolerance); err != nil {
-		return err
-	}
-	byCode := make(map[string]*bookAccount, len(ba.Accounts))
-	for i := range ba.Accounts {
-		byCode[ba.Accounts[i].Code] = &ba.Accounts[i]
-	}
-	ids := make([]int64, len(e.Postings))
-	amounts := make([]string, len(e.Postings))
-	for i, p := range e.Postings {
-		a, ok := byCode[p.Account]
-		if !ok {
-			return missingAccount(ctx, tx, b, i, p.Account)
-		}
-		if a.Kind == string(ledger.AccRetired) && p.Amount.IsNegative() {
-			return &ledger.FieldError{Field: fmt.Sprintf("postings[%d].account", i), Value: p.Account, Kind: ledger.ErrImmutable,
-				Rule: "is a retired account; retired tonnes are final and never leave it"}
-		}
-		if a.Floor != nil && p.Amount.IsNegative() {
-			if err := checkFloor(ctx, tx, a, *a.Floor, p.Amount, e.EffectiveOn); err != nil {
-				return err
-			}
-		}
-		ids[i] = a.ID
-		amounts[i] = p.Amount.String()
-	}
-
-	if err := e.Seal(b.HeadSeq+1, b.HeadHash, ba.Now); err != nil {
-		return err
-	}
-	meta, err := json.Marshal(nonNil(e.Metadata))
+	ids, err := s.prepareEntry(ctx, tx, b, ba, e, ba.Now, nil)
 	if err != nil {
 		return err
 	}
-	var reverts, revertsKind, vintage any
-	if e.Reverts != "" {
+	return writeEntry(ctx, tx, b.ID, e, ids)
+}
+
+// prepareEntry checks e against the locked book b and its accounts ba, and seals it at the
+// head of b's chain at the recorded time now; it returns the ids of the accounts e posts to.
+// It refuses a movement that would take an account below its floor now or at any effective
+// date from e's onwards (a back-dated overdraft), naming the account. beforeRead, when not
+// nil, runs before a check reads the database (an import writes what it holds first).
+func (s *Store) prepareEntry(ctx context.Context, tx *sqlx.Tx, b book, ba bookAccounts, e *ledger.Entry, now time.Time,
+	beforeRead func() error) ([]int64, error) {
+	if beforeRead == nil {
+		beforeRead = func() error { return nil }
+	}
+	if err := ledger.CheckEffectiveDate(e.EffectiveOn, s.Now(), s.FutureTolerance); err != nil {
+		return nil, err
+	}
+	ids := make([]int64, len(e.Postings))
+	for i, p := range e.Postings {
+		a := ba.account(p.Account)
+		if a == nil {
+			if err := beforeRead(); err != nil {
+				return nil, err
+			}
+			return nil, missingAccount(ctx, tx, b, i, p.Account)
+		}
+		if a.Kind == string(ledger.AccRetired) && p.Amount.IsNegative() {
+			return nil, &ledger.FieldError{Field: fmt.Sprintf("postings[%d].account", i), Value: p.Account, Kind: ledger.ErrImmutable,
+				Rule: "is a retired account; retired tonnes are final and never leave it"}
+		}
+		if a.Floor != nil && p.Amount.IsNegative() {
+			if err := checkFloor(ctx, tx, a, *a.Floor, p.Amount, e.EffectiveOn, beforeRead); err != nil {
+				return nil, err
+			}
+		}
+		ids[i] = a.ID
+	}
+	if err := e.Seal(b.HeadSeq+1, b.HeadHash, now); err != nil {
+		return nil, err
+	}
+	if e.Reverts != "" && e.RevertsKind == "" {
 		// BuildRevert knows the reverted entry's kind; a plain Post is looked up. The insert
 		// trigger checks it against the original either way.
-		if e.RevertsKind == "" {
-			var rk string
-			if err := tx.GetContext(ctx, &rk, `SELECT kind FROM entries WHERE id = $1`, e.Reverts); err != nil {
-				return err
-			}
-			e.RevertsKind = ledger.Kind(rk)
+		if err := beforeRead(); err != nil {
+			return nil, err
 		}
+		var rk string
+		if err := tx.GetContext(ctx, &rk, `SELECT kind FROM entries WHERE id = $1`, e.Reverts); err != nil {
+			return nil, err
+		}
+		e.RevertsKind = ledger.Kind(rk)
+	}
+	return ids, nil
+}
+
+// account is the book's account code, or nil.
+func (ba bookAccounts) account(code string) *bookAccount {
+	for i := range ba.Accounts {
+		if ba.Accounts[i].Code == code {
+			return &ba.Accounts[i]
+		}
+	}
+	return nil
+}
+
+// entryColumns are the columns an entry is written with, in the order entryValues gives.
+var entryColumns = []string{"id", "book_id", "seq", "kind", "effective_on", "recorded_at", "idempotency_key", "request_sha256",
+	"description", "reverts", "reverts_kind", "vintage", "metadata", "hash_version", "prev_hash", "hash"}
+
+// entryValues are a sealed entry's column values in book bookID.
+func entryValues(bookID int64, e *ledger.Entry) ([]any, error) {
+	meta, err := json.Marshal(nonNil(e.Metadata))
+	if err != nil {
+		return nil, err
+	}
+	var reverts, revertsKind, vintage any
+	if e.Reverts != "" {
 		reverts, revertsKind = e.Reverts, string(e.RevertsKind)
 	}
 	if e.Vintage != 0 {
 		vintage = e.Vintage
 	}
-	// One statement: the entry (its trigger extends the chain), then its postings (their
-	// statement trigger moves the balances and the rollups).
+	return []any{e.ID, bookID, e.Seq, string(e.Kind), e.EffectiveOn, e.RecordedAt, e.Key, e.Request,
+		e.Description, reverts, revertsKind, vintage, string(meta), e.HashVersion, e.PrevHash, e.Hash}, nil
+}
+
+// writeEntry inserts a sealed entry with its postings (to the accounts ids) in one statement:
+// the entry (its trigger extends the chain), then its postings (their statement trigger moves
+// the balances and the rollups).
+func writeEntry(ctx context.Context, tx *sqlx.Tx, bookID int64, e *ledger.Entry, ids []int64) error {
+	vals, err := entryValues(bookID, e)
+	if err != nil {
+		return err
+	}
+	amounts := make([]string, len(e.Postings))
+	for i, p := range e.Postings {
+		amounts[i] = p.Amount.String()
+	}
 	_, err = tx.ExecContext(ctx, `
 		WITH e AS (
 		    INSERT INTO entries (id, book_id, seq, kind, effective_on, recorded_at, idempotency_key, request_sha256,
@@ -273,9 +321,7 @@ func (s *Store) insertEntry(ctx context.Context, tx *sqlx.Tx, b book, ba bookAcc
 		)
 		INSERT INTO postings (entry_id, account_id, amount)
 		SELECT e.id, u.a, CAST(u.m AS numeric) FROM e, unnest($17::bigint[], $18::text[]) AS u(a, m)`,
-		e.ID, b.ID, e.Seq, string(e.Kind), e.EffectiveOn, e.RecordedAt, e.Key, e.Request,
-		e.Description, reverts, revertsKind, vintage, string(meta), e.HashVersion, e.PrevHash, e.Hash,
-		pq.Array(ids), pq.Array(amounts))
+		append(vals, pq.Array(ids), pq.Array(amounts))...)
 	return err
 }
 
@@ -297,7 +343,7 @@ func missingAccount(ctx context.Context, tx *sqlx.Tx, b book, i int, code string
 // grow with the account's history: an entry dated on or after the account's last movement
 // (the usual case) needs only the cached balance, and a back-dated one reads only the days
 // after its date.
-func checkFloor(ctx context.Context, tx *sqlx.Tx, a *bookAccount, floor, amount ledger.Tonnes, d time.Time) error {
+func checkFloor(ctx context.Context, tx *sqlx.Tx, a *bookAccount, floor, amount ledger.Tonnes, d time.Time, beforeRead func() error) error {
 	after := a.Balance.Add(amount)
 	if after.LessThan(floor) {
 		return ledger.Insufficient("tonnes", amount.Neg().String(), fmt.Sprintf(
@@ -309,6 +355,9 @@ func checkFloor(ctx context.Context, tx *sqlx.Tx, a *bookAccount, floor, amount 
 	}
 	// The balance at the end of a day x is the cached balance less what is dated after x, so
 	// the lowest balance from d on is the balance less the largest sum dated after any such x.
+	if err := beforeRead(); err != nil {
+		return err
+	}
 	var later ledger.Tonnes
 	if err := tx.GetContext(ctx, &later, qLaterMost, a.ID, d); err != nil {
 		return err
