@@ -179,6 +179,63 @@ CREATE TRIGGER postings_apply AFTER INSERT ON postings
     REFERENCING NEW TABLE AS new_postings
     FOR EACH STATEMENT EXECUTE FUNCTION postings_apply();
 
+-- Entries, per INSERT or COPY statement (however many rows it carries): each book's new
+-- entries extend its chain in seq order from the head (the next seq, the previous hash), are
+-- recorded at this transaction's clock and never before the entry they follow, and a
+-- correction names an entry of its own book and that entry's kind; then each book's head
+-- moves once, to its last new entry. The books are locked first, in id order, so writers
+-- wait for each other here rather than deadlock. One statement per batch, not one call and
+-- one head update per row: within a long import a row updated once per entry would leave a
+-- chain of versions every later lookup walks. (The unique (book_id, seq) index refuses a
+-- second entry at a seq before this runs.)
+CREATE OR REPLACE FUNCTION entries_chain_apply() RETURNS trigger LANGUAGE plpgsql
+    SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    bad record;
+BEGIN
+    PERFORM 1 FROM books WHERE id IN (SELECT book_id FROM new_entries) ORDER BY id FOR UPDATE;
+    SELECT n.id, b.code, n.seq, coalesce(n.pseq, b.head_seq) AS after_seq,
+           n.seq <> coalesce(n.pseq, b.head_seq) + 1 OR n.prev_hash <> coalesce(n.phash, b.head_hash) AS broken,
+           n.recorded_at
+      INTO bad
+      FROM (SELECT e.id, e.book_id, e.seq, e.prev_hash, e.recorded_at,
+                   lag(e.seq) OVER w AS pseq, lag(e.hash) OVER w AS phash, lag(e.recorded_at) OVER w AS precorded
+              FROM new_entries e WINDOW w AS (PARTITION BY e.book_id ORDER BY e.seq)) n
+      JOIN books b ON b.id = n.book_id
+     WHERE n.seq <> coalesce(n.pseq, b.head_seq) + 1 OR n.prev_hash <> coalesce(n.phash, b.head_hash)
+        OR n.recorded_at < now() OR n.recorded_at > clock_timestamp()
+        OR n.recorded_at < coalesce(n.precorded, b.head_recorded_at)
+     ORDER BY n.book_id, n.seq
+     LIMIT 1;
+    IF FOUND THEN
+        IF bad.broken THEN
+            RAISE EXCEPTION 'entry % does not extend the chain of book %: seq % after head %',
+                bad.id, bad.code, bad.seq, bad.after_seq USING ERRCODE = 'CL003';
+        END IF;
+        RAISE EXCEPTION 'entry %: recorded_at % is not this transaction''s clock', bad.id, bad.recorded_at
+            USING ERRCODE = 'CL006';
+    END IF;
+    SELECT n.id, n.reverts INTO bad
+      FROM new_entries n LEFT JOIN entries t ON t.id = n.reverts
+     WHERE n.reverts IS NOT NULL
+       AND (t.book_id IS DISTINCT FROM n.book_id OR t.kind IS DISTINCT FROM n.reverts_kind)
+     LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'entry % reverts % of another book or kind', bad.id, bad.reverts USING ERRCODE = 'CL004';
+    END IF;
+    UPDATE books b SET head_seq = l.seq, head_hash = l.hash, head_recorded_at = l.recorded_at
+      FROM (SELECT DISTINCT ON (book_id) book_id, seq, hash, recorded_at
+              FROM new_entries ORDER BY book_id, seq DESC) l
+     WHERE b.id = l.book_id;
+    RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS entries_chain ON entries;
+DROP TRIGGER IF EXISTS entries_chain_apply ON entries;
+CREATE TRIGGER entries_chain_apply AFTER INSERT ON entries
+    REFERENCING NEW TABLE AS new_entries
+    FOR EACH STATEMENT EXECUTE FUNCTION entries_chain_apply();
+
 -- The cached balances and the chain heads move only inside the journal's own triggers. The
 -- writer role has no UPDATE privilege on accounts or books (it locks a book through
 -- lock_book or operation_state below), so privileges keep it out; the guards refuse any
@@ -299,4 +356,5 @@ END $$;
 
 -- Bodies no trigger calls any more.
 DROP FUNCTION IF EXISTS postings_after_insert();
+DROP FUNCTION IF EXISTS entries_before_insert();
 DROP FUNCTION IF EXISTS rollups_guard();

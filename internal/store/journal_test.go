@@ -711,9 +711,11 @@ func TestSQLAttacksRefused(t *testing.T) {
 		// the chain
 		{"a seq past the head", "CL003", "", one(rawEntry{book: "j", kind: "transfer", key: "x9", postings: pair,
 			seq: func(h int64) int64 { return h + 2 }})},
-		{"a seq at the head", "CL003", "", one(rawEntry{book: "j", kind: "transfer", key: "x10", postings: pair,
+		// a seq already taken is refused by the unique (book_id, seq) index, before the
+		// chain trigger of the statement runs
+		{"a seq at the head", "23505", "entries_book_seq", one(rawEntry{book: "j", kind: "transfer", key: "x10", postings: pair,
 			seq: func(h int64) int64 { return h }})},
-		{"a seq taken by an earlier entry", "CL003", "", one(rawEntry{book: "j", kind: "transfer", key: "x10b", postings: pair,
+		{"a seq taken by an earlier entry", "23505", "entries_book_seq", one(rawEntry{book: "j", kind: "transfer", key: "x10b", postings: pair,
 			seq: func(h int64) int64 { return 1 }})},
 		{"a wrong prev_hash", "CL003", "", one(rawEntry{book: "j", kind: "transfer", key: "x11", postings: pair,
 			prevHash: make([]byte, 32)})},
