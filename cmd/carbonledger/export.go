@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"io"
+	"strings"
 	"time"
 
 	"github.com/carbonledger/carbonledger/internal/export"
@@ -10,10 +11,10 @@ import (
 )
 
 func cmdExport(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("export", "export --format hledger|beancount|csv [--from DATE] [--to DATE] [--output FILE]")
+	fs := a.newFlags("export", "export --format hledger|beancount|csv|postings [--from DATE] [--to DATE] [--output FILE]")
 	format := formatFlag(fs, "", export.Formats...)
-	fromS := fs.String("from", "", "only entries effective on or after this date (YYYY-MM-DD)")
-	toS := fs.String("to", "", "only entries effective on or before this date (YYYY-MM-DD)")
+	fromS := fs.String("from", "", "only entries effective on or after this date (YYYY-MM-DD; not with --format csv)")
+	toS := fs.String("to", "", "only entries effective on or before this date (YYYY-MM-DD; not with --format csv)")
 	output := fs.String("output", "", "write to this file instead of stdout")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -23,7 +24,7 @@ func cmdExport(ctx context.Context, a *app, args []string) error {
 		return usagef("export takes flags only (unexpected %q)", pos[0])
 	}
 	if *format == "" {
-		return usagef("export needs --format: one of hledger, beancount, csv")
+		return usagef("export needs --format: one of %s", strings.Join(export.Formats, ", "))
 	}
 	if err := checkFormat(*format, export.Formats...); err != nil {
 		return err
@@ -41,6 +42,9 @@ func cmdExport(ctx context.Context, a *app, args []string) error {
 	}
 	if !from.IsZero() && !to.IsZero() && to.Before(from) {
 		return usagef("--to %s is before --from %s", *toS, *fromS)
+	}
+	if *format == "csv" && (*fromS != "" || *toS != "") {
+		return usagef("%v", export.ErrOperationsPeriod)
 	}
 	s, err := a.open(ctx)
 	if err != nil {

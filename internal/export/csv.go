@@ -12,13 +12,13 @@ import (
 	"github.com/carbonledger/carbonledger/reports"
 )
 
-// CSVColumns are the columns of the CSV export, one row per posting. An entry without
-// postings (an amendment of the schedule only) has one row with an empty account and amount,
-// so that every entry appears.
+// CSVColumns are the columns of the postings CSV (export --format postings), one row per
+// posting. An entry without postings (an amendment of the schedule only) has one row with an
+// empty account and amount, so that every entry appears.
 var CSVColumns = []string{"entry_id", "book", "seq", "kind", "effective_on", "recorded_at", "idempotency_key",
 	"description", "reverts", "vintage", "metadata", "account", "amount", "hash"}
 
-// csvExport writes the CSV export; text cells are neutralised against formula injection.
+// csvExport writes the postings CSV; text cells are neutralised against formula injection.
 type csvExport struct {
 	c       *reports.CSV
 	p       period

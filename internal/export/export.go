@@ -1,17 +1,22 @@
 // Package export writes the journal in formats that tools the project did not write can
-// check: an hledger journal, a beancount ledger, and CSV with one row per posting.
+// check: an hledger journal, a beancount ledger, and CSV with one row per posting
+// (format postings); and the operations CSV (format csv), one row per contract signing and
+// per operation, which `carbonledger import` reads back into another ledger.
 //
 // Every writer is a store.JournalVisitor fed by one journal walk (one snapshot), and streams:
-// memory is bounded by the accounts of the ledger, never by the number of entries. The
-// hledger and beancount files declare every account and the commodity, so that
-// `hledger check -s` and `bean-check` accept them; the beancount file ends each book with a
-// balance assertion per account, so bean-check itself proves the totals.
+// memory is bounded by the accounts of the ledger (for the operations CSV, by one contract's
+// schedule versions and corrections), never by the number of entries. The hledger and
+// beancount files declare every account and the commodity, so that `hledger check -s` and
+// `bean-check` accept them; the beancount file ends each book with a balance assertion per
+// account, so bean-check itself proves the totals.
 //
-// The CSV export carries every text exactly. hledger and beancount have their own syntax:
-// the beancount file escapes its strings and loses nothing; the hledger file must keep a
-// description on one line without ';' (which starts a comment there) and a tag value without
-// ',' (which ends it), so it replaces line breaks and control characters by spaces, ';' in a
-// description by ',' and ',' in a tag value by ';'.
+// The operations CSV carries every text exactly. The postings CSV does too, except that it
+// neutralises text a spreadsheet would evaluate as a formula (with a leading apostrophe).
+// hledger and beancount have their own syntax: the beancount file escapes its strings and
+// loses nothing; the hledger file must keep a description on one line without ';' (which
+// starts a comment there) and a tag value without ',' (which ends it), so it replaces line
+// breaks and control characters by spaces, ';' in a description by ',' and ',' in a tag
+// value by ';'.
 package export
 
 import (
@@ -31,7 +36,7 @@ import (
 )
 
 // Formats lists the export formats.
-var Formats = []string{"hledger", "beancount", "csv"}
+var Formats = []string{"hledger", "beancount", "csv", "postings"}
 
 // Writer is an export in progress: feed it a journal walk, then Close it to write what
 // follows the last book and flush.
@@ -41,7 +46,9 @@ type Writer interface {
 }
 
 // New returns a writer of format on w that exports the entries effective from from to to,
-// both inclusive; a zero time leaves that end open.
+// both inclusive; a zero time leaves that end open. The operations CSV (csv) is always the
+// whole ledger (a period is ErrOperationsPeriod), and reads each contract's terms from the
+// store: write it with Write.
 func New(w io.Writer, format string, from, to time.Time) (Writer, error) {
 	p := period{from: from, to: to}
 	if !from.IsZero() && !to.IsZero() && to.Before(from) {
@@ -53,6 +60,11 @@ func New(w io.Writer, format string, from, to time.Time) (Writer, error) {
 	case "beancount":
 		return newBeancount(w, p), nil
 	case "csv":
+		if p.set() {
+			return nil, ErrOperationsPeriod
+		}
+		return newOperations(w), nil
+	case "postings":
 		return newCSV(w, p), nil
 	}
 	return nil, ledger.Invalid("format", format, "is not an export format ("+strings.Join(Formats, ", ")+")")
@@ -63,6 +75,9 @@ func Write(ctx context.Context, s *store.Store, w io.Writer, format string, from
 	x, err := New(w, format, from, to)
 	if err != nil {
 		return err
+	}
+	if o, ok := x.(*opsExport); ok {
+		o.useStore(ctx, s)
 	}
 	if err := s.WalkJournal(ctx, nil, x); err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/shopspring/decimal"
 
 	"github.com/carbonledger/carbonledger/internal/export"
 	"github.com/carbonledger/carbonledger/internal/pgtest"
@@ -176,7 +178,7 @@ func runTool(t *testing.T, name string, args ...string) []byte {
 // exportFile exports s in format to a file under t's temporary directory.
 func exportFile(t *testing.T, s *store.Store, format string, from, to time.Time) string {
 	t.Helper()
-	ext := map[string]string{"hledger": ".journal", "beancount": ".beancount", "csv": ".csv"}[format]
+	ext := map[string]string{"hledger": ".journal", "beancount": ".beancount", "csv": ".csv", "postings": ".csv"}[format]
 	path := filepath.Join(t.TempDir(), "export"+ext)
 	f, err := os.Create(path)
 	if err != nil {
@@ -305,12 +307,14 @@ func countEntries(t *testing.T, s *store.Store) int {
 
 // TestExport builds one ledger and checks each format against it: hledger and beancount
 // accept the whole journal and a period and give every account the ledger's balance to the
-// kilogram; the CSV sums to the same and neutralises formulas.
+// kilogram; the postings CSV sums to the same and neutralises formulas; the operations CSV
+// refuses the plain journal book, which no operation wrote.
 func TestExport(t *testing.T) {
 	t.Parallel()
 	s := buildLedger(t)
 	for name, check := range map[string]func(*testing.T, *store.Store){
-		"hledger": testHledger, "beancount": testBeancount, "csv": testCSV, "period": testPeriod,
+		"hledger": testHledger, "beancount": testBeancount, "postings": testPostings, "period": testPeriod,
+		"csv": testOperationsRefuseJournalBook,
 	} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -399,8 +403,8 @@ func testBeancount(t *testing.T, s *store.Store) {
 	}
 }
 
-func testCSV(t *testing.T, s *store.Store) {
-	path := exportFile(t, s, "csv", time.Time{}, time.Time{})
+func testPostings(t *testing.T, s *store.Store) {
+	path := exportFile(t, s, "postings", time.Time{}, time.Time{})
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -472,13 +476,13 @@ func testCSV(t *testing.T, s *store.Store) {
 
 // testPeriod exports a middle period: only its entries, and beancount's balance
 // assertions (the sums of the exported postings) pass; hledger and beancount agree with the
-// sums of the same period's CSV rows.
+// sums of the same period's postings CSV rows.
 func testPeriod(t *testing.T, s *store.Store) {
 	tool(t, "hledger")
 	tool(t, "bean-check")
 	from, to := ledger.Date(2025, 3, 1), ledger.Date(2025, 5, 20)
 
-	b, err := os.ReadFile(exportFile(t, s, "csv", from, to))
+	b, err := os.ReadFile(exportFile(t, s, "postings", from, to))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -589,11 +593,17 @@ func TestBeancountAccount(t *testing.T) {
 }
 
 func TestNewRefuses(t *testing.T) {
-	if _, err := export.New(&bytes.Buffer{}, "ledger-cli", time.Time{}, time.Time{}); err == nil || !strings.Contains(err.Error(), "hledger, beancount, csv") {
+	if _, err := export.New(&bytes.Buffer{}, "ledger-cli", time.Time{}, time.Time{}); err == nil || !strings.Contains(err.Error(), "hledger, beancount, csv, postings") {
 		t.Errorf("unknown format: got %v, want an error listing the formats", err)
 	}
-	if _, err := export.New(&bytes.Buffer{}, "csv", ledger.Date(2025, 2, 1), ledger.Date(2025, 1, 1)); err == nil {
+	if _, err := export.New(&bytes.Buffer{}, "postings", ledger.Date(2025, 2, 1), ledger.Date(2025, 1, 1)); err == nil {
 		t.Error("a period ending before it starts was accepted")
+	}
+	// The operations CSV is the whole ledger, or nothing.
+	for _, p := range [][2]time.Time{{ledger.Date(2025, 1, 1), {}}, {{}, ledger.Date(2025, 1, 1)}} {
+		if _, err := export.New(&bytes.Buffer{}, "csv", p[0], p[1]); !errors.Is(err, export.ErrOperationsPeriod) || !errors.Is(err, ledger.ErrInvalid) {
+			t.Errorf("csv from %v to %v: got %v, want ErrOperationsPeriod", p[0], p[1], err)
+		}
 	}
 	// An empty ledger still makes files the tools accept.
 	for _, f := range export.Formats {
@@ -615,4 +625,222 @@ func ExampleBeancountAccount() {
 	n, _ := export.BeancountAccount("contract:TN150-2024:open", "open")
 	fmt.Println(n)
 	// Output: Assets:Contract:TN150-2024:Open
+}
+
+// testOperationsRefuseJournalBook: the operations CSV cannot carry a plain journal book's
+// entries, and says which book and which export does.
+func testOperationsRefuseJournalBook(t *testing.T, s *store.Store) {
+	err := export.Write(context.Background(), s, &bytes.Buffer{}, "csv", time.Time{}, time.Time{})
+	if err == nil || !strings.Contains(err.Error(), "book J-1 is not a contract; export --format postings carries it") {
+		t.Errorf("csv export of a ledger with a journal book: got %v, want a refusal naming book J-1", err)
+	}
+}
+
+// opsLedger writes two contracts through the store API, with every operation: OPS-A (even
+// schedule, a registry) has deliveries with and without serials, retirements with and without,
+// a cancellation, a reversal (replace), an amendment of the tonnes, one of the schedule, and a
+// reverted delivery; OPS-B (explicit schedule, retired on delivery, a price) has a delivery,
+// a late delivery, a reversal (buffer) and a termination. Texts look like formulas. It
+// returns the store and the sign entries by contract.
+func opsLedger(t *testing.T) (*store.Store, map[string]ledger.Entry) {
+	t.Helper()
+	ctx := context.Background()
+	s, err := store.Open(ctx, pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	s.Now = func() time.Time { return time.Date(2026, 1, 15, 12, 0, 0, 0, time.UTC) }
+	signs := map[string]ledger.Entry{}
+	for _, tc := range []struct {
+		key string
+		doc map[string]any
+	}{
+		{"", map[string]any{"code": "OPS-A", "buyer": "Acme, Inc.", "supplier": "Good Supplier", "project": "Ops project",
+			"method": "biochar", "country": "MX", "registry": "car", "durability_years": 100,
+			"term_start": "2025-01-01", "term_end": "2026-12-31", "signed_on": "2024-12-01", "tonnes": "1000",
+			"notes": "=notes <&> \"quoted\""}},
+		{"ops:b:sign", map[string]any{"code": "OPS-B", "buyer": "Zeta", "supplier": "Forest Co", "project": "Ops forest",
+			"method": "forestry", "country": "BR", "registry": "verra", "durability_years": 40,
+			"term_start": "2025-01-01", "term_end": "2025-12-31", "signed_on": "2024-12-15", "tonnes": "500",
+			"currency": "USD", "price_per_tonne": "25.00", "delivery_mode": "retire_on_delivery",
+			"schedule": []map[string]any{{"year": 1, "tonnes": "500", "vintage": 2025, "price_per_tonne": "30.00", "due_on": "2025-12-31"}}}},
+	} {
+		b, err := json.Marshal(tc.doc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := ledger.ParseContractJSON(bytes.NewReader(b))
+		if err != nil {
+			t.Fatalf("parse contract: %v", err)
+		}
+		res, err := s.AddContract(ctx, c, tc.key)
+		if err != nil {
+			t.Fatalf("add contract %s: %v", c.Code, err)
+		}
+		signs[c.Code] = res.Entry
+	}
+	d := ledger.Date
+	step := func(res store.Result, err error) store.Result {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	const a, b = "OPS-A", "OPS-B"
+	step(s.Deliver(ctx, ledger.DeliverRequest{Contract: a, Tonnes: tn("300"), Date: d(2025, 2, 10), Vintage: 2024, Key: "ops:a:deliver:serials",
+		Serials: serials(t, "CAR-1-MX-1-1:1-300"), RegistryTx: "CAR-TX-1, batch \"2\"", Note: "=SUM(A1:A3)"}))
+	step(s.Deliver(ctx, ledger.DeliverRequest{Contract: a, Tonnes: tn("100.5"), Date: d(2025, 3, 1), Key: "ops:a:deliver:plain"}))
+	step(s.Retire(ctx, ledger.RetireRequest{Contract: a, Tonnes: tn("100"), Date: d(2025, 3, 5), Key: "ops:a:retire:serials",
+		Beneficiary: "Acme, Inc.", Reason: "=1+2, claim; \"FY2025\"\nline two", Claim: "FY2025", Vintage: 2024,
+		Serials: serials(t, "CAR-1-MX-1-1:1-100")}))
+	step(s.Retire(ctx, ledger.RetireRequest{Contract: a, Tonnes: tn("50"), Date: d(2025, 3, 6), Key: "ops:a:retire:plain",
+		Beneficiary: "+Acme", Reason: "claim"}))
+	step(s.Cancel(ctx, ledger.CancelRequest{Contract: a, Tonnes: tn("100"), Date: d(2025, 4, 15), Key: "ops:a:cancel", Reason: "@shortfall, waived"}))
+	step(s.Reverse(ctx, ledger.ReverseRequest{Contract: a, Tonnes: tn("20"), Date: d(2025, 4, 20), Key: "ops:a:reverse",
+		Remedy: ledger.RemedyReplace, Reason: "-fire, plot 7", Serials: serials(t, "CAR-1-MX-1-1:281-300")}))
+	total := tn("1100")
+	step(s.Amend(ctx, ledger.AmendRequest{Contract: a, Tonnes: &total, Date: d(2025, 5, 1), Key: "ops:a:amend:tonnes", Reason: "upsized"}))
+	step(s.Amend(ctx, ledger.AmendRequest{Contract: a, Date: d(2025, 5, 2), Key: "ops:a:amend:schedule", Reason: "schedule only",
+		Schedule: []ledger.ScheduleLine{{Year: 1, Tonnes: tn("700"), Vintage: 2025}, {Year: 2, Tonnes: tn("400")}}}))
+	typo := step(s.Deliver(ctx, ledger.DeliverRequest{Contract: a, Tonnes: tn("7.5"), Date: d(2025, 5, 20), Key: "ops:a:deliver:typo"}))
+	step(s.Revert(ctx, ledger.RevertRequest{Entry: typo.Entry.ID, Date: d(2025, 5, 22), Key: "ops:a:revert", Reason: "typo, 7.5 t"}))
+
+	step(s.Deliver(ctx, ledger.DeliverRequest{Contract: b, Tonnes: tn("200"), Date: d(2025, 6, 1), Key: "ops:b:deliver"}))
+	step(s.Reverse(ctx, ledger.ReverseRequest{Contract: b, Tonnes: tn("10"), Date: d(2025, 7, 1), Key: "ops:b:reverse",
+		Remedy: ledger.RemedyBuffer, Reason: "wildfire"}))
+	step(s.Deliver(ctx, ledger.DeliverRequest{Contract: b, Tonnes: tn("50"), Date: d(2026, 1, 10), AllowLate: true, Key: "ops:b:deliver:late",
+		PricePerTonne: decimalPtr(t, "27.50")}))
+	step(s.Cancel(ctx, ledger.CancelRequest{Contract: b, Date: d(2026, 1, 12), Key: "ops:b:terminate", Terminate: true, Reason: "term ended"}))
+	return s, signs
+}
+
+func decimalPtr(t *testing.T, s string) *decimal.Decimal {
+	t.Helper()
+	d, err := decimal.NewFromString(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &d
+}
+
+// TestOperationsCSV exports contracts as operations and checks each row: the op, the fields
+// the operation was asked with, every text exactly as given (formulas too), and that every
+// operation row is one ParseOperation accepts.
+func TestOperationsCSV(t *testing.T) {
+	t.Parallel()
+	s, signs := opsLedger(t)
+	var buf bytes.Buffer
+	if err := export.Write(context.Background(), s, &buf, "csv", time.Time{}, time.Time{}); err != nil {
+		t.Fatalf("export csv: %v", err)
+	}
+	recs := readCSV(t, buf.Bytes())
+	if diff := cmp.Diff(export.OperationColumns, recs[0]); diff != "" {
+		t.Fatalf("operations CSV header (-want +got):\n%s", diff)
+	}
+	wantHeader := "op,contract,tonnes,date,vintage,serials,registry_tx,allow_late,price_per_tonne,note,beneficiary,reason,claim,remedy,terminate,schedule,entry,key,terms"
+	if got := strings.Join(recs[0], ","); got != wantHeader {
+		t.Errorf("operations CSV header %s, want %s", got, wantHeader)
+	}
+	var keys []string
+	rows := map[string]map[string]string{} // by key
+	for _, r := range recs[1:] {
+		if len(r) != len(export.OperationColumns) {
+			t.Fatalf("row has %d cells, want %d: %q", len(r), len(export.OperationColumns), r)
+		}
+		row := map[string]string{}
+		for i, c := range export.OperationColumns {
+			if r[i] != "" {
+				row[c] = r[i]
+			}
+		}
+		keys = append(keys, row["key"])
+		rows[row["key"]] = row
+	}
+	// Each book's entries in chain order, books by code.
+	wantKeys := []string{"contract:OPS-A:sign", "ops:a:deliver:serials", "ops:a:deliver:plain", "ops:a:retire:serials",
+		"ops:a:retire:plain", "ops:a:cancel", "ops:a:reverse", "ops:a:amend:tonnes", "ops:a:amend:schedule",
+		"ops:a:deliver:typo", "ops:a:revert",
+		"ops:b:sign", "ops:b:deliver", "ops:b:reverse", "ops:b:deliver:late", "ops:b:terminate"}
+	if diff := cmp.Diff(wantKeys, keys); diff != "" {
+		t.Fatalf("operations CSV rows by key (-want +got):\n%s", diff)
+	}
+
+	// The cells of each row (empty cells left out).
+	want := map[string]map[string]string{
+		"ops:a:deliver:serials": {"op": "deliver", "contract": "OPS-A", "tonnes": "300.000", "date": "2025-02-10", "vintage": "2024",
+			"serials": "CAR-1-MX-1-1:1-300", "registry_tx": "CAR-TX-1, batch \"2\"", "note": "=SUM(A1:A3)"},
+		"ops:a:deliver:plain": {"op": "deliver", "contract": "OPS-A", "tonnes": "100.500", "date": "2025-03-01"},
+		"ops:a:retire:serials": {"op": "retire", "contract": "OPS-A", "tonnes": "100.000", "date": "2025-03-05", "vintage": "2024",
+			"beneficiary": "Acme, Inc.", "reason": "=1+2, claim; \"FY2025\"\nline two", "claim": "FY2025", "serials": "CAR-1-MX-1-1:1-100"},
+		"ops:a:retire:plain": {"op": "retire", "contract": "OPS-A", "tonnes": "50.000", "date": "2025-03-06", "beneficiary": "+Acme", "reason": "claim"},
+		"ops:a:cancel":       {"op": "cancel", "contract": "OPS-A", "tonnes": "100.000", "date": "2025-04-15", "reason": "@shortfall, waived"},
+		"ops:a:reverse": {"op": "reverse", "contract": "OPS-A", "tonnes": "20.000", "date": "2025-04-20", "reason": "-fire, plot 7",
+			"remedy": "replace", "serials": "CAR-1-MX-1-1:281-300"},
+		"ops:a:amend:tonnes": {"op": "amend", "contract": "OPS-A", "tonnes": "1100.000", "date": "2025-05-01", "reason": "upsized"},
+		"ops:a:amend:schedule": {"op": "amend", "contract": "OPS-A", "date": "2025-05-02", "reason": "schedule only",
+			"schedule": `[{"year":1,"tonnes":"700.000","vintage":2025},{"year":2,"tonnes":"400.000"}]`},
+		// (the vintage of the amended schedule's year 1, written out)
+		"ops:a:deliver:typo": {"op": "deliver", "contract": "OPS-A", "tonnes": "7.500", "date": "2025-05-20", "vintage": "2025"},
+		"ops:a:revert":       {"op": "revert", "entry": "key:ops:a:deliver:typo", "date": "2025-05-22", "reason": "typo, 7.5 t"},
+		// Retired on delivery: the delivery's own beneficiary and reason are the contract's,
+		// not fields; the vintage and price are the schedule's, written out.
+		"ops:b:deliver": {"op": "deliver", "contract": "OPS-B", "tonnes": "200.000", "date": "2025-06-01", "vintage": "2025", "price_per_tonne": "30"},
+		"ops:b:reverse": {"op": "reverse", "contract": "OPS-B", "tonnes": "10.000", "date": "2025-07-01", "reason": "wildfire", "remedy": "buffer"},
+		"ops:b:deliver:late": {"op": "deliver", "contract": "OPS-B", "tonnes": "50.000", "date": "2026-01-10", "vintage": "2025",
+			"allow_late": "true", "price_per_tonne": "27.5"},
+		"ops:b:terminate": {"op": "cancel", "contract": "OPS-B", "date": "2026-01-12", "reason": "term ended", "terminate": "true"},
+	}
+	for key, w := range want {
+		w["key"] = key
+		if diff := cmp.Diff(w, rows[key]); diff != "" {
+			t.Errorf("row %s (-want +got):\n%s", key, diff)
+		}
+	}
+
+	// A signing: the terms as signed, which sign the same contract again (the same digest);
+	// a contract signed without a schedule has none in its terms, so that it is signed the same
+	// way again.
+	for code, sign := range signs {
+		row := rows[sign.Key]
+		if row["op"] != export.OpContract || row["contract"] != code || row["terms"] == "" || len(row) != 4 {
+			t.Errorf("sign row of %s: %q, want op, contract, key and terms only", code, row)
+			continue
+		}
+		c, err := ledger.ParseContractJSON(strings.NewReader(row["terms"]))
+		if err != nil {
+			t.Errorf("terms of %s do not parse: %v\n%s", code, err, row["terms"])
+			continue
+		}
+		if got := c.TermsDigest(); got != sign.Metadata["terms_sha256"] {
+			t.Errorf("terms of %s: digest %s, want the sign entry's %s\n%s", code, got, sign.Metadata["terms_sha256"], row["terms"])
+		}
+		if wantGiven := code == "OPS-B"; c.ScheduleGiven != wantGiven {
+			t.Errorf("terms of %s: schedule given %v, want %v\n%s", code, c.ScheduleGiven, wantGiven, row["terms"])
+		}
+		if c.Notes != map[string]string{"OPS-A": "=notes <&> \"quoted\"", "OPS-B": ""}[code] {
+			t.Errorf("terms of %s: notes %q", code, c.Notes)
+		}
+	}
+	if terms := rows["contract:OPS-A:sign"]["terms"]; strings.Contains(terms, `"schedule"`) || strings.Contains(terms, `\u003c`) {
+		t.Errorf("terms of OPS-A hold a schedule or escape HTML: %s", terms)
+	}
+
+	// Every operation row is a valid request as it stands.
+	for _, key := range wantKeys {
+		row := rows[key]
+		if row["op"] == export.OpContract {
+			continue
+		}
+		fields := map[string]string{}
+		for c, v := range row {
+			if c != "terms" {
+				fields[c] = v
+			}
+		}
+		if _, err := ledger.ParseOperation(row["op"], fields); err != nil {
+			t.Errorf("row %s is no valid %s: %v", key, row["op"], err)
+		}
+	}
 }
