@@ -211,7 +211,7 @@ func bookAccountsTx(ctx context.Context, tx *sqlx.Tx, bookID int64) (bookAccount
 // book's chain at the recorded time ba.Now, and inserts it with its postings in one
 // statement.
 func (s *Store) insertEntry(ctx context.Context, tx *sqlx.Tx, b book, ba bookAccounts, e *ledger.Entry) error {
-	ids, err := s.prepareEntry(ctx, tx, b, ba, e, ba.Now, nil)
+	ids, err := s.prepareEntry(ctx, tx, b, ba, e, ba.Now, nil, nil)
 	if err != nil {
 		return err
 	}
@@ -223,10 +223,23 @@ func (s *Store) insertEntry(ctx context.Context, tx *sqlx.Tx, b book, ba bookAcc
 // It refuses a movement that would take an account below its floor now or at any effective
 // date from e's onwards (a back-dated overdraft), naming the account. beforeRead, when not
 // nil, runs before a check reads the database (an import writes what it holds first).
+//
+// laterMost, when not nil, answers what the floor check of a back-dated movement asks the
+// daily rollup (qLaterMost) from what the caller holds instead.
 func (s *Store) prepareEntry(ctx context.Context, tx *sqlx.Tx, b book, ba bookAccounts, e *ledger.Entry, now time.Time,
-	beforeRead func() error) ([]int64, error) {
+	beforeRead func() error, laterMost laterMostFunc) ([]int64, error) {
 	if beforeRead == nil {
 		beforeRead = func() error { return nil }
+	}
+	if laterMost == nil {
+		laterMost = func(a *bookAccount, d time.Time) (ledger.Tonnes, error) {
+			if err := beforeRead(); err != nil {
+				return ledger.Zero, err
+			}
+			var later ledger.Tonnes
+			err := tx.GetContext(ctx, &later, qLaterMost, a.ID, d)
+			return later, err
+		}
 	}
 	if err := ledger.CheckEffectiveDate(e.EffectiveOn, s.Now(), s.FutureTolerance); err != nil {
 		return nil, err
@@ -245,7 +258,7 @@ func (s *Store) prepareEntry(ctx context.Context, tx *sqlx.Tx, b book, ba bookAc
 				Rule: "is a retired account; retired tonnes are final and never leave it"}
 		}
 		if a.Floor != nil && p.Amount.IsNegative() {
-			if err := checkFloor(ctx, tx, a, *a.Floor, p.Amount, e.EffectiveOn, beforeRead); err != nil {
+			if err := checkFloor(a, *a.Floor, p.Amount, e.EffectiveOn, laterMost); err != nil {
 				return nil, err
 			}
 		}
@@ -343,7 +356,7 @@ func missingAccount(ctx context.Context, tx *sqlx.Tx, b book, i int, code string
 // grow with the account's history: an entry dated on or after the account's last movement
 // (the usual case) needs only the cached balance, and a back-dated one reads only the days
 // after its date.
-func checkFloor(ctx context.Context, tx *sqlx.Tx, a *bookAccount, floor, amount ledger.Tonnes, d time.Time, beforeRead func() error) error {
+func checkFloor(a *bookAccount, floor, amount ledger.Tonnes, d time.Time, laterMost laterMostFunc) error {
 	after := a.Balance.Add(amount)
 	if after.LessThan(floor) {
 		return ledger.Insufficient("tonnes", amount.Neg().String(), fmt.Sprintf(
@@ -355,11 +368,8 @@ func checkFloor(ctx context.Context, tx *sqlx.Tx, a *bookAccount, floor, amount 
 	}
 	// The balance at the end of a day x is the cached balance less what is dated after x, so
 	// the lowest balance from d on is the balance less the largest sum dated after any such x.
-	if err := beforeRead(); err != nil {
-		return err
-	}
-	var later ledger.Tonnes
-	if err := tx.GetContext(ctx, &later, qLaterMost, a.ID, d); err != nil {
+	later, err := laterMost(a, d)
+	if err != nil {
 		return err
 	}
 	if low := a.Balance.Sub(later); low.Add(amount).LessThan(floor) {
@@ -369,6 +379,10 @@ func checkFloor(ctx context.Context, tx *sqlx.Tx, a *bookAccount, floor, amount 
 	}
 	return nil
 }
+
+// laterMostFunc is, for account a and date d, the largest sum of a's movements dated after
+// some day x >= d (zero at the last day): qLaterMost.
+type laterMostFunc func(a *bookAccount, d time.Time) (ledger.Tonnes, error)
 
 // qLaterMost is, for account $1 and date $2, the largest sum of movements dated after some
 // day x >= $2 (zero at the last day): the sum from each later day on, at its largest. It

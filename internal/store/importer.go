@@ -1,0 +1,525 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/carbonledger/carbonledger/ledger"
+)
+
+// An Importer records many operations in one transaction, each through the same opSpec, the
+// same domain rules and the same entry checks as a single command, without a statement per
+// row: it keeps each contract it has touched locked, with its state, accounts and chain head
+// in memory, applies every operation to that state as the database would, and writes the
+// sealed entries it holds with two COPY statements (entries, then postings, whose statement
+// trigger moves balances and rollups once per batch). Operations that read or write more
+// than their entry (serials, schedules, corrections, terminations, reversals) are written at
+// once, in a savepoint, after what it holds, and the contract's state is read again after
+// them.
+//
+// Nothing is visible to others until Commit; Checkpoint commits what is done so far and goes
+// on in a new transaction. An Importer is not safe for concurrent use.
+type Importer struct {
+	s     *Store
+	tx    *sqlx.Tx
+	books map[string]*importBook
+	held  []heldEntry
+	// keys whose entries the database or this transaction holds: looked up by Prefetch,
+	// or written since
+	keys    map[string]priorKey
+	fetched map[string]bool
+	now     time.Time
+}
+
+// importBook is a locked contract as an import sees it: the chain head, the accounts with
+// their balances and the contract's state, all as of the entries it has applied.
+type importBook struct {
+	b   book
+	ba  bookAccounts
+	st  ledger.ContractState
+	row contractRow
+	// later holds, for an account a back-dated movement was checked against, the sums of its
+	// movements by effective day after a horizon, kept current as entries are applied, so
+	// that the next such check needs no query (nor a write of what is held before it).
+	later map[int64]*laterDays
+}
+
+// laterDays are an account's movements summed by effective day, for the days after after.
+type laterDays struct {
+	after string
+	days  []dayAmount // ascending
+}
+
+type dayAmount struct {
+	day    string
+	amount ledger.Tonnes
+}
+
+// add moves day's sum by amount, when day is one the horizon holds.
+func (l *laterDays) add(day string, amount ledger.Tonnes) {
+	if day <= l.after {
+		return
+	}
+	i, found := slices.BinarySearchFunc(l.days, day, func(x dayAmount, d string) int { return strings.Compare(x.day, d) })
+	if found {
+		l.days[i].amount = l.days[i].amount.Add(amount)
+		return
+	}
+	l.days = slices.Insert(l.days, i, dayAmount{day: day, amount: amount})
+}
+
+// most is qLaterMost over the days held: the largest sum of the movements on or after a day
+// later than d, and zero at least.
+func (l *laterDays) most(d string) ledger.Tonnes {
+	most, sum := ledger.Zero, ledger.Zero
+	for i := len(l.days) - 1; i >= 0 && l.days[i].day > d; i-- {
+		sum = sum.Add(l.days[i].amount)
+		most = most.Max(sum)
+	}
+	return most
+}
+
+// heldEntry is a sealed entry not yet written.
+type heldEntry struct {
+	e      ledger.Entry
+	bookID int64
+	ids    []int64
+}
+
+type priorKey struct {
+	id      string
+	request []byte
+}
+
+// ErrBatchRefused marks the database's refusal of a batch of held entries: the import's
+// transaction is over (no row of it can be told apart), so the import stops.
+var ErrBatchRefused = errors.New("the database refused a batch")
+
+// ImportOutcome says what became of one row.
+type ImportOutcome int
+
+const (
+	// Written: the row's entry was recorded (visible once the import commits).
+	Written ImportOutcome = iota + 1
+	// Present: the row's key already holds the same request; nothing was written.
+	Present
+)
+
+// BeginImport starts an import's transaction as the writer role.
+func (s *Store) BeginImport(ctx context.Context) (*Importer, error) {
+	im := &Importer{s: s}
+	if err := im.begin(ctx); err != nil {
+		return nil, err
+	}
+	return im, nil
+}
+
+func (im *Importer) begin(ctx context.Context) error {
+	tx, err := im.s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return mapErr(err)
+	}
+	if im.s.writerRole != "" {
+		if _, err := tx.ExecContext(ctx, `SET LOCAL ROLE `+im.s.writerRole); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("set role: %w", err)
+		}
+	}
+	im.tx, im.books, im.keys, im.fetched = tx, map[string]*importBook{}, map[string]priorKey{}, map[string]bool{}
+	return im.tick(ctx)
+}
+
+// tick reads the clock that seals the entries from here on: within the transaction, never
+// before an entry already sealed.
+func (im *Importer) tick(ctx context.Context) error {
+	var now time.Time
+	if err := im.tx.GetContext(ctx, &now, `SELECT clock_timestamp()`); err != nil {
+		return mapErr(err)
+	}
+	if now.After(im.now) {
+		im.now = now
+	}
+	return nil
+}
+
+// Prefetch looks up, in one query, the keys of the rows about to be applied, after writing
+// what the importer holds, so that a row whose key is already recorded (by an earlier import,
+// or earlier in this one) is found without a query of its own. It also reads the clock.
+func (im *Importer) Prefetch(ctx context.Context, keys []string) error {
+	if err := im.Flush(ctx); err != nil {
+		return err
+	}
+	if err := im.tick(ctx); err != nil {
+		return err
+	}
+	clear(im.keys)
+	clear(im.fetched)
+	for _, k := range keys {
+		im.fetched[k] = true
+	}
+	rows, err := im.tx.QueryContext(ctx, `SELECT idempotency_key, id, request_sha256 FROM entries WHERE idempotency_key = ANY($1)`, pq.Array(keys))
+	if err != nil {
+		return mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var p priorKey
+		if err := rows.Scan(&k, &p.id, &p.request); err != nil {
+			return err
+		}
+		im.keys[k] = p
+	}
+	return rows.Err()
+}
+
+// prior is the entry key holds (ok false when none): from Prefetch, or asked now.
+func (im *Importer) prior(ctx context.Context, key string) (priorKey, bool, error) {
+	if p, ok := im.keys[key]; ok {
+		return p, true, nil
+	}
+	if im.fetched[key] {
+		return priorKey{}, false, nil
+	}
+	if err := im.Flush(ctx); err != nil {
+		return priorKey{}, false, err
+	}
+	var p priorKey
+	err := im.tx.QueryRowContext(ctx, `SELECT id, request_sha256 FROM entries WHERE idempotency_key = $1`, key).Scan(&p.id, &p.request)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, false, nil
+	}
+	return p, err == nil, mapErr(err)
+}
+
+// replay answers a row whose key is recorded: Present with the same request, a conflict
+// naming the entry with another.
+func replay(key string, p priorKey, request []byte) (ImportOutcome, error) {
+	if !bytes.Equal(p.request, request) {
+		return 0, &ledger.FieldError{Field: "key", Value: key, Kind: ledger.ErrConflict,
+			Rule: "was already used for a different request (entry " + p.id + "); use a new key for a new request"}
+	}
+	return Present, nil
+}
+
+// AddContract records a contract under key (its sign entry's), as Store.AddContract does.
+func (im *Importer) AddContract(ctx context.Context, c ledger.Contract, key string) (ImportOutcome, error) {
+	if err := c.Validate(); err != nil {
+		return 0, err
+	}
+	terms, err := json.Marshal(c)
+	if err != nil {
+		return 0, err
+	}
+	request := ledger.RequestDigest("contract add", json.RawMessage(terms))
+	if p, ok, err := im.prior(ctx, key); err != nil {
+		return 0, err
+	} else if ok {
+		return replay(key, p, request)
+	}
+	var res Result
+	err = im.savepoint(ctx, func() (err error) {
+		res, err = im.s.addContractTx(ctx, im.tx, c, key, terms, request)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	im.keys[key] = priorKey{id: res.Entry.ID, request: request}
+	if res.Replay {
+		return Present, nil
+	}
+	return Written, nil
+}
+
+// Apply records one operation, or finds it already recorded under its key (which must be
+// set: an import derives one for a row without). A refused operation returns the domain's
+// error and leaves nothing behind.
+func (im *Importer) Apply(ctx context.Context, r ledger.Request) (ImportOutcome, error) {
+	key := r.IdempotencyKey()
+	if key == "" {
+		return 0, ledger.Required("key", "is required in an import (derive one from the file and line)")
+	}
+	if err := r.Check(im.s.Now(), im.s.FutureTolerance); err != nil {
+		return 0, err
+	}
+	sp, err := im.spec(ctx, r)
+	if err != nil {
+		return 0, err
+	}
+	if p, ok, err := im.prior(ctx, key); err != nil {
+		return 0, err
+	} else if ok {
+		return replay(key, p, sp.request)
+	}
+	ib, err := im.book(ctx, sp.code)
+	if err != nil {
+		return 0, err
+	}
+	if sp.direct {
+		err = im.savepoint(ctx, func() error { return im.applyDirect(ctx, sp, ib) })
+		delete(im.books, sp.code) // read its state again when next needed
+	} else {
+		err = im.applyHeld(ctx, sp, ib)
+	}
+	if err != nil {
+		return 0, err
+	}
+	return Written, nil
+}
+
+// spec is r's opSpec; a correction's entry is found in this transaction (it may have been
+// written a few rows earlier).
+func (im *Importer) spec(ctx context.Context, r ledger.Request) (opSpec, error) {
+	switch r := r.(type) {
+	case ledger.DeliverRequest:
+		return deliverSpec(ctx, r), nil
+	case ledger.RetireRequest:
+		return retireSpec(ctx, r), nil
+	case ledger.CancelRequest:
+		return cancelSpec(ctx, r), nil
+	case ledger.ReverseRequest:
+		return reverseSpec(ctx, r), nil
+	case ledger.AmendRequest:
+		return amendSpec(ctx, r), nil
+	case ledger.RevertRequest:
+		request := ledger.RequestDigest("revert", r)
+		if err := im.Flush(ctx); err != nil {
+			return opSpec{}, err
+		}
+		book, isContract, err := revertTarget(ctx, im.tx, &r)
+		if err != nil {
+			return opSpec{}, mapErr(err)
+		}
+		if !isContract {
+			return opSpec{}, ledger.Invalid("entry", r.Entry, "is an entry of book "+book+", which is not a contract; an import corrects contracts' entries only")
+		}
+		return revertSpec(ctx, r, book, request), nil
+	}
+	return opSpec{}, fmt.Errorf("no store operation for %s", r.Op())
+}
+
+// book is the contract's state, read (and its book locked) on first use.
+func (im *Importer) book(ctx context.Context, code string) (*importBook, error) {
+	if ib, ok := im.books[code]; ok {
+		return ib, nil
+	}
+	if err := im.Flush(ctx); err != nil {
+		return nil, err
+	}
+	cur, err := operationState(ctx, im.tx, code, "", "")
+	if err != nil {
+		return nil, mapErr(err)
+	}
+	if cur.Book == nil {
+		return nil, unknownContract(code)
+	}
+	st, row, b, err := cur.state()
+	if err != nil {
+		return nil, err
+	}
+	ib := &importBook{b: b, ba: cur.bookAccounts, st: st, row: row}
+	im.books[code] = ib
+	return ib, nil
+}
+
+// sealAt is the recorded time of ib's next entry: the import's clock, or the book's own
+// reading when that is later (it was taken after the book's lock, so it is never before the
+// head entry's).
+func (im *Importer) sealAt(ib *importBook) time.Time {
+	if ib.ba.Now.After(im.now) {
+		return ib.ba.Now
+	}
+	return im.now
+}
+
+// build builds sp's entry on ib's state and checks it as insertEntry does.
+func (im *Importer) build(ctx context.Context, sp opSpec, ib *importBook) (ledger.Entry, []int64, error) {
+	e, err := sp.build(im.tx, ib.st, ib.row)
+	if err != nil {
+		return e, nil, err
+	}
+	e.ID, e.Key, e.Request = ledger.NewID(), sp.key, sp.request
+	if err := e.Validate(); err != nil {
+		return e, nil, err
+	}
+	ids, err := im.s.prepareEntry(ctx, im.tx, ib.b, ib.ba, &e, im.sealAt(ib), func() error { return im.Flush(ctx) },
+		func(a *bookAccount, d time.Time) (ledger.Tonnes, error) { return im.laterMost(ctx, ib, a, d) })
+	return e, ids, err
+}
+
+// laterMost answers the floor check of a back-dated movement from ib's horizon of a's daily
+// sums, reading the days after d from the daily rollup when the horizon does not reach d.
+func (im *Importer) laterMost(ctx context.Context, ib *importBook, a *bookAccount, d time.Time) (ledger.Tonnes, error) {
+	day := ledger.FormatDate(d)
+	l := ib.later[a.ID]
+	if l == nil || l.after > day {
+		if err := im.Flush(ctx); err != nil {
+			return ledger.Zero, err
+		}
+		var rows []struct {
+			Day    time.Time     `db:"effective_on"`
+			Amount ledger.Tonnes `db:"amount"`
+		}
+		if err := im.tx.SelectContext(ctx, &rows, `
+			SELECT effective_on, sum(amount) AS amount FROM flows
+			 WHERE account_id = $1 AND effective_on > $2 GROUP BY effective_on ORDER BY effective_on`, a.ID, d); err != nil {
+			return ledger.Zero, mapErr(err)
+		}
+		l = &laterDays{after: day, days: make([]dayAmount, len(rows))}
+		for i, r := range rows {
+			l.days[i] = dayAmount{day: ledger.FormatDate(r.Day), amount: r.Amount}
+		}
+		if ib.later == nil {
+			ib.later = map[int64]*laterDays{}
+		}
+		ib.later[a.ID] = l
+	}
+	return l.most(day), nil
+}
+
+// applyHeld builds the entry, holds it for the next Flush, and moves ib as writing it will.
+func (im *Importer) applyHeld(ctx context.Context, sp opSpec, ib *importBook) error {
+	e, ids, err := im.build(ctx, sp, ib)
+	if err != nil {
+		return err
+	}
+	im.held = append(im.held, heldEntry{e: e, bookID: ib.b.ID, ids: ids})
+	im.keys[e.Key] = priorKey{id: e.ID, request: e.Request}
+	ib.b.HeadSeq, ib.b.HeadHash = e.Seq, e.Hash
+	ib.st.Entries = e.Seq
+	day := ledger.FormatDate(e.EffectiveOn)
+	for _, p := range e.Postings {
+		a := ib.ba.account(p.Account)
+		a.Balance = a.Balance.Add(p.Amount)
+		if l := ib.later[a.ID]; l != nil {
+			l.add(day, p.Amount)
+		}
+		if a.LastOn == nil || *a.LastOn < day {
+			a.LastOn = &day
+		}
+		ib.st.Position.Add(ledger.AccountKind(a.Kind), e.Kind, p.Amount)
+	}
+	return nil
+}
+
+// applyDirect writes what is held, then builds and writes sp's entry and its bookkeeping.
+func (im *Importer) applyDirect(ctx context.Context, sp opSpec, ib *importBook) error {
+	if err := im.Flush(ctx); err != nil {
+		return err
+	}
+	e, ids, err := im.build(ctx, sp, ib)
+	if err != nil {
+		return err
+	}
+	if err := writeEntry(ctx, im.tx, ib.b.ID, &e, ids); err != nil {
+		return mapErr(err)
+	}
+	if sp.after != nil {
+		if err := sp.after(im.tx, ib.st, ib.row, e); err != nil {
+			return mapErr(err)
+		}
+	}
+	im.keys[e.Key] = priorKey{id: e.ID, request: e.Request}
+	return nil
+}
+
+// savepoint runs fn so that its failure undoes only what fn wrote.
+func (im *Importer) savepoint(ctx context.Context, fn func() error) error {
+	if err := im.Flush(ctx); err != nil {
+		return err
+	}
+	if _, err := im.tx.ExecContext(ctx, `SAVEPOINT import_row`); err != nil {
+		return mapErr(err)
+	}
+	if err := fn(); err != nil {
+		if _, rerr := im.tx.ExecContext(ctx, `ROLLBACK TO SAVEPOINT import_row`); rerr != nil {
+			return errors.Join(err, mapErr(rerr))
+		}
+		return err
+	}
+	_, err := im.tx.ExecContext(ctx, `RELEASE SAVEPOINT import_row`)
+	return mapErr(err)
+}
+
+// Flush writes the held entries: one COPY of the entries (their trigger checks and extends
+// each book's chain), one of their postings.
+func (im *Importer) Flush(ctx context.Context) error {
+	if len(im.held) == 0 {
+		return nil
+	}
+	held := im.held
+	im.held = im.held[:0]
+	if err := im.copy(ctx, "entries", entryColumns, func(put func(...any) error) error {
+		for i := range held {
+			vals, err := entryValues(held[i].bookID, &held[i].e)
+			if err != nil {
+				return err
+			}
+			if err := put(vals...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	return im.copy(ctx, "postings", []string{"entry_id", "account_id", "amount"}, func(put func(...any) error) error {
+		for i := range held {
+			for j, p := range held[i].e.Postings {
+				if err := put(held[i].e.ID, held[i].ids[j], p.Amount.String()); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+}
+
+func (im *Importer) copy(ctx context.Context, table string, cols []string, rows func(put func(...any) error) error) error {
+	stmt, err := im.tx.PrepareContext(ctx, pq.CopyIn(table, cols...))
+	if err != nil {
+		return mapErr(err)
+	}
+	defer stmt.Close()
+	if err := rows(func(vals ...any) error { _, err := stmt.ExecContext(ctx, vals...); return err }); err != nil {
+		return fmt.Errorf("import: write %s: %w: %w", table, ErrBatchRefused, mapErr(err))
+	}
+	if _, err := stmt.ExecContext(ctx); err != nil {
+		return fmt.Errorf("import: write %s: %w: %w", table, ErrBatchRefused, mapErr(err))
+	}
+	return nil
+}
+
+// Checkpoint commits everything so far and goes on in a new transaction; the contracts it
+// had locked are read (and locked) again when next used.
+func (im *Importer) Checkpoint(ctx context.Context) error {
+	if err := im.Commit(ctx); err != nil {
+		return err
+	}
+	return im.begin(ctx)
+}
+
+// Commit writes what is held and commits the import.
+func (im *Importer) Commit(ctx context.Context) error {
+	if err := im.Flush(ctx); err != nil {
+		return err
+	}
+	if err := im.tx.Commit(); err != nil {
+		return fmt.Errorf("import: commit: %w", mapErr(err))
+	}
+	return nil
+}
+
+// Rollback abandons everything not committed.
+func (im *Importer) Rollback() { im.tx.Rollback() }
