@@ -26,32 +26,38 @@ type Config struct {
 	Runs      int    // timed runs of each measurement
 	Seed      uint64 //
 	Reseed    bool   // drop and seed the benchmark database again
-	Only      string // "reports", "audit" or "writes" to measure only that ("" for all)
+	Only      string // "reports", "audit", "writes" or "bulk" to measure only that ("" for all)
 	Write     WriteConfig
+	Bulk      BulkConfig
 	Out       io.Writer
 	Log       io.Writer
 }
 
-// Run seeds (or reuses) the benchmark database and prints the measurements. The write
-// section uses databases of its own, so `-only writes` seeds nothing.
+// Run seeds (or reuses) the benchmark database and prints the measurements. The write and
+// bulk sections use databases of their own, so `-only writes` and `-only bulk` seed nothing.
 func Run(ctx context.Context, cfg Config) error {
 	switch cfg.Only {
-	case "", "reports", "audit", "writes":
+	case "", "reports", "audit", "writes", "bulk":
 	default:
-		return fmt.Errorf("-only %q: want reports, audit or writes", cfg.Only)
+		return fmt.Errorf("-only %q: want reports, audit, writes or bulk", cfg.Only)
 	}
 	admin, err := pgdev.Resolve(ctx, cfg.Log, "postgres")
 	if err != nil {
 		return err
 	}
 	today := ledger.Date(time.Now().UTC().Date())
-	if cfg.Only != "writes" {
+	if cfg.Only == "" || cfg.Only == "reports" || cfg.Only == "audit" {
 		if err := runReads(ctx, admin, cfg, today); err != nil {
 			return err
 		}
 	}
 	if cfg.Only == "" || cfg.Only == "writes" {
-		return Writes(ctx, admin, cfg, today)
+		if err := Writes(ctx, admin, cfg, today); err != nil {
+			return err
+		}
+	}
+	if cfg.Only == "" || cfg.Only == "bulk" {
+		return Bulk(ctx, admin, cfg, today)
 	}
 	return nil
 }
