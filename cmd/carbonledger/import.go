@@ -73,6 +73,9 @@ func cmdImport(ctx context.Context, a *app, args []string) error {
 	if os.Getenv("GOGC") == "" {
 		debug.SetGCPercent(100)
 	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(100 << 20) // a soft limit: the collector works harder near it
+	}
 
 	opt := bulk.Options{Kind: *kind, SkipInvalid: *skip, Batch: *batch}
 	if *skip {
@@ -161,8 +164,8 @@ func rate(n int, d time.Duration) string {
 }
 
 // progress shows an import's progress on stderr: a line redrawn in place on a terminal, a
-// plain line every few seconds otherwise, nothing with --quiet. The input's size is unknown
-// while it streams, so it shows rows and the rate, not an ETA it could not keep.
+// plain line every few seconds otherwise, nothing with --quiet: rows so far and their
+// outcome, rows/s, how much of the input is read, and the time left at that pace.
 type progress struct {
 	mu    sync.Mutex
 	w     io.Writer
@@ -199,6 +202,10 @@ func (p *progress) update(s bulk.Summary) {
 	p.last = now
 	line := fmt.Sprintf("import: %d rows (%d written, %d present, %d refused), %s rows/s, %s",
 		s.Read, s.Written, s.Present, s.Refused, rate(s.Read, s.Elapsed), s.Elapsed.Round(time.Second))
+	if s.Size > 0 && s.Bytes > 0 {
+		left := time.Duration(float64(s.Elapsed) * float64(s.Size-s.Bytes) / float64(s.Bytes))
+		line += fmt.Sprintf(", %d%%, ETA %s", s.Bytes*100/s.Size, left.Round(time.Second))
+	}
 	if p.tty {
 		fmt.Fprintf(p.w, "\r\033[K%s", line)
 		p.drawn = true

@@ -97,6 +97,8 @@ type Summary struct {
 	// Valid counts the good rows of an all-or-nothing import that wrote nothing.
 	Valid   int           `json:"valid_not_written"`
 	Elapsed time.Duration `json:"-"`
+	// Bytes of the input read so far, of Size in all.
+	Bytes, Size int64 `json:"-"`
 	// Committed is true when what was written is in the ledger (false when a bad row made an
 	// all-or-nothing import write nothing).
 	Committed bool `json:"committed"`
@@ -112,6 +114,8 @@ type File struct {
 	Open func() (io.ReadCloser, error)
 	// Format is "csv" or "ndjson"; "" tells it from the name, else from the content.
 	Format string
+	digest string // the content's sha256, hex
+	size   int64
 }
 
 // PathFile is a file on disk.
@@ -155,8 +159,19 @@ func Import(ctx context.Context, s *store.Store, files []*File, opt Options) (Su
 		return sum, err
 	}
 	defer func() { im.Rollback() }()
+	// Every file is read once first: its hash names its rows' derived keys, and the sizes
+	// let the progress say how far the import is.
+	var done int64
 	for _, f := range files {
-		if err := importFile(ctx, im, f, opt, &sum, start); err != nil {
+		if err := inspect(f); err != nil {
+			return sum, err
+		}
+		sum.Size += f.size
+	}
+	for _, f := range files {
+		err := importFile(ctx, im, f, opt, &sum, start, done)
+		done += f.size
+		if err != nil {
 			sum.Elapsed = time.Since(start)
 			return sum, err
 		}
@@ -187,19 +202,14 @@ type row struct {
 	err     error    // the row cannot be read at all
 }
 
-func importFile(ctx context.Context, im *store.Importer, f *File, opt Options, sum *Summary, start time.Time) error {
-	digest, format, err := inspect(f)
-	if err != nil {
-		return err
-	}
-	f.Format = format
+func importFile(ctx context.Context, im *store.Importer, f *File, opt Options, sum *Summary, start time.Time, before int64) error {
 	rc, err := f.Open()
 	if err != nil {
 		return err
 	}
 	defer rc.Close()
 	var rd reader
-	switch format {
+	switch f.Format {
 	case "csv":
 		rd, err = newCSVReader(rc, f.Name, opt.Kind)
 	default:
@@ -208,7 +218,7 @@ func importFile(ctx context.Context, im *store.Importer, f *File, opt Options, s
 	if err != nil {
 		return err
 	}
-	keyPrefix := "import:" + digest[:24] + ":"
+	keyPrefix := "import:" + f.digest[:24] + ":"
 	var rejects RejectWriter
 	reject := func(r row, errs []RowError) error {
 		sum.Refused++
@@ -288,6 +298,7 @@ func importFile(ctx context.Context, im *store.Importer, f *File, opt Options, s
 				return err
 			}
 		}
+		sum.Bytes = before + rd.offset()
 		if opt.OnProgress != nil {
 			s := *sum
 			s.Elapsed = time.Since(start)
@@ -358,39 +369,41 @@ func rowErrors(file string, line int, err error) ([]RowError, bool) {
 	return out, true
 }
 
-// inspect hashes a file (its derived keys rest on its content) and tells its format.
-func inspect(f *File) (digest, format string, err error) {
+// inspect reads a file through once: its hash (its derived keys rest on its content), its
+// size, and its format.
+func inspect(f *File) error {
 	rc, err := f.Open()
 	if err != nil {
-		return "", "", err
+		return err
 	}
 	defer rc.Close()
 	h := sha256.New()
 	br := bufio.NewReaderSize(rc, 1<<16)
 	head, _ := br.Peek(512)
-	if _, err := io.Copy(h, br); err != nil {
-		return "", "", fmt.Errorf("%s: %w", f.Name, err)
-	}
-	format = f.Format
-	if format == "" {
+	if f.Format == "" {
 		switch strings.ToLower(filepath.Ext(f.Name)) {
 		case ".csv":
-			format = "csv"
+			f.Format = "csv"
 		case ".ndjson", ".jsonl":
-			format = "ndjson"
+			f.Format = "ndjson"
 		default:
-			format = "csv"
+			f.Format = "csv"
 			if t := bytes.TrimLeft(head, " \t\r\n\ufeff"); len(t) > 0 && t[0] == '{' {
-				format = "ndjson"
+				f.Format = "ndjson"
 			}
 		}
 	}
-	return hex.EncodeToString(h.Sum(nil)), format, nil
+	if f.size, err = io.Copy(h, br); err != nil {
+		return fmt.Errorf("%s: %w", f.Name, err)
+	}
+	f.digest = hex.EncodeToString(h.Sum(nil))
+	return nil
 }
 
 type reader interface {
 	next() (row, bool)
 	failed() error
+	offset() int64 // bytes of the file consumed
 }
 
 // csvReader reads an operations or contracts CSV. Contract columns carry the contract JSON's
@@ -456,6 +469,8 @@ func OperationColumns() []string {
 }
 
 func (c *csvReader) failed() error { return c.err }
+
+func (c *csvReader) offset() int64 { return c.r.InputOffset() }
 
 func (c *csvReader) next() (row, bool) {
 	rec, err := c.r.Read()
@@ -564,6 +579,7 @@ type ndjsonReader struct {
 	name string
 	kind string
 	line int
+	read int64
 	err  error
 }
 
@@ -578,9 +594,12 @@ func newNDJSONReader(rc io.Reader, name, kind string) *ndjsonReader {
 
 func (n *ndjsonReader) failed() error { return n.err }
 
+func (n *ndjsonReader) offset() int64 { return n.read }
+
 func (n *ndjsonReader) next() (row, bool) {
 	for n.sc.Scan() {
 		n.line++
+		n.read += int64(len(n.sc.Bytes())) + 1
 		b := bytes.TrimSpace(n.sc.Bytes())
 		if len(b) == 0 {
 			continue

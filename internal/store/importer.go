@@ -35,10 +35,16 @@ type Importer struct {
 	books map[string]*importBook
 	held  []heldEntry
 	// keys whose entries the database or this transaction holds: looked up by Prefetch,
-	// or written since
-	keys    map[string]priorKey
-	fetched map[string]bool
-	now     time.Time
+	// or written since; and the keys of the entries held
+	keys     map[string]priorKey
+	fetched  map[string]bool
+	heldKeys map[string]priorKey
+	now      time.Time
+	// FlushEvery is how many entries are held before they are written (0: 50,000). Every
+	// write updates the rollup rows of the contracts it touches, and within one transaction
+	// each update leaves a version of the row that later lookups walk: fewer, larger writes
+	// keep those chains short.
+	FlushEvery int
 }
 
 // importBook is a locked contract as an import sees it: the chain head, the accounts with
@@ -89,11 +95,13 @@ func (l *laterDays) most(d string) ledger.Tonnes {
 	return most
 }
 
-// heldEntry is a sealed entry not yet written.
+// heldEntry is a sealed entry not yet written, as its column values (compact: an import
+// holds tens of thousands).
 type heldEntry struct {
-	e      ledger.Entry
-	bookID int64
-	ids    []int64
+	vals    []any
+	id      string
+	ids     []int64
+	amounts []string
 }
 
 type priorKey struct {
@@ -136,6 +144,7 @@ func (im *Importer) begin(ctx context.Context) error {
 		}
 	}
 	im.tx, im.books, im.keys, im.fetched = tx, map[string]*importBook{}, map[string]priorKey{}, map[string]bool{}
+	im.heldKeys = map[string]priorKey{}
 	return im.tick(ctx)
 }
 
@@ -152,13 +161,10 @@ func (im *Importer) tick(ctx context.Context) error {
 	return nil
 }
 
-// Prefetch looks up, in one query, the keys of the rows about to be applied, after writing
-// what the importer holds, so that a row whose key is already recorded (by an earlier import,
-// or earlier in this one) is found without a query of its own. It also reads the clock.
+// Prefetch looks up, in one query, the keys of the rows about to be applied, so that a row
+// whose key is already recorded (by an earlier import, or earlier in this one) is found
+// without a query of its own. It also reads the clock.
 func (im *Importer) Prefetch(ctx context.Context, keys []string) error {
-	if err := im.Flush(ctx); err != nil {
-		return err
-	}
 	if err := im.tick(ctx); err != nil {
 		return err
 	}
@@ -185,6 +191,9 @@ func (im *Importer) Prefetch(ctx context.Context, keys []string) error {
 
 // prior is the entry key holds (ok false when none): from Prefetch, or asked now.
 func (im *Importer) prior(ctx context.Context, key string) (priorKey, bool, error) {
+	if p, ok := im.heldKeys[key]; ok {
+		return p, true, nil
+	}
 	if p, ok := im.keys[key]; ok {
 		return p, true, nil
 	}
@@ -270,7 +279,9 @@ func (im *Importer) Apply(ctx context.Context, r ledger.Request) (ImportOutcome,
 		err = im.savepoint(ctx, func() error { return im.applyDirect(ctx, sp, ib) })
 		delete(im.books, sp.code) // read its state again when next needed
 	} else {
-		err = im.applyHeld(ctx, sp, ib)
+		if err = im.applyHeld(ctx, sp, ib); err == nil {
+			err = im.flushIfFull(ctx)
+		}
 	}
 	if err != nil {
 		return 0, err
@@ -314,9 +325,8 @@ func (im *Importer) book(ctx context.Context, code string) (*importBook, error) 
 	if ib, ok := im.books[code]; ok {
 		return ib, nil
 	}
-	if err := im.Flush(ctx); err != nil {
-		return nil, err
-	}
+	// What is held is of other contracts (a contract leaves im.books only after a direct
+	// write, which writes everything held first), so the state read here is complete.
 	cur, err := operationState(ctx, im.tx, code, "", "")
 	if err != nil {
 		return nil, mapErr(err)
@@ -394,8 +404,16 @@ func (im *Importer) applyHeld(ctx context.Context, sp opSpec, ib *importBook) er
 	if err != nil {
 		return err
 	}
-	im.held = append(im.held, heldEntry{e: e, bookID: ib.b.ID, ids: ids})
-	im.keys[e.Key] = priorKey{id: e.ID, request: e.Request}
+	vals, err := entryValues(ib.b.ID, &e)
+	if err != nil {
+		return err
+	}
+	amounts := make([]string, len(e.Postings))
+	for i, p := range e.Postings {
+		amounts[i] = p.Amount.String()
+	}
+	im.held = append(im.held, heldEntry{vals: vals, id: e.ID, ids: ids, amounts: amounts})
+	im.heldKeys[e.Key] = priorKey{id: e.ID, request: e.Request}
 	ib.b.HeadSeq, ib.b.HeadHash = e.Seq, e.Hash
 	ib.st.Entries = e.Seq
 	day := ledger.FormatDate(e.EffectiveOn)
@@ -459,14 +477,14 @@ func (im *Importer) Flush(ctx context.Context) error {
 		return nil
 	}
 	held := im.held
-	im.held = im.held[:0]
+	im.held = nil
+	for k, p := range im.heldKeys {
+		im.keys[k] = p
+	}
+	clear(im.heldKeys)
 	if err := im.copy(ctx, "entries", entryColumns, func(put func(...any) error) error {
 		for i := range held {
-			vals, err := entryValues(held[i].bookID, &held[i].e)
-			if err != nil {
-				return err
-			}
-			if err := put(vals...); err != nil {
+			if err := put(held[i].vals...); err != nil {
 				return err
 			}
 		}
@@ -476,14 +494,26 @@ func (im *Importer) Flush(ctx context.Context) error {
 	}
 	return im.copy(ctx, "postings", []string{"entry_id", "account_id", "amount"}, func(put func(...any) error) error {
 		for i := range held {
-			for j, p := range held[i].e.Postings {
-				if err := put(held[i].e.ID, held[i].ids[j], p.Amount.String()); err != nil {
+			for j := range held[i].ids {
+				if err := put(held[i].id, held[i].ids[j], held[i].amounts[j]); err != nil {
 					return err
 				}
 			}
 		}
 		return nil
 	})
+}
+
+// flushIfFull writes what is held once there is enough of it.
+func (im *Importer) flushIfFull(ctx context.Context) error {
+	every := im.FlushEvery
+	if every <= 0 {
+		every = 50_000
+	}
+	if len(im.held) < every {
+		return nil
+	}
+	return im.Flush(ctx)
 }
 
 func (im *Importer) copy(ctx context.Context, table string, cols []string, rows func(put func(...any) error) error) error {
