@@ -14,6 +14,9 @@ import (
 	"github.com/carbonledger/carbonledger/internal/bulk"
 )
 
+// stdin is what `import -` reads (a test gives its own).
+var stdin io.Reader = os.Stdin
+
 func cmdImport(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("import", "import [--kind contracts|operations] [--skip-invalid [--rejects FILE]] [--quiet] [--format table|json] FILE... (- for stdin)")
 	kind := fs.String("kind", "", "contracts or operations (default: told from each file's header, or each NDJSON line)")
@@ -54,7 +57,7 @@ func cmdImport(ctx context.Context, a *app, args []string) error {
 			files = append(files, bulk.PathFile(p))
 			continue
 		}
-		f, cleanup, err := bulk.SpoolFile("stdin", os.Stdin)
+		f, cleanup, err := bulk.SpoolFile("stdin", stdin)
 		if err != nil {
 			return fmt.Errorf("read stdin: %w", err)
 		}

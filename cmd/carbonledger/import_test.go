@@ -328,3 +328,30 @@ func copying(t *testing.T, db *sql.DB) bool {
 	}
 	return n > 0
 }
+
+// A contracts CSV has the contract JSON's members as columns (non-text members as their
+// JSON); `-` reads stdin.
+func TestImportContractsCSVAndStdin(t *testing.T) {
+	c := newCLI(t)
+	file := writeFile(t, "contracts.csv", "code,buyer,supplier,project,method,country,region,registry,standard,"+
+		"durability_years,term_start,term_end,signed_on,tonnes,delivery_mode,schedule\n"+
+		"CSV-1,Acme,Supplier One,Project,biochar,US,R,puro,std,100,2026-01-01,2027-12-31,2025-12-01,1000,transfer,"+
+		`"[{""year"":1,""tonnes"":""400""},{""year"":2,""tonnes"":""600""}]"`+"\n"+
+		"CSV-2,Acme,Supplier Two,Project,biochar,US,R,puro,std,1000+,2026-01-01,2026-12-31,2025-12-01,50.5,transfer,\n")
+	c.ok("import", file)
+	c.wantFigures("CSV-1", map[string]string{"contracted": "1000.000"})
+	c.wantFigures("CSV-2", map[string]string{"contracted": "50.500"})
+	if got := c.ok("contract", "show", "CSV-1", "--format", "json"); !strings.Contains(got, `"400.000"`) {
+		t.Errorf("CSV-1's schedule is not the one the file gave:\n%s", got)
+	}
+
+	old := stdin
+	defer func() { stdin = old }()
+	stdin = strings.NewReader("op,contract,tonnes,date\ndeliver,CSV-2,10.5,2026-03-01\n")
+	_, _, errb := c.run("import", "-")
+	wantOut(t, errb, "1 rows read, 1 written")
+	c.wantFigures("CSV-2", map[string]string{"delivered": "10.500"})
+
+	bad := writeFile(t, "bad.csv", "code,buyer\nCSV-3,Acme\n")
+	c.fails(1, []string{"import", bad}, "bad.csv:2: supplier")
+}

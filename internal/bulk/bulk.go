@@ -17,7 +17,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -530,8 +529,8 @@ func (c *csvReader) next() (row, bool) {
 }
 
 // contractJSON builds a contract's JSON from a contracts CSV record: each cell is the member
-// of its column, as a JSON string when the member is text (tonnes and prices are text too),
-// else as the JSON the cell holds (durability_years 100, a schedule list).
+// of its column, as a JSON string (the contract JSON's members are strings, tonnes and prices
+// and durability classes too), except the schedule, a JSON list written as its JSON.
 func contractJSON(header, rec []string) ([]byte, error) {
 	m := make(map[string]json.RawMessage, len(header))
 	for i, h := range header {
@@ -539,38 +538,18 @@ func contractJSON(header, rec []string) ([]byte, error) {
 		if v == "" || h == colError || h == "key" {
 			continue
 		}
-		if contractTextMembers[h] {
-			b, _ := json.Marshal(v)
-			m[h] = b
+		if contractListMembers[h] && json.Valid([]byte(v)) {
+			m[h] = json.RawMessage(v)
 			continue
 		}
-		if !json.Valid([]byte(v)) {
-			b, _ := json.Marshal(v) // let the contract parser name the member and its rule
-			m[h] = b
-			continue
-		}
-		m[h] = json.RawMessage(v)
+		b, _ := json.Marshal(v) // a bad list is refused by the contract parser, naming the member
+		m[h] = b
 	}
 	return json.Marshal(m)
 }
 
-// contractTextMembers are the contract JSON's members whose value is a JSON string.
-var contractTextMembers = func() map[string]bool {
-	out := map[string]bool{}
-	t := reflect.TypeOf(ledger.Contract{})
-	for i := 0; i < t.NumField(); i++ {
-		f := t.Field(i)
-		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
-		if name == "" || name == "-" {
-			continue
-		}
-		b, err := json.Marshal(reflect.Zero(f.Type).Interface())
-		if err == nil && len(b) > 0 && b[0] == '"' {
-			out[name] = true
-		}
-	}
-	return out
-}()
+// contractListMembers are the contract JSON's members that are not strings.
+var contractListMembers = map[string]bool{"schedule": true}
 
 // ndjsonReader reads one JSON object per line: an operation (it has "op"), a contract row of
 // an operations file ({"op": "contract", "terms": {...}, "key": ...}), or a contract.
