@@ -85,7 +85,7 @@ func (a *app) runOp(ctx context.Context, fs *flag.FlagSet, args []string, format
 	if err := r.Check(a.now(), time.Duration(a.futureDays)*24*time.Hour); err != nil {
 		return flagErrors(fs.Name(), err)
 	}
-	return a.operate(ctx, *format, func(s *store.Store) (store.Result, error) { return submit(ctx, s, r) })
+	return a.operate(ctx, *format, func(s *store.Store) (store.Result, error) { return s.Submit(ctx, r) })
 }
 
 // flagErrors names flags instead of fields in the ledger's errors. A field left out, or a
@@ -122,25 +122,6 @@ func flagErrors(cmd string, err error) error {
 		}
 	}
 	return usagef("%s: %s", cmd, strings.Join(msgs, "; "))
-}
-
-// submit runs a request against the store.
-func submit(ctx context.Context, s *store.Store, r ledger.Request) (store.Result, error) {
-	switch r := r.(type) {
-	case ledger.DeliverRequest:
-		return s.Deliver(ctx, r)
-	case ledger.RetireRequest:
-		return s.Retire(ctx, r)
-	case ledger.CancelRequest:
-		return s.Cancel(ctx, r)
-	case ledger.ReverseRequest:
-		return s.Reverse(ctx, r)
-	case ledger.AmendRequest:
-		return s.Amend(ctx, r)
-	case ledger.RevertRequest:
-		return s.Revert(ctx, r)
-	}
-	return store.Result{}, fmt.Errorf("no store operation for %s", r.Op())
 }
 
 func cmdDeliver(ctx context.Context, a *app, args []string) error {

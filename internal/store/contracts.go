@@ -458,6 +458,37 @@ func (cur opState) state() (st ledger.ContractState, row contractRow, b book, er
 	return st, row, b, err
 }
 
+// Submit runs any operation request: the one entry point a front end needs (the CLI's flags,
+// an HTTP body) once ledger.ParseOperation has turned its input into a request.
+func (s *Store) Submit(ctx context.Context, r ledger.Request) (Result, error) {
+	if rv, ok := r.(ledger.RevertRequest); ok {
+		return s.Revert(ctx, rv)
+	}
+	sp, err := specOf(ctx, r)
+	if err != nil {
+		return Result{}, err
+	}
+	return s.operate(ctx, sp)
+}
+
+// specOf is the opSpec of an operation under a contract (a revert's needs its entry found
+// first: revertSpec).
+func specOf(ctx context.Context, r ledger.Request) (opSpec, error) {
+	switch r := r.(type) {
+	case ledger.DeliverRequest:
+		return deliverSpec(ctx, r), nil
+	case ledger.RetireRequest:
+		return retireSpec(ctx, r), nil
+	case ledger.CancelRequest:
+		return cancelSpec(ctx, r), nil
+	case ledger.ReverseRequest:
+		return reverseSpec(ctx, r), nil
+	case ledger.AmendRequest:
+		return amendSpec(ctx, r), nil
+	}
+	return opSpec{}, fmt.Errorf("no store operation for %s", r.Op())
+}
+
 // Deliver records a delivery.
 func (s *Store) Deliver(ctx context.Context, r ledger.DeliverRequest) (Result, error) {
 	return s.operate(ctx, deliverSpec(ctx, r))

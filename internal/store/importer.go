@@ -292,32 +292,22 @@ func (im *Importer) Apply(ctx context.Context, r ledger.Request) (ImportOutcome,
 // spec is r's opSpec; a correction's entry is found in this transaction (it may have been
 // written a few rows earlier).
 func (im *Importer) spec(ctx context.Context, r ledger.Request) (opSpec, error) {
-	switch r := r.(type) {
-	case ledger.DeliverRequest:
-		return deliverSpec(ctx, r), nil
-	case ledger.RetireRequest:
-		return retireSpec(ctx, r), nil
-	case ledger.CancelRequest:
-		return cancelSpec(ctx, r), nil
-	case ledger.ReverseRequest:
-		return reverseSpec(ctx, r), nil
-	case ledger.AmendRequest:
-		return amendSpec(ctx, r), nil
-	case ledger.RevertRequest:
-		request := ledger.RequestDigest("revert", r)
-		if err := im.Flush(ctx); err != nil {
-			return opSpec{}, err
-		}
-		book, isContract, err := revertTarget(ctx, im.tx, &r)
-		if err != nil {
-			return opSpec{}, mapErr(err)
-		}
-		if !isContract {
-			return opSpec{}, ledger.Invalid("entry", r.Entry, "is an entry of book "+book+", which is not a contract; an import corrects contracts' entries only")
-		}
-		return revertSpec(ctx, r, book, request), nil
+	rv, ok := r.(ledger.RevertRequest)
+	if !ok {
+		return specOf(ctx, r)
 	}
-	return opSpec{}, fmt.Errorf("no store operation for %s", r.Op())
+	request := ledger.RequestDigest("revert", rv)
+	if err := im.Flush(ctx); err != nil {
+		return opSpec{}, err
+	}
+	book, isContract, err := revertTarget(ctx, im.tx, &rv)
+	if err != nil {
+		return opSpec{}, mapErr(err)
+	}
+	if !isContract {
+		return opSpec{}, ledger.Invalid("entry", rv.Entry, "is an entry of book "+book+", which is not a contract; an import corrects contracts' entries only")
+	}
+	return revertSpec(ctx, rv, book, request), nil
 }
 
 // book is the contract's state, read (and its book locked) on first use.

@@ -90,7 +90,7 @@ func TestImporterDecidesAsSingleOperations(t *testing.T) {
 			t.Fatal(err)
 		}
 		for j, r := range chunk {
-			_, want := submitTo(ctx, one, r)
+			_, want := one.Submit(ctx, r)
 			_, got := im.Apply(ctx, r)
 			if !sameRefusal(got, want) {
 				t.Fatalf("operation %d (%s %+v): import gave %v, a single command %v", i+j, r.Op(), r, got, want)
@@ -139,20 +139,6 @@ func TestImporterDecidesAsSingleOperations(t *testing.T) {
 	}
 	wantAuditClean(t, one)
 	wantAuditClean(t, bulk)
-}
-
-func submitTo(ctx context.Context, s *Store, r ledger.Request) (Result, error) {
-	switch r := r.(type) {
-	case ledger.DeliverRequest:
-		return s.Deliver(ctx, r)
-	case ledger.RetireRequest:
-		return s.Retire(ctx, r)
-	case ledger.CancelRequest:
-		return s.Cancel(ctx, r)
-	case ledger.ReverseRequest:
-		return s.Reverse(ctx, r)
-	}
-	panic(fmt.Sprintf("no single operation for %T", r))
 }
 
 // sameRefusal reports whether two outcomes are both success, or both the same kind of
