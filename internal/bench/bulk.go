@@ -5,7 +5,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -66,34 +65,11 @@ func Bulk(ctx context.Context, admin string, cfg Config, today time.Time) error 
 	if bc.Contracts <= 0 {
 		bc.Contracts = 1000
 	}
-	adminDB, err := sql.Open("postgres", admin)
+	adminDB, release, err := ownSection(ctx, admin, "bulk", bulkLockKey, []string{bulkDBName, copyDBName}, cfg.Log)
 	if err != nil {
 		return err
 	}
-	defer adminDB.Close()
-	lock, err := adminDB.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
-	var got bool
-	if err := lock.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, bulkLockKey).Scan(&got); err != nil {
-		return err
-	}
-	if !got {
-		return errors.New("bulk: another clbench is running its bulk section against this server")
-	}
-	// Dropped at the end even when interrupted; a run that died is cleaned up by the next
-	// one's drop-and-recreate.
-	defer func() {
-		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for _, n := range []string{bulkDBName, copyDBName} {
-			if _, err := adminDB.ExecContext(c, `DROP DATABASE IF EXISTS `+n+` WITH (FORCE)`); err != nil {
-				fmt.Fprintf(cfg.Log, "bulk: drop %s: %v\n", n, err)
-			}
-		}
-	}()
+	defer release()
 	dir, err := os.MkdirTemp("", "clbench-bulk-*")
 	if err != nil {
 		return err

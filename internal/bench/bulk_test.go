@@ -121,9 +121,6 @@ func TestCopyCeiling(t *testing.T) {
 	today := ledger.Date(time.Now().UTC().Date())
 	url := pgtest.EmptyURL(t)
 	bc := BulkConfig{Rows: copyBatch + 321, Contracts: 13}
-	if testing.Short() {
-		bc.Rows = 321
-	}
 	if _, err := copyCeiling(ctx, url, bc, 5, today, io.Discard); err != nil {
 		t.Fatal(err)
 	}

@@ -99,34 +99,11 @@ func Writes(ctx context.Context, admin string, cfg Config, today time.Time) erro
 	if wc.PgbenchScale <= 0 {
 		wc.PgbenchScale = slices.Max(writeLevels)
 	}
-	adminDB, err := sql.Open("postgres", admin)
+	adminDB, release, err := ownSection(ctx, admin, "writes", writeLockKey, []string{writeDBName, pgbenchDBName}, cfg.Log)
 	if err != nil {
 		return err
 	}
-	defer adminDB.Close()
-	lock, err := adminDB.Conn(ctx)
-	if err != nil {
-		return err
-	}
-	defer lock.Close()
-	var got bool
-	if err := lock.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, writeLockKey).Scan(&got); err != nil {
-		return err
-	}
-	if !got {
-		return errors.New("writes: another clbench is running its write section against this server")
-	}
-	// Dropped at the end even when interrupted; a run that died is cleaned up by the next
-	// one's drop-and-recreate.
-	defer func() {
-		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		for _, n := range []string{writeDBName, pgbenchDBName} {
-			if _, err := adminDB.ExecContext(c, `DROP DATABASE IF EXISTS `+n+` WITH (FORCE)`); err != nil {
-				fmt.Fprintf(cfg.Log, "writes: drop %s: %v\n", n, err)
-			}
-		}
-	}()
+	defer release()
 	writeURL, err := freshDB(ctx, adminDB, admin, writeDBName)
 	if err != nil {
 		return err
@@ -318,6 +295,42 @@ func ratioOf(a, b time.Duration) float64 {
 		return 0
 	}
 	return float64(a) / float64(b)
+}
+
+// ownSection takes a section's advisory lock on the server of admin (each section drops and
+// recreates the same databases, so one per server at a time) and returns the admin pool and
+// a release that drops the section's databases, even after an interruption (a run that died
+// is cleaned up by the next one's drop-and-recreate), and frees the lock.
+func ownSection(ctx context.Context, admin, section string, lockKey int64, dbs []string, log io.Writer) (*sql.DB, func(), error) {
+	adminDB, err := sql.Open("postgres", admin)
+	if err != nil {
+		return nil, nil, err
+	}
+	lock, err := adminDB.Conn(ctx)
+	if err != nil {
+		adminDB.Close()
+		return nil, nil, err
+	}
+	var got bool
+	if err := lock.QueryRowContext(ctx, `SELECT pg_try_advisory_lock($1)`, lockKey).Scan(&got); err != nil || !got {
+		lock.Close()
+		adminDB.Close()
+		if err == nil {
+			err = fmt.Errorf("%s: another clbench is running this section against this server", section)
+		}
+		return nil, nil, err
+	}
+	return adminDB, func() {
+		c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, n := range dbs {
+			if _, err := adminDB.ExecContext(c, `DROP DATABASE IF EXISTS `+n+` WITH (FORCE)`); err != nil {
+				fmt.Fprintf(log, "%s: drop %s: %v\n", section, n, err)
+			}
+		}
+		lock.Close()
+		adminDB.Close()
+	}, nil
 }
 
 // freshDB drops and recreates a benchmark database whose sessions commit synchronously
