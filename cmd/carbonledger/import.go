@@ -110,7 +110,7 @@ func cmdImport(ctx context.Context, a *app, args []string) error {
 	sum, err := bulk.Import(ctx, s, files, opt)
 	prog.done()
 	if err != nil && !errors.Is(err, bulk.ErrRefused) {
-		if !*quiet {
+		if !*quiet && sum.Read > 0 {
 			fmt.Fprintf(a.stderr, "import stopped after %d rows; nothing of this run was written%s\n", sum.Read, committedNote(*skip))
 		}
 		return err
@@ -142,7 +142,7 @@ func committedNote(skip bool) string {
 	if skip {
 		return " after its last completed batch; run it again to resume"
 	}
-	return "; run it again"
+	return "; run it again once the cause is fixed"
 }
 
 func summaryJSON(s bulk.Summary) map[string]any {

@@ -444,28 +444,20 @@ func newCSVReader(rc io.Reader, name, kind string) (*csvReader, error) {
 			kind = KindContracts
 		default:
 			return nil, fmt.Errorf("%s:1: the header names neither an op column (an operations file: %s) nor a code column (a contracts file: the contract JSON's members)",
-				name, strings.Join(OperationColumns(), ","))
+				name, strings.Join(OperationColumns, ","))
 		}
 	}
 	if kind == KindOperations && !seen[colOp] {
-		return nil, fmt.Errorf("%s:1: an operations file needs an op column (columns: %s)", name, strings.Join(OperationColumns(), ","))
+		return nil, fmt.Errorf("%s:1: an operations file needs an op column (columns: %s)", name, strings.Join(OperationColumns, ","))
 	}
 	return &csvReader{r: r, name: name, header: header, kind: kind}, nil
 }
 
-// OperationColumns are the columns an operations file may have: op, every operation's fields,
-// and a contract row's terms.
-func OperationColumns() []string {
-	cols := []string{colOp}
-	for _, op := range ledger.Ops {
-		for _, f := range ledger.OpFields(op) {
-			if !slices.Contains(cols, f) {
-				cols = append(cols, f)
-			}
-		}
-	}
-	return append(cols, colTerms)
-}
+// OperationColumns are the columns an operations file may have, in the order `export
+// --format csv` writes them: op, the fields of every operation (ledger.OpFields), and a
+// contract row's terms.
+var OperationColumns = []string{colOp, "contract", "tonnes", "date", "vintage", "serials", "registry_tx", "allow_late",
+	"price_per_tonne", "note", "beneficiary", "reason", "claim", "remedy", "terminate", "schedule", "entry", "key", colTerms}
 
 func (c *csvReader) failed() error { return c.err }
 

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/carbonledger/carbonledger/internal/bulk"
 	"io"
 	"strconv"
 
@@ -14,15 +15,13 @@ import (
 	"github.com/carbonledger/carbonledger/ledger"
 )
 
-// OperationColumns are the columns of the operations CSV (export --format csv), the file
-// `carbonledger import` reads back: the operation, the fields of every operation
-// (ledger.OpFields) and the terms of a contract. An empty cell is a field left out.
-var OperationColumns = []string{"op", "contract", "tonnes", "date", "vintage", "serials", "registry_tx", "allow_late",
-	"price_per_tonne", "note", "beneficiary", "reason", "claim", "remedy", "terminate", "schedule", "entry", "key", "terms"}
+// OperationColumns are the columns of the operations CSV (export --format csv): the import
+// format's, in its order.
+var OperationColumns = bulk.OperationColumns
 
 // OpContract is the op of a row that signs a contract: its terms (the contract file's JSON)
 // and the sign entry's key. The other ops are ledger.Ops.
-const OpContract = "contract"
+const OpContract = bulk.OpContract
 
 // ErrOperationsPeriod is the refusal of a period for the operations CSV: an import replays
 // each contract from its signing, so a part of the history cannot be read back.
