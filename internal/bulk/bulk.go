@@ -147,11 +147,25 @@ func SpoolFile(name string, r io.Reader) (*File, func(), error) {
 // Import reads files in order and records their rows. With bad rows and without
 // SkipInvalid it writes nothing and returns ErrRefused (after reporting every bad row);
 // any other error means the import stopped, and nothing it had not committed is written.
+//
+// Two imports (or an import and a writer of several contracts) that lock the same contracts
+// in another order can deadlock; PostgreSQL then stops one. That one starts again, up to
+// three times, as long as it has reported no bad row (a retry would report it twice): what it
+// had not committed is gone, and what it had committed (--skip-invalid) is found present.
 func Import(ctx context.Context, s *store.Store, files []*File, opt Options) (Summary, error) {
 	if opt.Batch <= 0 {
 		opt.Batch = 10000
 	}
 	start := time.Now()
+	for attempt := 1; ; attempt++ {
+		sum, err := importOnce(ctx, s, files, opt, start)
+		if err == nil || attempt == 3 || sum.Refused > 0 || !store.Retryable(err) || ctx.Err() != nil {
+			return sum, err
+		}
+	}
+}
+
+func importOnce(ctx context.Context, s *store.Store, files []*File, opt Options, start time.Time) (Summary, error) {
 	var sum Summary
 	im, err := s.BeginImport(ctx)
 	if err != nil {

@@ -190,6 +190,10 @@ func (s *Store) readSnapshot(ctx context.Context, snapshot string, fn func(tx *s
 	return tx.Commit()
 }
 
+// Retryable reports whether err is a transaction's loss to a concurrent one (a
+// serialization failure, a deadlock, a lost race on a key) that running it again may win.
+func Retryable(err error) bool { return retryable(err) }
+
 func retryable(err error) bool {
 	var pe *pq.Error
 	if !errors.As(err, &pe) {
@@ -208,12 +212,13 @@ func retryable(err error) bool {
 
 // DBError is a refusal by the database, mapped to a ledger sentinel.
 type DBError struct {
-	Kind error
-	Msg  string
+	Kind  error
+	Msg   string
+	cause error // the driver's error, for Retryable
 }
 
-func (e *DBError) Error() string { return e.Msg }
-func (e *DBError) Unwrap() error { return e.Kind }
+func (e *DBError) Error() string   { return e.Msg }
+func (e *DBError) Unwrap() []error { return []error{e.Kind, e.cause} }
 
 // mapErr maps SQLSTATEs onto the ledger's sentinel errors; other errors pass through.
 func mapErr(err error) error {
@@ -260,7 +265,7 @@ func mapErr(err error) error {
 			return err
 		}
 	}
-	return &DBError{Kind: kind, Msg: msg}
+	return &DBError{Kind: kind, Msg: msg, cause: err}
 }
 
 // bufferedDialer connects as lib/pq does, and reads the connection through a 64 KiB buffer.
