@@ -297,16 +297,9 @@ func auditContracts(ctx context.Context, tx *sqlx.Tx) (map[int64]*ledger.AuditCo
 		return nil, err
 	}
 	var lines []struct {
-		ContractID int64          `db:"contract_id"`
-		Version    int            `db:"version"`
-		Latest     int            `db:"latest"`
-		Explicit   bool           `db:"explicit"`
-		Year       int            `db:"year"`
-		Tonnes     ledger.Tonnes  `db:"tonnes"`
-		Vintage    sql.NullInt64  `db:"vintage"`
-		Price      sql.NullString `db:"price_per_tonne"`
-		DueOn      sql.NullTime   `db:"due_on"`
-		EntryID    string         `db:"entry_id"`
+		ContractID int64 `db:"contract_id"`
+		Latest     int   `db:"latest"`
+		scheduleRow
 	}
 	if err := tx.SelectContext(ctx, &lines, `
 		SELECT contract_id, version, max(version) OVER (PARTITION BY contract_id) AS latest, explicit, year, tonnes, vintage,
@@ -333,13 +326,9 @@ func auditContracts(ctx context.Context, tx *sqlx.Tx) (map[int64]*ledger.AuditCo
 		if ac == nil {
 			continue
 		}
-		sl := ledger.ScheduleLine{Year: l.Year, Tonnes: l.Tonnes, Vintage: int(l.Vintage.Int64)}
-		if l.Price.Valid {
-			p := decimal.RequireFromString(l.Price.String)
-			sl.PricePerTonne = &p
-		}
-		if l.DueOn.Valid {
-			sl.DueOn = l.DueOn.Time.UTC()
+		sl, err := l.line()
+		if err != nil {
+			return nil, err
 		}
 		if l.Version == 1 {
 			ac.Terms.Schedule = append(ac.Terms.Schedule, sl)

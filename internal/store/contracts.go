@@ -203,7 +203,7 @@ func contractState(ctx context.Context, q sqlx.QueryerContext, code string) (led
 	var raw []byte
 	err := sqlx.GetContext(ctx, q, &raw, `SELECT contract_state(book_id) FROM contracts WHERE code = $1`, code)
 	if errors.Is(err, sql.ErrNoRows) {
-		return ledger.ContractState{}, &ledger.FieldError{Field: "contract", Value: code, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
+		return ledger.ContractState{}, unknownContract(code)
 	}
 	if err != nil {
 		return ledger.ContractState{}, err

@@ -348,7 +348,7 @@ func reportContracts(ctx context.Context, tx *sqlx.Tx, q ReportQuery) ([]*ledger
 			return nil, nil, err
 		}
 		if !exists {
-			return nil, nil, &ledger.FieldError{Field: "contract", Value: q.Contract, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
+			return nil, nil, unknownContract(q.Contract)
 		}
 	}
 	list := make([]*ledger.ContractFlows, 0, len(rows))

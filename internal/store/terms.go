@@ -29,7 +29,7 @@ func (s *Store) ContractTerms(ctx context.Context, code string) (json.RawMessage
 		return tx.GetContext(ctx, &terms, `SELECT terms::text FROM contracts WHERE code = $1`, code)
 	})
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, &ledger.FieldError{Field: "contract", Value: code, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
+		return nil, unknownContract(code)
 	}
 	if err != nil {
 		return nil, err
@@ -60,18 +60,9 @@ func (s *Store) ScheduleVersions(ctx context.Context, code string) ([]ScheduleVe
 			return err
 		}
 		if !exists {
-			return &ledger.FieldError{Field: "contract", Value: code, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
+			return unknownContract(code)
 		}
-		var lines []struct {
-			Version  int            `db:"version"`
-			EntryID  string         `db:"entry_id"`
-			Explicit bool           `db:"explicit"`
-			Year     int            `db:"year"`
-			Tonnes   ledger.Tonnes  `db:"tonnes"`
-			Vintage  sql.NullInt64  `db:"vintage"`
-			Price    sql.NullString `db:"price_per_tonne"`
-			DueOn    sql.NullTime   `db:"due_on"`
-		}
+		var lines []scheduleRow
 		if err := tx.SelectContext(ctx, &lines, `
 			SELECT s.version, s.entry_id::text AS entry_id, s.explicit, s.year, s.tonnes, s.vintage,
 			       s.price_per_tonne::text AS price_per_tonne, s.due_on
@@ -81,16 +72,9 @@ func (s *Store) ScheduleVersions(ctx context.Context, code string) ([]ScheduleVe
 			return err
 		}
 		for _, l := range lines {
-			sl := ledger.ScheduleLine{Year: l.Year, Tonnes: l.Tonnes, Vintage: int(l.Vintage.Int64)}
-			if l.Price.Valid {
-				p, err := decimal.NewFromString(l.Price.String)
-				if err != nil {
-					return fmt.Errorf("contract %s: schedule version %d: price %q: %w", code, l.Version, l.Price.String, err)
-				}
-				sl.PricePerTonne = &p
-			}
-			if l.DueOn.Valid {
-				sl.DueOn = l.DueOn.Time.UTC()
+			sl, err := l.line()
+			if err != nil {
+				return fmt.Errorf("contract %s: %w", code, err)
 			}
 			if n := len(out); n == 0 || out[n-1].Version != l.Version {
 				out = append(out, ScheduleVersion{Version: l.Version, EntryID: l.EntryID, Explicit: l.Explicit})
@@ -125,4 +109,32 @@ func (s *Store) RevertedKeys(ctx context.Context, book string) (map[string]strin
 		out[r.ID] = r.Key
 	}
 	return out, nil
+}
+
+// scheduleRow is a schedule_lines row as the store reads it.
+type scheduleRow struct {
+	Version  int            `db:"version"`
+	EntryID  string         `db:"entry_id"`
+	Explicit bool           `db:"explicit"`
+	Year     int            `db:"year"`
+	Tonnes   ledger.Tonnes  `db:"tonnes"`
+	Vintage  sql.NullInt64  `db:"vintage"`
+	Price    sql.NullString `db:"price_per_tonne"`
+	DueOn    sql.NullTime   `db:"due_on"`
+}
+
+// line is the row as the domain's schedule line.
+func (l scheduleRow) line() (ledger.ScheduleLine, error) {
+	sl := ledger.ScheduleLine{Year: l.Year, Tonnes: l.Tonnes, Vintage: int(l.Vintage.Int64)}
+	if l.Price.Valid {
+		p, err := decimal.NewFromString(l.Price.String)
+		if err != nil {
+			return sl, fmt.Errorf("schedule version %d year %d: price %q: %w", l.Version, l.Year, l.Price.String, err)
+		}
+		sl.PricePerTonne = &p
+	}
+	if l.DueOn.Valid {
+		sl.DueOn = l.DueOn.Time.UTC()
+	}
+	return sl, nil
 }
