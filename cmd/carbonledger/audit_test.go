@@ -7,21 +7,22 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/carbonledger/carbonledger/internal/service"
 	"github.com/carbonledger/carbonledger/ledger"
 )
 
 // auditOut runs `audit --format json` with extra flags and returns the exit code and report.
-func (c cli) auditOut(args ...string) (int, auditJSON) {
+func (c cli) auditOut(args ...string) (int, service.AuditJSON) {
 	c.t.Helper()
 	code, out, errOut := c.run(append([]string{"audit", "--format", "json"}, args...)...)
-	var r auditJSON
+	var r service.AuditJSON
 	if err := json.Unmarshal([]byte(out), &r); err != nil {
 		c.t.Fatalf("audit %v: exit %d, output is not JSON: %v\n%s\n%s", args, code, err, out, errOut)
 	}
 	return code, r
 }
 
-func hasCheck(r auditJSON, check string) bool {
+func hasCheck(r service.AuditJSON, check string) bool {
 	for _, f := range r.Findings {
 		if f.Check == check {
 			return true

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/carbonledger/carbonledger/internal/service"
 	"github.com/carbonledger/carbonledger/ledger"
-	"github.com/carbonledger/carbonledger/reports"
 )
 
 func cmdContract(ctx context.Context, a *app, args []string) error {
@@ -113,7 +113,7 @@ func contractAdd(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if *format == "json" {
-		return writeJSON(a.stdout, contractView(st))
+		return writeJSON(a.stdout, service.ContractView(st))
 	}
 	verb := "signed"
 	if res.Replay {
@@ -145,15 +145,15 @@ func contractList(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	views := make([]contractJSON, len(all))
+	views := make([]service.ContractJSON, len(all))
 	for i, st := range all {
-		views[i] = contractView(st)
+		views[i] = service.ContractView(st)
 	}
 	switch *format {
 	case "json":
 		return writeJSON(a.stdout, map[string]any{"contracts": views})
 	case "csv":
-		return writeContractsCSV(a.stdout, views)
+		return service.WriteContractsCSV(a.stdout, views)
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "CODE\tBUYER\tSUPPLIER\tMETHOD\tTERM\tCONTRACTED\tDELIVERED\tRETIRED\tOPEN\tSTATUS\t")
@@ -189,123 +189,18 @@ func contractShow(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	v := contractView(st)
+	v := service.ContractView(st)
 	switch *format {
 	case "json":
 		return writeJSON(a.stdout, v)
 	case "csv":
-		return writeContractsCSV(a.stdout, []contractJSON{v})
+		return service.WriteContractsCSV(a.stdout, []service.ContractJSON{v})
 	}
 	return writePosition(a.stdout, st, v)
 }
 
-// contractJSON is the stable JSON of `contract show` and `contract list`.
-type contractJSON struct {
-	Code                  string              `json:"code"`
-	Buyer                 string              `json:"buyer"`
-	Supplier              string              `json:"supplier"`
-	Project               string              `json:"project"`
-	Method                ledger.Method       `json:"method"`
-	Country               string              `json:"country"`
-	Region                string              `json:"region"`
-	Registry              string              `json:"registry"`
-	Standard              string              `json:"standard"`
-	DurabilityYears       ledger.Durability   `json:"durability_years"`
-	TermStart             string              `json:"term_start"`
-	TermEnd               string              `json:"term_end"`
-	SignedOn              string              `json:"signed_on"`
-	Tonnes                ledger.Tonnes       `json:"tonnes"` // as signed
-	PricePerTonne         *string             `json:"price_per_tonne"`
-	Currency              string              `json:"currency"`
-	DeliveryMode          ledger.DeliveryMode `json:"delivery_mode"`
-	OverDeliveryTolerance ledger.Tonnes       `json:"over_delivery_tolerance"`
-	Notes                 string              `json:"notes,omitempty"`
-	Schedule              []scheduleJSON      `json:"schedule"`
-	ScheduleVersion       int                 `json:"schedule_version"`
-	Status                string              `json:"status"`
-	TerminatedOn          string              `json:"terminated_on,omitempty"`
-	Contracted            ledger.Tonnes       `json:"contracted"`
-	Replacements          ledger.Tonnes       `json:"replacements"`
-	Open                  ledger.Tonnes       `json:"open"`
-	Delivered             ledger.Tonnes       `json:"delivered"`
-	Holding               ledger.Tonnes       `json:"holding"`
-	Retired               ledger.Tonnes       `json:"retired"`
-	Cancelled             ledger.Tonnes       `json:"cancelled"`
-	Reversed              ledger.Tonnes       `json:"reversed"`
-	BufferCancelled       ledger.Tonnes       `json:"buffer_cancelled"`
-	SerializedHolding     ledger.Tonnes       `json:"serialized_holding"`
-	Entries               int64               `json:"entries"`
-	Accounts              map[string]string   `json:"accounts"`
-}
-
-type scheduleJSON struct {
-	Year          int           `json:"year"`
-	Start         string        `json:"start"`
-	End           string        `json:"end"`
-	Tonnes        ledger.Tonnes `json:"tonnes"`
-	Vintage       int           `json:"vintage,omitempty"`
-	PricePerTonne *string       `json:"price_per_tonne,omitempty"`
-	DueOn         string        `json:"due_on,omitempty"`
-}
-
-func contractView(st ledger.ContractState) contractJSON {
-	c, p := st.Contract, st.Position
-	v := contractJSON{Code: c.Code, Buyer: c.Buyer, Supplier: c.Supplier, Project: c.Project, Method: c.Method,
-		Country: c.Country, Region: c.Region, Registry: c.Registry, Standard: c.Standard, DurabilityYears: c.Durability,
-		TermStart: ledger.FormatDate(c.TermStart), TermEnd: ledger.FormatDate(c.TermEnd), SignedOn: ledger.FormatDate(c.SignedOn),
-		Tonnes: c.Tonnes, Currency: c.Currency, DeliveryMode: c.DeliveryMode, OverDeliveryTolerance: c.OverDeliveryTolerance,
-		Notes: c.Notes, ScheduleVersion: st.ScheduleVersion, Status: st.Status(), TerminatedOn: ledger.FormatDate(p.TerminatedOn),
-		Contracted: p.Contracted, Replacements: p.Replacements, Open: p.Open, Delivered: p.Delivered, Holding: p.Holding,
-		Retired: p.Retired, Cancelled: p.Cancelled, Reversed: p.Reversed, BufferCancelled: p.BufferCancelled,
-		SerializedHolding: p.SerializedHolding, Entries: st.Entries}
-	if c.PricePerTonne != nil {
-		s := c.PricePerTonne.StringFixed(scaleOf(c.Currency))
-		v.PricePerTonne = &s
-	}
-	years := c.Years()
-	for _, y := range years {
-		l := scheduleJSON{Year: y.N, Start: ledger.FormatDate(y.Start), End: ledger.FormatDate(y.End), Tonnes: ledger.ScheduledFor(st.Schedule, y.N)}
-		for _, sl := range st.Schedule {
-			if sl.Year == y.N {
-				l.Vintage, l.DueOn = sl.Vintage, ledger.FormatDate(sl.DueOn)
-				if sl.PricePerTonne != nil {
-					s := sl.PricePerTonne.StringFixed(scaleOf(c.Currency))
-					l.PricePerTonne = &s
-				}
-			}
-		}
-		v.Schedule = append(v.Schedule, l)
-	}
-	acc := c.Accounts()
-	v.Accounts = map[string]string{"supply": acc.Supply, "open": acc.Open, "cancelled": acc.Cancelled, "holding": acc.Holding,
-		"retired": acc.Retired, "reversed": acc.Reversed, "buffer": acc.Buffer, "buffer_cancelled": acc.BufferCancelled}
-	return v
-}
-
-func scaleOf(currency string) int32 {
-	s, ok := ledger.CurrencyScale(currency)
-	if !ok {
-		return 2
-	}
-	return s
-}
-
-func writeContractsCSV(w io.Writer, vs []contractJSON) error {
-	c := reports.NewCSV(w)
-	c.Header("code", "buyer", "supplier", "project", "method", "country", "region", "registry", "term_start", "term_end",
-		"status", "contracted", "replacements", "open", "delivered", "holding", "retired", "cancelled", "reversed", "buffer_cancelled")
-	for _, v := range vs {
-		c.Row(reports.Text(v.Code), reports.Text(v.Buyer), reports.Text(v.Supplier), reports.Text(v.Project), reports.Text(string(v.Method)),
-			reports.Text(v.Country), reports.Text(v.Region), reports.Text(v.Registry), reports.Text(v.TermStart), reports.Text(v.TermEnd),
-			reports.Text(v.Status), reports.Num(v.Contracted.String()), reports.Num(v.Replacements.String()), reports.Num(v.Open.String()),
-			reports.Num(v.Delivered.String()), reports.Num(v.Holding.String()), reports.Num(v.Retired.String()),
-			reports.Num(v.Cancelled.String()), reports.Num(v.Reversed.String()), reports.Num(v.BufferCancelled.String()))
-	}
-	return c.Flush()
-}
-
 // writePosition prints one contract's terms, position and schedule for a terminal.
-func writePosition(w io.Writer, st ledger.ContractState, v contractJSON) error {
+func writePosition(w io.Writer, st ledger.ContractState, v service.ContractJSON) error {
 	c := st.Contract
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Contract %s\t%s\n", c.Code, v.Status)

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/carbonledger/carbonledger/internal/service"
 	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/ledger"
 )
@@ -196,21 +197,20 @@ func cmdDemo(ctx context.Context, a *app, args []string) error {
 			return err
 		}
 		fmt.Fprintln(a.stdout)
-		if err := writePosition(a.stdout, st, contractView(st)); err != nil {
+		if err := writePosition(a.stdout, st, service.ContractView(st)); err != nil {
 			return err
 		}
 		if bad := st.Position.Check(); len(bad) > 0 {
 			return errors.New("demo: identities do not hold: " + strings.Join(bad, "; "))
 		}
 	}
-	res, err := s.Audit(ctx, nil)
+	out, _, err := service.Audit(ctx, s, nil, nil)
 	if err != nil {
 		return err
 	}
 	fmt.Fprintln(a.stdout)
-	writeAuditText(a.stdout, auditJSON{OK: res.OK(), Entries: res.Entries, Postings: res.Postings, Books: len(res.Heads),
-		Digest: res.Digest, KnownAt: res.KnownAt.Format("2006-01-02T15:04:05.000000Z"), Findings: res.Findings})
-	if !res.OK() {
+	writeAuditText(a.stdout, out)
+	if !out.OK {
 		return &exitError{code: 1}
 	}
 	return nil

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -13,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/carbonledger/carbonledger/internal/service"
 	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/ledger"
 )
@@ -225,39 +225,13 @@ func (a *app) operate(ctx context.Context, format string, op func(*store.Store) 
 		return err
 	}
 	if format == "json" {
-		return writeJSON(a.stdout, map[string]any{"entry": entryView(res.Entry), "replay": res.Replay})
+		return writeJSON(a.stdout, map[string]any{"entry": service.EntryView(res.Entry), "replay": res.Replay})
 	}
 	if res.Replay {
 		fmt.Fprintf(a.stdout, "already recorded under key %s: ", res.Entry.Key)
 	}
 	fmt.Fprintf(a.stdout, "%s\n  entry %s (%s #%d, effective %s)\n", res.Entry.Description, res.Entry.ID, res.Entry.Book, res.Entry.Seq, ledger.FormatDate(res.Entry.EffectiveOn))
 	return nil
-}
-
-// entryJSON is the stable JSON form of a journal entry.
-type entryJSON struct {
-	ID          string            `json:"id"`
-	Book        string            `json:"book"`
-	Seq         int64             `json:"seq"`
-	Kind        ledger.Kind       `json:"kind"`
-	EffectiveOn string            `json:"effective_on"`
-	RecordedAt  string            `json:"recorded_at"`
-	Key         string            `json:"idempotency_key"`
-	Description string            `json:"description"`
-	Reverts     string            `json:"reverts,omitempty"`
-	Vintage     int               `json:"vintage,omitempty"`
-	Metadata    map[string]string `json:"metadata,omitempty"`
-	Postings    []ledger.Posting  `json:"postings"`
-	HashVersion int               `json:"hash_version"`
-	PrevHash    string            `json:"prev_hash"`
-	Hash        string            `json:"hash"`
-}
-
-func entryView(e ledger.Entry) entryJSON {
-	return entryJSON{ID: e.ID, Book: e.Book, Seq: e.Seq, Kind: e.Kind, EffectiveOn: ledger.FormatDate(e.EffectiveOn),
-		RecordedAt: e.RecordedAt.UTC().Format("2006-01-02T15:04:05.000000Z"), Key: e.Key, Description: e.Description,
-		Reverts: e.Reverts, Vintage: e.Vintage, Metadata: e.Metadata, Postings: e.Postings, HashVersion: e.HashVersion,
-		PrevHash: hex.EncodeToString(e.PrevHash), Hash: hex.EncodeToString(e.Hash)}
 }
 
 func cmdJournal(ctx context.Context, a *app, args []string) error {
@@ -286,9 +260,9 @@ func cmdJournal(ctx context.Context, a *app, args []string) error {
 		return &ledger.FieldError{Field: "book", Value: pos[0], Rule: "has no entries (is the code right? see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
 	}
 	if *format == "json" {
-		vs := make([]entryJSON, len(es))
+		vs := make([]service.EntryJSON, len(es))
 		for i, e := range es {
-			vs[i] = entryView(e)
+			vs[i] = service.EntryView(e)
 		}
 		return writeJSON(a.stdout, map[string]any{"entries": vs})
 	}
