@@ -67,6 +67,8 @@ func commands() []command {
 		{"audit", "recompute every total from the postings and verify the hash chains (exit 1 on findings)", cmdAudit},
 		{"journal", "list a contract's journal entries", cmdJournal},
 		{"serials", "list the serial blocks delivered under contracts", cmdSerials},
+		{"serve", "serve the JSON API under /v1 (tokens from `carbonledger token`)", cmdServe},
+		{"token", "create, list or revoke the API's tokens", cmdToken},
 		{"demo", "load the seed contracts with an illustrative history and print their positions", cmdDemo},
 		{"migrate", "apply pending database migrations", cmdMigrate},
 		{"db", "manage the private PostgreSQL cluster (start, stop, url, status)", cmdDB},

@@ -1,0 +1,272 @@
+// Package httpapi is the HTTP front end: the JSON API under /v1. Like the CLI it only maps its
+// input (paths, query strings, bodies) to the field values the ledger parses, calls the store
+// through the same seam (store.Submit, service.*), and renders what comes back in the same
+// JSON forms. Every route, with the role it needs, is in routes(); the OpenAPI document
+// (openapi.json) describes exactly those routes, which a test checks.
+//
+// Conventions: writes need an Idempotency-Key header. An operation's key is its entry's key
+// in the journal, so a retry replays the recorded entry (Idempotency-Replayed: true) and the
+// same key with another request is refused (422); answers that are not an entry (a batch, an
+// audit statement) are kept under their key for good. Errors are RFC 9457 problems.
+package httpapi
+
+import (
+	"context"
+	"crypto/ed25519"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/lib/pq"
+
+	"github.com/carbonledger/carbonledger/internal/store"
+	"github.com/carbonledger/carbonledger/ledger"
+)
+
+// Server serves the API over one store.
+type Server struct {
+	Store *store.Store
+	Log   *slog.Logger
+	// Now is the clock for the rules about dates (the future-date limit).
+	Now             func() time.Time
+	FutureTolerance time.Duration
+	// SigningKey, when set, signs the audit statements the API writes.
+	SigningKey ed25519.PrivateKey
+	// MaxBody bounds a request body (MaxBatchBody a batch's).
+	MaxBody, MaxBatchBody int64
+
+	inflight sync.Map // Idempotency-Keys of writes running now: a second one gets 409
+}
+
+// New returns a server over st with the defaults.
+func New(st *store.Store, log *slog.Logger) *Server {
+	return &Server{Store: st, Log: log, Now: time.Now, FutureTolerance: 24 * time.Hour,
+		MaxBody: 1 << 20, MaxBatchBody: 8 << 20}
+}
+
+// handlerFunc is a route's handler: it writes a success itself and returns any failure,
+// which the router answers as a problem.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, tok store.Token) error
+
+// Route is one operation of the API: its method and path pattern (Go's ServeMux syntax,
+// which is OpenAPI's for the {name} parts), and the role a token needs ("" for none).
+type Route struct {
+	Method, Path, Role string
+	handle             handlerFunc
+}
+
+// Routes lists the API's operations: the OpenAPI document has exactly these.
+func (s *Server) Routes() []Route {
+	return []Route{
+		{"GET", "/healthz", "", s.healthz},
+		{"GET", "/readyz", "", s.readyz},
+		{"GET", "/v1/openapi.json", "", s.openapi},
+		{"POST", "/v1/contracts", "admin", s.postContract},
+		{"GET", "/v1/contracts", "viewer", s.listContracts},
+		{"GET", "/v1/contracts/{code}", "viewer", s.getContract},
+		{"POST", "/v1/contracts/{code}/amendments", "admin", s.postOp("amend")},
+		{"POST", "/v1/contracts/{code}/deliveries", "recorder", s.postOp("deliver")},
+		{"POST", "/v1/contracts/{code}/retirements", "recorder", s.postOp("retire")},
+		{"POST", "/v1/contracts/{code}/cancellations", "recorder", s.postOp("cancel")},
+		{"POST", "/v1/contracts/{code}/reversals", "recorder", s.postOp("reverse")},
+		{"GET", "/v1/contracts/{code}/entries", "viewer", s.contractEntries},
+		{"GET", "/v1/contracts/{code}/serials", "viewer", s.serials},
+		{"GET", "/v1/entries", "viewer", s.feed},
+		{"GET", "/v1/entries/{id}", "viewer", s.getEntry},
+		{"POST", "/v1/entries/{id}/revert", "recorder", s.postRevert},
+		{"POST", "/v1/batches", "recorder", s.postBatch},
+		{"GET", "/v1/reports/{kind}", "viewer", s.report},
+		{"GET", "/v1/audit", "viewer", s.audit},
+		{"POST", "/v1/audit/statements", "viewer", s.postStatement},
+		{"GET", "/v1/export", "viewer", s.export},
+	}
+}
+
+// Handler is the API with its middleware: recovery, the access log, authentication.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	for _, rt := range s.Routes() {
+		mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeProblem(w, r, newProblem("not-found", "no such resource: "+r.URL.Path))
+	})
+	return s.logged(mux)
+}
+
+// wrap authenticates (when the route needs a role), checks the role, runs the handler and
+// answers its failure as a problem.
+func (s *Server) wrap(rt Route) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var tok store.Token
+		if rt.Role != "" {
+			var err error
+			if tok, err = s.authenticate(r); err != nil {
+				s.writeProblem(w, r, err)
+				return
+			}
+			setLogToken(r, tok.Name)
+			if !tok.Can(rt.Role) {
+				s.writeProblem(w, r, newProblem("forbidden", fmt.Sprintf("token %s is a %s; this needs the %s role", tok.Name, tok.Role, rt.Role)))
+				return
+			}
+		}
+		if err := rt.handle(w, r, tok); err != nil {
+			s.writeProblem(w, r, err)
+		}
+	})
+}
+
+// authenticate finds the request's token (Authorization: Bearer TOKEN); a missing, unknown
+// or revoked one is a 401 that says which, never echoing the token.
+func (s *Server) authenticate(r *http.Request) (store.Token, error) {
+	h := r.Header.Get("Authorization")
+	secret, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || secret == "" {
+		return store.Token{}, newProblem("unauthorized", "send a token: Authorization: Bearer TOKEN (carbonledger token create)")
+	}
+	tok, err := s.Store.TokenBySecret(r.Context(), strings.TrimSpace(secret))
+	switch {
+	case errors.Is(err, ledger.ErrNotFound):
+		return tok, newProblem("unauthorized", "the token is not known")
+	case err != nil:
+		return tok, err
+	case tok.RevokedAt != nil:
+		return tok, newProblem("unauthorized", "the token "+tok.Name+" was revoked")
+	}
+	return tok, nil
+}
+
+// covers refuses a contract outside the token's scope.
+func covers(tok store.Token, code string) error {
+	if tok.Covers(code) {
+		return nil
+	}
+	return newProblem("forbidden", fmt.Sprintf("token %s may not act on contract %s", tok.Name, code))
+}
+
+// unscoped refuses a token limited to some contracts a read that spans every contract.
+func unscoped(tok store.Token, what string) error {
+	if tok.Contracts == nil {
+		return nil
+	}
+	return newProblem("forbidden", fmt.Sprintf("token %s is limited to some contracts; %s spans every contract", tok.Name, what))
+}
+
+// readBody reads a JSON body up to limit bytes.
+func readBody(w http.ResponseWriter, r *http.Request, limit int64, optional bool) ([]byte, error) {
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return nil, newProblem("unsupported-media-type", "send the body as application/json (got "+ct+")")
+		}
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
+	var tooLarge *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooLarge):
+		return nil, newProblem("too-large", fmt.Sprintf("the body is larger than %d bytes", limit))
+	case err != nil:
+		return nil, newProblem("invalid", "the body could not be read: "+err.Error())
+	case len(strings.TrimSpace(string(b))) == 0 && !optional:
+		return nil, newProblem("invalid", "the body is empty; send a JSON object")
+	}
+	return b, nil
+}
+
+func (s *Server) healthz(w http.ResponseWriter, r *http.Request, _ store.Token) error {
+	writeJSONStatus(w, http.StatusOK, "application/json", map[string]string{"status": "ok"})
+	return nil
+}
+
+// readyz answers 200 when the database answers, 503 when it does not.
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request, _ store.Token) error {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.Store.DB().PingContext(ctx); err != nil {
+		return newProblem("unavailable", "the database does not answer: "+err.Error())
+	}
+	writeJSONStatus(w, http.StatusOK, "application/json", map[string]string{"status": "ready"})
+	return nil
+}
+
+// isUnavailable tells a lost or refused database connection from other failures.
+func isUnavailable(err error) bool {
+	var ne net.Error
+	var pe *pq.Error
+	switch {
+	case errors.As(err, &ne), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	case errors.As(err, &pe):
+		return pe.Code.Class() == "08" || pe.Code.Class() == "57" // connection exception, operator intervention
+	}
+	return strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "bad connection")
+}
+
+// logged writes one JSON access-log line per request (the token's name, never the token)
+// and turns a panic into a logged 500.
+func (s *Server) logged(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		lw := &logWriter{ResponseWriter: w, status: http.StatusOK}
+		info := &requestInfo{}
+		r = r.WithContext(context.WithValue(r.Context(), infoKey{}, info))
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Log.ErrorContext(r.Context(), "panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				if !lw.wrote {
+					writeJSONStatus(lw, http.StatusInternalServerError, "application/problem+json", newProblem("internal", "internal error"))
+				}
+			}
+			s.Log.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", lw.status),
+				slog.Int64("bytes", lw.bytes), slog.Float64("ms", float64(time.Since(start).Microseconds())/1000),
+				slog.String("token", info.token), slog.Bool("replayed", lw.Header().Get("Idempotency-Replayed") == "true"),
+				slog.String("remote", r.RemoteAddr))
+		}()
+		next.ServeHTTP(lw, r)
+	})
+}
+
+type infoKey struct{}
+
+type requestInfo struct{ token string }
+
+func setLogToken(r *http.Request, name string) {
+	if info, ok := r.Context().Value(infoKey{}).(*requestInfo); ok {
+		info.token = name
+	}
+}
+
+type logWriter struct {
+	http.ResponseWriter
+	status int
+	bytes  int64
+	wrote  bool
+}
+
+func (w *logWriter) WriteHeader(code int) {
+	if !w.wrote {
+		w.status, w.wrote = code, true
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *logWriter) Write(b []byte) (int, error) {
+	w.wrote = true
+	n, err := w.ResponseWriter.Write(b)
+	w.bytes += int64(n)
+	return n, err
+}
+
+func (w *logWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
