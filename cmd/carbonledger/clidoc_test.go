@@ -46,6 +46,11 @@ var subcommands = map[string]struct {
 	"audit": {nil, []subcommand{
 		{"keygen", "write an Ed25519 key pair for signing audit statements"},
 	}},
+	"token": {[]string{"token"}, []subcommand{
+		{"create", "create an API token and print it, once; only its hash is kept"},
+		{"list", "list the tokens: name, role, contracts, when created and revoked"},
+		{"revoke", "revoke a token from now on"},
+	}},
 	"db": {[]string{"db"}, []subcommand{
 		{"start", "start the private cluster (initialising it on first use)"},
 		{"stop", "stop the private cluster"},

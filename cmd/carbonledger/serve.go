@@ -22,7 +22,7 @@ var listening = func(addr string) {}
 
 func cmdServe(ctx context.Context, a *app, args []string) error {
 	fs := a.newFlags("serve", "serve [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE] [--signing-key KEY]")
-	addr := fs.String("addr", envOr("CARBONLEDGER_ADDR", "127.0.0.1:8080"), "address to listen on (default $CARBONLEDGER_ADDR, else 127.0.0.1:8080)")
+	addr := fs.String("addr", envOr("CARBONLEDGER_ADDR", "127.0.0.1:8080"), "address to listen on ($CARBONLEDGER_ADDR overrides the default)")
 	cert := fs.String("tls-cert", "", "TLS certificate (PEM); with --tls-key the server speaks HTTPS only")
 	key := fs.String("tls-key", "", "TLS private key (PEM)")
 	signKey := fs.String("signing-key", "", "Ed25519 private `key` (PEM) that signs the audit statements the API writes (default $CARBONLEDGER_SIGNING_KEY)")
@@ -118,10 +118,10 @@ func cmdToken(ctx context.Context, a *app, args []string) error {
 	switch args[0] {
 	case "create":
 		fs := a.newFlags("token create", "token create --name NAME --role viewer|recorder|admin [--contract CODE]...")
-		name := fs.String("name", "", "the token's name, shown in the access log and the journal (required; never reused)")
+		name := fs.String("name", "", "the token's name, shown in the access log (required; never reused)")
 		role := fs.String("role", "", "viewer (reads), recorder (also records operations) or admin (also adds and amends contracts) (required)")
 		var contracts multiFlag
-		fs.Var(&contracts, "contract", "limit the token to this contract (repeat for several; default every contract)")
+		fs.Var(&contracts, "contract", "limit the token to the contract `CODE` (repeat for several; default every contract)")
 		pos, err := parse(fs, args[1:])
 		if err != nil {
 			return err

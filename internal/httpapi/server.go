@@ -96,7 +96,22 @@ func (s *Server) Handler() http.Handler {
 	for _, rt := range s.Routes() {
 		mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
 	}
+	// Anything no route matches: a path some route has under other methods is a 405 that
+	// names them (Allow), any other a 404; both as problems.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, m := range []string{"GET", "POST"} {
+			probe := r.Clone(r.Context())
+			probe.Method = m
+			if _, pattern := mux.Handler(probe); pattern != "/" {
+				allow = append(allow, m)
+			}
+		}
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeProblem(w, r, newProblem("method-not-allowed", r.Method+" is not allowed on "+r.URL.Path+"; use "+strings.Join(allow, " or ")))
+			return
+		}
 		s.writeProblem(w, r, newProblem("not-found", "no such resource: "+r.URL.Path))
 	})
 	return s.logged(mux)
@@ -207,7 +222,8 @@ func isUnavailable(err error) bool {
 	case errors.As(err, &pe):
 		return pe.Code.Class() == "08" || pe.Code.Class() == "57" // connection exception, operator intervention
 	}
-	return strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "bad connection")
+	msg := err.Error()
+	return strings.Contains(msg, "connection refused") || strings.Contains(msg, "bad connection") || strings.Contains(msg, "database is closed")
 }
 
 // logged writes one JSON access-log line per request (the token's name, never the token)

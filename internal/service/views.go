@@ -8,6 +8,8 @@ package service
 import (
 	"encoding/hex"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/carbonledger/carbonledger/ledger"
 	"github.com/carbonledger/carbonledger/reports"
@@ -137,9 +139,16 @@ type EntryJSON struct {
 	Hash        string            `json:"hash"`
 }
 
+// EntryView is an entry's stable JSON form. Its postings are in account order, as the journal reads them back, so an entry just written
+// and the same entry read (or replayed) later are the same bytes.
 func EntryView(e ledger.Entry) EntryJSON {
+	ps := slices.Clone(e.Postings)
+	slices.SortStableFunc(ps, func(a, b ledger.Posting) int { return strings.Compare(a.Account, b.Account) })
+	if ps == nil {
+		ps = []ledger.Posting{}
+	}
 	return EntryJSON{ID: e.ID, Book: e.Book, Seq: e.Seq, Kind: e.Kind, EffectiveOn: ledger.FormatDate(e.EffectiveOn),
 		RecordedAt: e.RecordedAt.UTC().Format("2006-01-02T15:04:05.000000Z"), Key: e.Key, Description: e.Description,
-		Reverts: e.Reverts, Vintage: e.Vintage, Metadata: e.Metadata, Postings: e.Postings, HashVersion: e.HashVersion,
+		Reverts: e.Reverts, Vintage: e.Vintage, Metadata: e.Metadata, Postings: ps, HashVersion: e.HashVersion,
 		PrevHash: hex.EncodeToString(e.PrevHash), Hash: hex.EncodeToString(e.Hash)}
 }

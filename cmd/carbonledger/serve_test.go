@@ -1,0 +1,155 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuf is stderr shared by the server's goroutines and the test.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// TestServe runs `carbonledger serve` as a user would: tokens from the CLI, a contract and
+// a delivery over HTTP, the same contract JSON as `contract show`, a revoked token refused,
+// and a shutdown that lets the request in flight finish.
+func TestServe(t *testing.T) {
+	c := newCLI(t)
+	admin := strings.TrimSpace(c.ok("token", "create", "--name", "ops", "--role", "admin"))
+	if !strings.HasPrefix(admin, "clt_") || strings.Contains(admin, " ") {
+		t.Fatalf("token create printed %q, want the token alone", admin)
+	}
+	c.fails(1, []string{"token", "create", "--name", "ops", "--role", "viewer"}, "name", "never reused")
+	c.fails(1, []string{"token", "create", "--name", "x", "--role", "owner"}, "--role", "is not a role")
+	c.fails(2, []string{"token", "create", "--name", "x"}, "--name and --role")
+	list := c.ok("token", "list", "--format", "json")
+	if !strings.Contains(list, `"name": "ops"`) || strings.Contains(list, "clt_") {
+		t.Errorf("token list holds no secret and names ops:\n%s", list)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addrs := make(chan string, 1)
+	listening = func(a string) { addrs <- a }
+	defer func() { listening = func(string) {} }()
+	stderr := &syncBuf{}
+	exited := make(chan int, 1)
+	go func() {
+		exited <- run(ctx, []string{"serve", "--addr", "127.0.0.1:0", "--db", c.url}, io.Discard, stderr)
+	}()
+	var base string
+	select {
+	case a := <-addrs:
+		base = "http://" + a
+	case code := <-exited:
+		t.Fatalf("serve exited %d: %s", code, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start")
+	}
+	call := func(method, path, token, key, body string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, base+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		if key != "" {
+			req.Header.Set("Idempotency-Key", key)
+		}
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	doc, err := os.ReadFile("testdata/contract.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var code struct{ Code string }
+	json.Unmarshal(doc, &code)
+	if st, body := call("POST", "/v1/contracts", admin, "sign-1", string(doc)); st != 201 {
+		t.Fatalf("POST /v1/contracts: %d %s", st, body)
+	}
+	if st, body := call("POST", "/v1/contracts/"+code.Code+"/deliveries", admin, "d-1", `{"tonnes":"12.5","date":"2025-03-01"}`); st != 201 {
+		t.Fatalf("POST deliveries: %d %s", st, body)
+	}
+	_, apiView := call("GET", "/v1/contracts/"+code.Code, admin, "", "")
+	cliView := c.ok("contract", "show", code.Code, "--format", "json")
+	var a, b any
+	if json.Unmarshal(apiView, &a) != nil || json.Unmarshal([]byte(cliView), &b) != nil || !jsonEqual(a, b) {
+		t.Errorf("GET /v1/contracts/%s is not contract show --format json:\n%s\n%s", code.Code, apiView, cliView)
+	}
+
+	viewer := strings.TrimSpace(c.ok("token", "create", "--name", "auditor", "--role", "viewer"))
+	if st, _ := call("GET", "/v1/audit", viewer, "", ""); st != 200 {
+		t.Errorf("viewer GET /v1/audit = %d", st)
+	}
+	c.ok("token", "revoke", "auditor")
+	if st, body := call("GET", "/v1/audit", viewer, "", ""); st != 401 {
+		t.Errorf("revoked token: %d %s, want 401", st, body)
+	}
+
+	// A delivery waits on the contract's lock, held here; the server is told to stop; the
+	// delivery still completes, and then the server exits 0.
+	tx, err := c.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tx.Exec(`SELECT 1 FROM books WHERE code = $1 FOR UPDATE`, code.Code); err != nil {
+		t.Fatal(err)
+	}
+	slow := make(chan int, 1)
+	go func() {
+		st, _ := call("POST", "/v1/contracts/"+code.Code+"/deliveries", admin, "d-2", `{"tonnes":"1","date":"2025-03-02"}`)
+		slow <- st
+	}()
+	time.Sleep(300 * time.Millisecond)
+	cancel()
+	time.Sleep(300 * time.Millisecond)
+	tx.Rollback()
+	if st := <-slow; st != 201 {
+		t.Errorf("the delivery in flight at shutdown ended %d, want 201", st)
+	}
+	if code := <-exited; code != 0 {
+		t.Errorf("serve exited %d after the shutdown, want 0: %s", code, stderr.String())
+	}
+	log := stderr.String()
+	if !strings.Contains(log, `"token":"ops"`) || !strings.Contains(log, `"msg":"request"`) || strings.Contains(log, "clt_") {
+		t.Errorf("the access log should name tokens, never hold one:\n%s", log)
+	}
+	if !strings.Contains(c.ok("contract", "show", code.Code), "13.500") {
+		t.Error("the two deliveries (12.5 t and 1 t) are not in the position")
+	}
+}
+
+func jsonEqual(a, b any) bool {
+	x, _ := json.Marshal(a)
+	y, _ := json.Marshal(b)
+	return bytes.Equal(x, y)
+}
