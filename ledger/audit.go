@@ -117,7 +117,10 @@ type Auditor struct {
 
 	Entries, Postings int64
 	Trial             Tonnes // the sum of every posting: zero in a sound journal
-	Heads             []ChainHead
+	// RecordedBy counts the entries by who wrote them (MetaRecordedBy; "" for entries
+	// written before it was recorded).
+	RecordedBy map[string]int64
+	Heads      []ChainHead
 
 	scratch []byte // reused for canonical forms
 
@@ -165,7 +168,7 @@ type bookAccount struct {
 func NewAuditor(maxPerKind int) *Auditor {
 	return &Auditor{suppressed: map[string]int{}, maxPerKind: maxPerKind, SinceTotals: map[string]Position{},
 		SinceAccounts: map[string]Tonnes{}, SinceHashes: map[string]string{}, Totals: map[string]Position{},
-		vintages: map[vintageKey]*BookMonth{}}
+		RecordedBy: map[string]int64{}, vintages: map[vintageKey]*BookMonth{}}
 }
 
 // Add records a finding.
@@ -236,6 +239,7 @@ func reuse[K comparable, V any](m map[K]V) map[K]V {
 // Entry checks one entry of the current book, in chain order.
 func (a *Auditor) Entry(e Entry) {
 	a.Entries++
+	a.RecordedBy[e.Metadata[MetaRecordedBy]]++
 	a.seq++
 	if p := checkLink(&e, a.seq, a.prev, &a.scratch); p != "" {
 		a.Add(Finding{Check: "hash_chain", Entry: e.ID, Expected: fmt.Sprintf("%s #%d linked and sealed", a.book.Code, a.seq),
@@ -785,6 +789,9 @@ func (a *Auditor) Merge(b *Auditor) {
 		a.suppressed[c] += n
 	}
 	a.Entries += b.Entries
+	for k, n := range b.RecordedBy {
+		a.RecordedBy[k] += n
+	}
 	a.Postings += b.Postings
 	a.Trial = a.Trial.Add(b.Trial)
 	a.Heads = append(a.Heads, b.Heads...)

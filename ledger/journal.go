@@ -129,6 +129,10 @@ type Entry struct {
 	Hash        []byte            `json:"-"`
 }
 
+// MetaRecordedBy is the metadata key of who wrote an entry: "token:NAME" for the API's
+// tokens, "user:NAME" for the CLI's OS user. Entries written before it was recorded lack it.
+const MetaRecordedBy = "recorded_by"
+
 // Maximum sizes of an entry's free text, so one request cannot bloat the journal.
 const (
 	maxDescription = 1000

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sort"
+	"strings"
 	"time"
 
 	"github.com/carbonledger/carbonledger/internal/service"
@@ -109,6 +111,17 @@ func writeAuditText(w io.Writer, r service.AuditJSON) {
 		verdict = fmt.Sprintf("%d finding(s)", len(r.Findings))
 	}
 	fmt.Fprintf(w, "audit: %s\n  entries %d, postings %d, books %d\n  known at %s\n  chain digest %s\n", verdict, r.Entries, r.Postings, r.Books, r.KnownAt, r.Digest)
+	if len(r.RecordedBy) > 0 {
+		who := make([]string, 0, len(r.RecordedBy))
+		for k := range r.RecordedBy {
+			who = append(who, k)
+		}
+		sort.Strings(who)
+		for i, k := range who {
+			who[i] = fmt.Sprintf("%s %d", k, r.RecordedBy[k])
+		}
+		fmt.Fprintf(w, "  entries recorded by %s\n", strings.Join(who, ", "))
+	}
 	if r.Since != "" {
 		fmt.Fprintf(w, "  extends the statement %s: %v\n", r.Since, r.OK)
 	}

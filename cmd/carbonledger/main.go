@@ -15,6 +15,7 @@ import (
 	neturl "net/url"
 	"os"
 	"os/signal"
+	"os/user"
 	"runtime/debug"
 	"strings"
 	"syscall"
@@ -212,6 +213,7 @@ func (a *app) open(ctx context.Context) (*store.Store, error) {
 	}
 	s.FutureTolerance = time.Duration(a.futureDays) * 24 * time.Hour
 	s.Now = a.now
+	s.Recorder = "user:" + osUser()
 	return s, nil
 }
 
@@ -258,4 +260,15 @@ func checkFormat(f string, allowed ...string) error {
 		}
 	}
 	return usagef("--format %q is not one of %s", f, strings.Join(allowed, ", "))
+}
+
+// osUser is who runs the command, as each entry it writes records it.
+func osUser() string {
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := os.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
 }

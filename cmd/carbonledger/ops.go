@@ -272,7 +272,8 @@ func cmdJournal(ctx context.Context, a *app, args []string) error {
 func writeJournal(w io.Writer, es []ledger.Entry) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, e := range es {
-		fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%s\n", e.Seq, ledger.FormatDate(e.EffectiveOn), e.Kind, e.ID, e.Description)
+		fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%s%s\n", e.Seq, ledger.FormatDate(e.EffectiveOn), e.Kind, e.ID, e.Description,
+			prefixed(" (by ", e.Metadata[ledger.MetaRecordedBy])+map[bool]string{true: ")"}[e.Metadata[ledger.MetaRecordedBy] != ""])
 		for _, p := range e.Postings {
 			fmt.Fprintf(tw, "\t\t\t  %s\t%12s\n", p.Account, p.Amount)
 		}

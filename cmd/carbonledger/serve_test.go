@@ -143,8 +143,15 @@ func TestServe(t *testing.T) {
 	if !strings.Contains(log, `"token":"ops"`) || !strings.Contains(log, `"msg":"request"`) || strings.Contains(log, "clt_") {
 		t.Errorf("the access log should name tokens, never hold one:\n%s", log)
 	}
-	if !strings.Contains(c.ok("contract", "show", code.Code), "13.500") {
-		t.Error("the two deliveries (12.5 t and 1 t) are not in the position")
+	if j := c.ok("journal", code.Code); !strings.Contains(j, "(by token:ops)") {
+		t.Errorf("the journal does not say the API's entries were written by token ops:\n%s", j)
+	}
+	c.ok("deliver", "--contract", code.Code, "--tonnes", "1", "--date", "2025-03-03")
+	if a := c.ok("audit"); !strings.Contains(a, "token:ops 3") || !strings.Contains(a, "user:"+osUser()+" 1") {
+		t.Errorf("the audit does not count the entries by who wrote them:\n%s", a)
+	}
+	if !strings.Contains(c.ok("contract", "show", code.Code), "14.500") {
+		t.Error("the three deliveries (12.5 t, 1 t and 1 t) are not in the position")
 	}
 }
 

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -482,4 +483,39 @@ func TestUnavailable(t *testing.T) {
 		}
 	}
 	_ = store.Roles
+}
+
+// TestRecordedBy: each entry records the token that wrote it, sealed by its hash, and the
+// audit counts the entries by who wrote them.
+func TestRecordedBy(t *testing.T) {
+	ta := newAPI(t)
+	ta.contract("C1", "")
+	_, _, body := ta.do("POST", "/v1/contracts/C1/deliveries", "recorder", "who-1", delivery)
+	var res OperationJSON
+	if err := json.Unmarshal(body, &res); err != nil {
+		t.Fatal(err)
+	}
+	if got := res.Entry.Metadata["recorded_by"]; got != "token:recorder" {
+		t.Errorf("recorded_by %q, want token:recorder", got)
+	}
+	e, err := ta.store.Entry(context.Background(), res.Entry.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := e.ComputeHash(); err != nil || !bytes.Equal(h, e.Hash) {
+		t.Errorf("the hash does not verify with recorded_by in it: %v", err)
+	}
+	e.Metadata["recorded_by"] = "token:someone-else"
+	if h, _ := e.ComputeHash(); bytes.Equal(h, e.Hash) {
+		t.Error("the hash still verifies after recorded_by was changed: it does not seal it")
+	}
+	_, _, body = ta.do("GET", "/v1/audit", "viewer", "", "")
+	var audit service.AuditJSON
+	if err := json.Unmarshal(body, &audit); err != nil {
+		t.Fatal(err)
+	}
+	// The two contracts' sign entries by the admin token, the delivery by the recorder.
+	if audit.RecordedBy["token:admin"] != 2 || audit.RecordedBy["token:recorder"] != 1 || len(audit.RecordedBy) != 2 {
+		t.Errorf("audit recorded_by = %v", audit.RecordedBy)
+	}
 }

@@ -129,6 +129,7 @@ func (s *Server) wrap(rt Route) http.Handler {
 				return
 			}
 			setLogToken(r, tok.Name)
+			r = r.WithContext(store.WithRecorder(r.Context(), "token:"+tok.Name))
 			if !tok.Can(rt.Role) {
 				s.writeProblem(w, r, newProblem("forbidden", fmt.Sprintf("token %s is a %s; this needs the %s role", tok.Name, tok.Role, rt.Role)))
 				return

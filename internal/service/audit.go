@@ -13,14 +13,17 @@ import (
 
 // AuditJSON is the stable JSON of `carbonledger audit --format json`.
 type AuditJSON struct {
-	OK       bool             `json:"ok"`
-	Entries  int64            `json:"entries"`
-	Postings int64            `json:"postings"`
-	Books    int              `json:"books"`
-	Digest   string           `json:"digest"`
-	KnownAt  string           `json:"known_at"`
-	Since    string           `json:"since,omitempty"`
-	Findings []ledger.Finding `json:"findings"`
+	OK       bool   `json:"ok"`
+	Entries  int64  `json:"entries"`
+	Postings int64  `json:"postings"`
+	Books    int    `json:"books"`
+	Digest   string `json:"digest"`
+	KnownAt  string `json:"known_at"`
+	Since    string `json:"since,omitempty"`
+	// RecordedBy counts the entries by who wrote them: "token:NAME" (the API), "user:NAME"
+	// (the CLI), "unrecorded" for entries from before the journal recorded it.
+	RecordedBy map[string]int64 `json:"recorded_by"`
+	Findings   []ledger.Finding `json:"findings"`
 }
 
 // Statement builds an audit statement from an audit.
@@ -142,5 +145,16 @@ func Audit(ctx context.Context, s *store.Store, prior *ledger.Statement, want ed
 		findings = []ledger.Finding{}
 	}
 	return AuditJSON{OK: len(findings) == 0, Entries: res.Entries, Postings: res.Postings, Books: len(res.Heads), Digest: res.Digest,
-		KnownAt: res.KnownAt.Format("2006-01-02T15:04:05.000000Z"), Findings: findings}, res, nil
+		KnownAt: res.KnownAt.Format("2006-01-02T15:04:05.000000Z"), Findings: findings, RecordedBy: recordedBy(res.RecordedBy)}, res, nil
+}
+
+func recordedBy(m map[string]int64) map[string]int64 {
+	out := make(map[string]int64, len(m))
+	for k, n := range m {
+		if k == "" {
+			k = "unrecorded"
+		}
+		out[k] += n
+	}
+	return out
 }

@@ -34,6 +34,9 @@ type AuditResult struct {
 	SinceTotals   map[string]ledger.Position
 	SinceAccounts map[string]ledger.Tonnes
 	SinceHashes   map[string]string
+	// RecordedBy counts the entries by who wrote them ("" for those written before the
+	// journal recorded it).
+	RecordedBy map[string]int64
 }
 
 // OK reports whether the audit found nothing wrong.
@@ -124,6 +127,7 @@ func (s *Store) Audit(ctx context.Context, since map[string]int64) (*AuditResult
 	aud.Finish()
 	res.Findings, res.Entries, res.Postings, res.Heads = aud.Findings(), aud.Entries, aud.Postings, aud.Heads
 	res.Digest = ledger.LedgerDigest(aud.Heads)
+	res.RecordedBy = aud.RecordedBy
 	res.Totals, res.SinceTotals, res.SinceAccounts, res.SinceHashes = aud.Totals, aud.SinceTotals, aud.SinceAccounts, aud.SinceHashes
 	return res, nil
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -263,6 +264,15 @@ func (s *Store) prepareEntry(ctx context.Context, tx *sqlx.Tx, b book, ba bookAc
 			}
 		}
 		ids[i] = a.ID
+	}
+	if who := s.recorder(ctx); who != "" {
+		// Who wrote the entry is part of what it says, so the hash seals it.
+		md := maps.Clone(e.Metadata)
+		if md == nil {
+			md = map[string]string{}
+		}
+		md[ledger.MetaRecordedBy] = who
+		e.Metadata = md
 	}
 	if err := e.Seal(b.HeadSeq+1, b.HeadHash, now); err != nil {
 		return nil, err

@@ -39,6 +39,24 @@ type Store struct {
 	FutureTolerance time.Duration
 	// MaxAttempts bounds the retries of a transaction that failed to serialize.
 	MaxAttempts int
+	// Recorder is who writes, when the context does not say (WithRecorder): the CLI sets
+	// its OS user. Each entry records it (metadata recorded_by), sealed by the hash.
+	Recorder string
+}
+
+type recorderKey struct{}
+
+// WithRecorder returns ctx saying who writes what the store writes under it: the API puts
+// the token's name here for each request.
+func WithRecorder(ctx context.Context, who string) context.Context {
+	return context.WithValue(ctx, recorderKey{}, who)
+}
+
+func (s *Store) recorder(ctx context.Context) string {
+	if who, ok := ctx.Value(recorderKey{}).(string); ok {
+		return who
+	}
+	return s.Recorder
 }
 
 // Migrate applies the pending migrations to the database at url and returns the versions it
