@@ -53,19 +53,23 @@ fuzz: ## fuzz the parsers briefly (FUZZTIME=30s per target)
 	$(GO) test ./internal/store -run '^$$' -fuzz '^FuzzParseMetadata$$' -fuzztime $${FUZZTIME:-30s}
 
 .PHONY: bench
-bench: ## seed 1,000 contracts / 10M postings once (kept in the cluster), time every report and the audit, writes beside pgbench TPC-B, then import beside COPY
+bench: ## seed 1,000 contracts / 10M postings once (kept in the cluster), time every report and the audit, writes beside pgbench TPC-B, the API beside the store, then import beside COPY
 	$(GO) run ./cmd/clbench -contracts 1000 -postings 10000000 -runs 5 -write-seconds 10 -history 0,10000,100000 -bulk-rows 1000000 -bulk-contracts 1000
 
 .PHONY: bench-writes
 bench-writes: ## only the write section of make bench: deliveries at 1-32 writers beside pgbench TPC-B, and latency over history
 	$(GO) run ./cmd/clbench -only writes -write-seconds 10 -history 0,10000,100000
 
+.PHONY: bench-api
+bench-api: ## only the API section of make bench: 32 clients posting deliveries over loopback beside store.Deliver at 32 writers
+	$(GO) run ./cmd/clbench -only api -write-seconds 10
+
 .PHONY: bench-bulk
 bench-bulk: ## only the bulk section of make bench: carbonledger import of 1M deliveries over 1,000 contracts, beside plain COPY
 	$(GO) run ./cmd/clbench -only bulk -bulk-rows 1000000 -bulk-contracts 1000
 
 .PHONY: bench-smoke
-bench-smoke: ## the benchmark, small: 20 contracts, 20,000 postings, 2 s per write level, 20,000 imported rows (CI runs it)
+bench-smoke: ## the benchmark, small: 20 contracts, 20,000 postings, 2 s per write and API level, 20,000 imported rows (CI runs it)
 	$(GO) run ./cmd/clbench -contracts 20 -postings 20000 -runs 2 -write-seconds 2 -write-warmup 1 -history 0,1000,10000 -bulk-rows 20000 -bulk-contracts 20
 
 .PHONY: migrate

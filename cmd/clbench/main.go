@@ -1,6 +1,7 @@
 // Command clbench seeds a large synthetic ledger (by default 1,000 contracts and 10 million
-// postings) and prints how long each report, the audit and the write path take on it, then
-// how fast `carbonledger import` loads a million deliveries beside plain COPY. It is
+// postings) and prints how long each report, the audit and the write path take on it, how
+// fast deliveries go through the HTTP API beside the store, then how fast `carbonledger
+// import` loads a million deliveries beside plain COPY. It is
 // `make bench`; `make bench-smoke` runs it small. Figures, not pass/fail: no test depends on
 // how fast this machine is.
 package main
@@ -32,9 +33,9 @@ func main() {
 	flag.IntVar(&cfg.Runs, "runs", 5, "timed runs of each measurement")
 	flag.Uint64Var(&cfg.Seed, "seed", 1, "random seed of the synthetic ledger")
 	flag.BoolVar(&cfg.Reseed, "reseed", false, "drop the seeded benchmark database and seed it again")
-	flag.StringVar(&cfg.Only, "only", "", "measure only reports, audit, writes or bulk (writes and bulk seed nothing)")
-	flag.IntVar(&cfg.Write.Seconds, "write-seconds", 10, "measured seconds of each write concurrency level")
-	flag.IntVar(&cfg.Write.Warmup, "write-warmup", 2, "seconds of warm-up, not measured, before each write level")
+	flag.StringVar(&cfg.Only, "only", "", "measure only reports, audit, writes, api or bulk (writes, api and bulk seed nothing)")
+	flag.IntVar(&cfg.Write.Seconds, "write-seconds", 10, "measured seconds of each write concurrency level (and of each level of the api section)")
+	flag.IntVar(&cfg.Write.Warmup, "write-warmup", 2, "seconds of warm-up, not measured, before each write level (and api level)")
 	history := flag.String("history", "0,10000,100000", "prior deliveries of the contracts the single-delivery latency is measured on, the first the baseline")
 	flag.IntVar(&cfg.Write.Samples, "history-samples", 200, "timed deliveries on each history contract")
 	flag.IntVar(&cfg.Write.PgbenchScale, "pgbench-scale", 32, "pgbench -i scale of the TPC-B baseline (at least the largest client count, 32)")

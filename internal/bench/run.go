@@ -26,20 +26,21 @@ type Config struct {
 	Runs      int    // timed runs of each measurement
 	Seed      uint64 //
 	Reseed    bool   // drop and seed the benchmark database again
-	Only      string // "reports", "audit", "writes" or "bulk" to measure only that ("" for all)
+	Only      string // "reports", "audit", "writes", "api" or "bulk" to measure only that ("" for all)
 	Write     WriteConfig
 	Bulk      BulkConfig
 	Out       io.Writer
 	Log       io.Writer
 }
 
-// Run seeds (or reuses) the benchmark database and prints the measurements. The write and
-// bulk sections use databases of their own, so `-only writes` and `-only bulk` seed nothing.
+// Run seeds (or reuses) the benchmark database and prints the measurements. The write, API
+// and bulk sections use databases of their own, so `-only writes`, `-only api` and `-only
+// bulk` seed nothing.
 func Run(ctx context.Context, cfg Config) error {
 	switch cfg.Only {
-	case "", "reports", "audit", "writes", "bulk":
+	case "", "reports", "audit", "writes", "api", "bulk":
 	default:
-		return fmt.Errorf("-only %q: want reports, audit, writes or bulk", cfg.Only)
+		return fmt.Errorf("-only %q: want reports, audit, writes, api or bulk", cfg.Only)
 	}
 	admin, err := pgdev.Resolve(ctx, cfg.Log, "postgres")
 	if err != nil {
@@ -53,6 +54,11 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.Only == "" || cfg.Only == "writes" {
 		if err := Writes(ctx, admin, cfg, today); err != nil {
+			return err
+		}
+	}
+	if cfg.Only == "" || cfg.Only == "api" {
+		if err := API(ctx, admin, cfg, today); err != nil {
 			return err
 		}
 	}
