@@ -470,29 +470,35 @@ func (t Term) HTML(w io.Writer) error {
 		if c.WeightedPrice != nil {
 			cv.Facts = append(cv.Facts, fact{"Weighted avg. price", *c.WeightedPrice, c.Currency + "/t"})
 		}
-		groups := make([]vGroup, 0, len(c.Years))
-		muted := false
-		for _, y := range c.Years {
-			g := vGroup{Label: fmt.Sprintf("Year %d", y.Year), Sub: yearSpan(y.Start, y.End),
-				Values: []ledger.Tonnes{y.Scheduled, y.Delivered}, Muted: !y.Due && y.Year > 0}
-			muted = muted || g.Muted
-			g.Long = fmt.Sprintf("Year %d (%s to %s)", y.Year, y.Start, y.End)
-			if y.Year == 0 {
-				g.Label, g.Sub, g.Long = "Before", "term", "Before the term (to "+y.End+")"
-			} else if !y.Due {
-				g.Long += ", due " + y.DueOn + ", not yet due"
-			}
-			groups = append(groups, g)
-		}
-		cv.Chart = barChart(cv.Anchor+"-chart", "Scheduled and delivered tonnes per contract year, "+c.Code,
-			fmt.Sprintf("Grouped bars for %d contract years: scheduled tonnes (hatched) beside delivered tonnes (solid). The schedule of years not yet due is drawn lighter. The table below lists every figure.", len(groups)),
-			"Nothing scheduled or delivered", []series{{Name: "Scheduled", Fill: fillScheduled, Mutes: true}, {Name: "Delivered", Fill: fillDelivered}}, groups, false)
-		if muted {
-			cv.Chart.Legend = append(cv.Chart.Legend, legendItem{Fill: fillScheduled, Name: "Scheduled, not yet due", Muted: true})
-		}
+		cv.Chart = termChart(c, cv.Anchor)
 		v.Contracts = append(v.Contracts, cv)
 	}
 	return pages.ExecuteTemplate(w, "term", v)
+}
+
+// termChart draws a contract's scheduled against delivered tonnes per contract year.
+func termChart(c TermContract, anchor string) vChart {
+	groups := make([]vGroup, 0, len(c.Years))
+	muted := false
+	for _, y := range c.Years {
+		g := vGroup{Label: fmt.Sprintf("Year %d", y.Year), Sub: yearSpan(y.Start, y.End),
+			Values: []ledger.Tonnes{y.Scheduled, y.Delivered}, Muted: !y.Due && y.Year > 0}
+		muted = muted || g.Muted
+		g.Long = fmt.Sprintf("Year %d (%s to %s)", y.Year, y.Start, y.End)
+		if y.Year == 0 {
+			g.Label, g.Sub, g.Long = "Before", "term", "Before the term (to "+y.End+")"
+		} else if !y.Due {
+			g.Long += ", due " + y.DueOn + ", not yet due"
+		}
+		groups = append(groups, g)
+	}
+	chart := barChart(anchor+"-chart", "Scheduled and delivered tonnes per contract year, "+c.Code,
+		fmt.Sprintf("Grouped bars for %d contract years: scheduled tonnes (hatched) beside delivered tonnes (solid). The schedule of years not yet due is drawn lighter. The table below lists every figure.", len(groups)),
+		"Nothing scheduled or delivered", []series{{Name: "Scheduled", Fill: fillScheduled, Mutes: true}, {Name: "Delivered", Fill: fillDelivered}}, groups, false)
+	if muted {
+		chart.Legend = append(chart.Legend, legendItem{Fill: fillScheduled, Name: "Scheduled, not yet due", Muted: true})
+	}
+	return chart
 }
 
 // yearSpan labels a contract year by the calendar years it spans: "2024" or "2024–25".
@@ -542,15 +548,7 @@ func (p PeriodReport) HTML(w io.Writer) error {
 	if p.FiscalYearStart > 1 && p.FiscalYearStart <= 12 {
 		v.FiscalFY = fmt.Sprintf("Fiscal years start on 1 %s and are named after the calendar year they end in.", time.Month(p.FiscalYearStart))
 	}
-	groups := make([]vGroup, 0, len(p.Periods))
-	for _, per := range p.Periods {
-		groups = append(groups, vGroup{Label: per.Label, Long: fmt.Sprintf("%s (%s to %s)", per.Label, per.Start, per.End),
-			Values: []ledger.Tonnes{per.Contracted, per.Delivered, per.Retired}})
-	}
-	v.Chart = barChart("period-chart", "Contracted, delivered and retired tonnes per period",
-		fmt.Sprintf("Grouped bars for %d periods: contracted (hatched), delivered (solid) and retired (dotted) tonnes. The table below lists every figure.", len(groups)),
-		"No tonnes contracted, delivered or retired in these periods",
-		[]series{{Name: "Contracted", Fill: fillScheduled}, {Name: "Delivered", Fill: fillDelivered}, {Name: "Retired", Fill: fillRetired}}, groups, false)
+	v.Chart = periodChart(p)
 	if p.By != "" {
 		c := periodByChart(p)
 		v.ByChart = &c
@@ -567,6 +565,19 @@ func (p PeriodReport) HTML(w io.Writer) error {
 		v.Rows = append(v.Rows, periodRow{Label: per.Label, Start: per.Start, End: per.End, Group: "all", Measures: per.Measures, All: true, Total: total})
 	}
 	return pages.ExecuteTemplate(w, "period", v)
+}
+
+// periodChart draws contracted, delivered and retired tonnes per period.
+func periodChart(p PeriodReport) vChart {
+	groups := make([]vGroup, 0, len(p.Periods))
+	for _, per := range p.Periods {
+		groups = append(groups, vGroup{Label: per.Label, Long: fmt.Sprintf("%s (%s to %s)", per.Label, per.Start, per.End),
+			Values: []ledger.Tonnes{per.Contracted, per.Delivered, per.Retired}})
+	}
+	return barChart("period-chart", "Contracted, delivered and retired tonnes per period",
+		fmt.Sprintf("Grouped bars for %d periods: contracted (hatched), delivered (solid) and retired (dotted) tonnes. The table below lists every figure.", len(groups)),
+		"No tonnes contracted, delivered or retired in these periods",
+		[]series{{Name: "Contracted", Fill: fillScheduled}, {Name: "Delivered", Fill: fillDelivered}, {Name: "Retired", Fill: fillRetired}}, groups, false)
 }
 
 // periodByChart stacks each period's delivered tonnes by group: the seven largest groups over

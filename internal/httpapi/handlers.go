@@ -447,7 +447,7 @@ func (s *Server) kept(w http.ResponseWriter, r *http.Request, tok store.Token, b
 			return err
 		}
 		var first bool
-		prior, first, err = s.Store.KeepResponse(r.Context(), store.KeptResponse{Key: key, Token: tok.Name, Request: digest, Status: status, Body: append(b, '\n')})
+		prior, first, err = s.Store.KeepResponse(r.Context(), store.KeptResponse{Key: key, Route: r.Pattern, Token: tok.Name, Request: digest, Status: status, Body: append(b, '\n')})
 		if err != nil {
 			return err
 		}

@@ -13,6 +13,7 @@ package httpapi
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
@@ -44,12 +45,19 @@ type Server struct {
 	MaxBody, MaxBatchBody int64
 
 	inflight sync.Map // Idempotency-Keys of writes running now: a second one gets 409
+	// sessionKey signs the dashboard's session cookies and CSRF tokens; drawn when the
+	// server starts, so a restart signs everyone out.
+	sessionKey []byte
 }
 
 // New returns a server over st with the defaults.
 func New(st *store.Store, log *slog.Logger) *Server {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		panic(err) // crypto/rand does not fail on a supported platform
+	}
 	return &Server{Store: st, Log: log, Now: time.Now, FutureTolerance: 24 * time.Hour,
-		MaxBody: 1 << 20, MaxBatchBody: 8 << 20}
+		MaxBody: 1 << 20, MaxBatchBody: 8 << 20, sessionKey: key}
 }
 
 // handlerFunc is a route's handler: it writes a success itself and returns any failure,
@@ -96,6 +104,7 @@ func (s *Server) Handler() http.Handler {
 	for _, rt := range s.Routes() {
 		mux.Handle(rt.Method+" "+rt.Path, s.wrap(rt))
 	}
+	s.dashboardRoutes(mux)
 	// Anything no route matches: a path some route has under other methods is a 405 that
 	// names them (Allow), any other a 404; both as problems.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -145,6 +154,13 @@ func (s *Server) wrap(rt Route) http.Handler {
 // or revoked one is a 401 that says which, never echoing the token.
 func (s *Server) authenticate(r *http.Request) (store.Token, error) {
 	h := r.Header.Get("Authorization")
+	if h == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		// The dashboard's session reads too (its download links); a write needs the token.
+		if _, _, ok := s.session(r); ok {
+			tok, _, err := s.sessionToken(r)
+			return tok, err
+		}
+	}
 	secret, ok := strings.CutPrefix(h, "Bearer ")
 	if !ok || secret == "" {
 		return store.Token{}, newProblem("unauthorized", "send a token: Authorization: Bearer TOKEN (carbonledger token create)")

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
@@ -186,6 +187,57 @@ func (s *Store) EntriesByKeys(ctx context.Context, keys []string) (map[string]le
 			out[e.Key] = e
 		}
 		return err
+	})
+	return out, err
+}
+
+// EntryFilter narrows the journal: to some books (contract codes; nil for all), to entries of
+// some kinds or correcting them (nil for all), effective from From to To (zero for no bound).
+type EntryFilter struct {
+	Books    []string
+	Kinds    []string
+	From, To time.Time
+}
+
+// FilteredEntries returns up to limit entries that pass f, books in id order and each book's
+// in chain order, after the position (book id, seq) given.
+func (s *Store) FilteredEntries(ctx context.Context, f EntryFilter, after FeedPosition, limit int) ([]FeedEntry, error) {
+	var from, to any
+	if !f.From.IsZero() {
+		from = f.From
+	}
+	if !f.To.IsZero() {
+		to = f.To
+	}
+	var out []FeedEntry
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		var rows []struct {
+			entryRow
+			BookID int64 `db:"book_id"`
+		}
+		if err := tx.SelectContext(ctx, &rows, `SELECT `+entryCols+`, e.book_id
+			  FROM entries e JOIN books b ON b.id = e.book_id
+			 WHERE (e.book_id, e.seq) > ($1, $2)
+			   AND ($3::text[] IS NULL OR b.code = ANY($3))
+			   AND ($4::text[] IS NULL OR e.kind = ANY($4) OR e.reverts_kind = ANY($4))
+			   AND ($5::date IS NULL OR e.effective_on >= $5) AND ($6::date IS NULL OR e.effective_on <= $6)
+			 ORDER BY e.book_id, e.seq LIMIT $7`,
+			after.Book, after.Seq, nullArray(f.Books), nullArray(f.Kinds), from, to, limit); err != nil {
+			return err
+		}
+		plain := make([]entryRow, len(rows))
+		for i, r := range rows {
+			plain[i] = r.entryRow
+		}
+		es, err := withPostings(ctx, tx, plain)
+		if err != nil {
+			return err
+		}
+		out = make([]FeedEntry, len(es))
+		for i, e := range es {
+			out[i] = FeedEntry{Entry: e, BookID: rows[i].BookID}
+		}
+		return nil
 	})
 	return out, err
 }

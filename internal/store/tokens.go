@@ -165,6 +165,7 @@ func (s *Store) TokenBySecret(ctx context.Context, secret string) (Token, error)
 // KeptResponse is an API answer kept for good under its Idempotency-Key.
 type KeptResponse struct {
 	Key     string `db:"idempotency_key"`
+	Route   string `db:"route"`
 	Token   string `db:"token_name"`
 	Request []byte `db:"request_sha256"`
 	Status  int    `db:"status"`
@@ -174,7 +175,7 @@ type KeptResponse struct {
 // KeptResponseFor returns the response kept under key, if any.
 func (s *Store) KeptResponseFor(ctx context.Context, key string) (KeptResponse, bool, error) {
 	var r KeptResponse
-	err := s.db.GetContext(ctx, &r, `SELECT idempotency_key, token_name, request_sha256, status, body FROM api_responses WHERE idempotency_key = $1`, key)
+	err := s.db.GetContext(ctx, &r, `SELECT idempotency_key, route, token_name, request_sha256, status, body FROM api_responses WHERE idempotency_key = $1`, key)
 	if errors.Is(err, sql.ErrNoRows) {
 		return r, false, nil
 	}
@@ -187,8 +188,8 @@ func (s *Store) KeptResponseFor(ctx context.Context, key string) (KeptResponse, 
 // KeepResponse keeps r; when another request kept one under the same key first, it returns
 // that one instead (and false).
 func (s *Store) KeepResponse(ctx context.Context, r KeptResponse) (KeptResponse, bool, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO api_responses (idempotency_key, token_name, request_sha256, status, body)
-		VALUES ($1, $2, $3, $4, $5) ON CONFLICT (idempotency_key) DO NOTHING`, r.Key, r.Token, r.Request, r.Status, r.Body)
+	res, err := s.db.ExecContext(ctx, `INSERT INTO api_responses (idempotency_key, route, token_name, request_sha256, status, body)
+		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING`, r.Key, r.Route, r.Token, r.Request, r.Status, r.Body)
 	if err != nil {
 		return r, false, dbErr("keep the response", err)
 	}
@@ -197,4 +198,34 @@ func (s *Store) KeepResponse(ctx context.Context, r KeptResponse) (KeptResponse,
 	}
 	prior, _, err := s.KeptResponseFor(ctx, r.Key)
 	return prior, false, err
+}
+
+// LastKeptResponse is the newest answer kept for route with status, and when it was kept.
+func (s *Store) LastKeptResponse(ctx context.Context, route string, status int) (KeptResponse, time.Time, bool, error) {
+	var r struct {
+		KeptResponse
+		At time.Time `db:"created_at"`
+	}
+	err := s.db.GetContext(ctx, &r, `SELECT idempotency_key, route, token_name, request_sha256, status, body, created_at
+		FROM api_responses WHERE route = $1 AND status = $2 ORDER BY created_at DESC LIMIT 1`, route, status)
+	if errors.Is(err, sql.ErrNoRows) {
+		return KeptResponse{}, time.Time{}, false, nil
+	}
+	if err != nil {
+		return KeptResponse{}, time.Time{}, false, dbErr("read the last kept response", err)
+	}
+	return r.KeptResponse, r.At.UTC(), true, nil
+}
+
+// TokenByName finds a token by its name, revoked or not; ErrNotFound when there is none.
+func (s *Store) TokenByName(ctx context.Context, name string) (Token, error) {
+	var r tokenRow
+	err := s.db.GetContext(ctx, &r, `SELECT `+tokenColumns+` FROM api_tokens WHERE name = $1`, name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Token{}, ledger.ErrNotFound
+	}
+	if err != nil {
+		return Token{}, dbErr("find the token", err)
+	}
+	return r.token(), nil
 }
