@@ -379,8 +379,9 @@ END $$;
 -- Everything an operation under a contract reads, in one call: it locks the contract's book,
 -- then (each statement of a VOLATILE function taking a fresh snapshot, so what a writer we
 -- waited for committed is seen) looks the idempotency key up, and returns contract_state
--- with the book's accounts and the clock. A key already used returns only {"replay": ...};
--- an unknown contract returns {}.
+-- with the book's accounts and the clock. A key already used returns only {"replay": ...},
+-- or {"kept": true} when the API keeps another kind of answer under it; an unknown contract
+-- returns {}.
 CREATE OR REPLACE FUNCTION operation_state(p_code text, p_key text) RETURNS jsonb
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
@@ -392,6 +393,10 @@ BEGIN
     SELECT id, request_sha256 INTO prior FROM entries WHERE idempotency_key = p_key;
     IF FOUND THEN
         RETURN jsonb_build_object('replay', jsonb_build_object('id', prior.id, 'request', encode(prior.request_sha256, 'hex')));
+    END IF;
+    -- A key the API used for an answer that is not an entry (a batch, a statement) is taken.
+    IF EXISTS (SELECT 1 FROM api_responses WHERE idempotency_key = p_key) THEN
+        RETURN '{"kept": true}';
     END IF;
     st := contract_state(b.id);
     IF st IS NULL THEN

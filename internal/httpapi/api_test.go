@@ -519,3 +519,56 @@ func TestRecordedBy(t *testing.T) {
 		t.Errorf("audit recorded_by = %v", audit.RecordedBy)
 	}
 }
+
+// TestKeysAcrossKinds: one Idempotency-Key names one request, whichever kind of answer it
+// got; a replay is authorised as the first request was; the key's length is the journal's.
+func TestKeysAcrossKinds(t *testing.T) {
+	ta := newAPI(t)
+	ta.contract("C1", "")
+	if st, _, body := ta.do("POST", "/v1/contracts/C1/deliveries", "recorder", "shared-1", delivery); st != 201 {
+		t.Fatalf("delivery: %d %s", st, body)
+	}
+	st, h, body := ta.do("POST", "/v1/audit/statements", "viewer", "shared-1", "{ }")
+	if p := ta.problem(h, body); st != 422 || p.Type != ProblemTypePrefix+"idempotency-key-reused" {
+		t.Errorf("a delivery's key reused for a statement: %d %s", st, body)
+	}
+	if st, _, body := ta.do("POST", "/v1/audit/statements", "viewer", "shared-2", "{ }"); st != 201 {
+		t.Fatalf("statement with an empty object body: %d %s", st, body)
+	}
+	for path, req := range map[string]string{"/v1/contracts/C1/deliveries": delivery, "/v1/contracts": contractDoc(t, "C9", "")} {
+		st, h, body = ta.do("POST", path, "admin", "shared-2", req)
+		if p := ta.problem(h, body); st != 422 || p.Type != ProblemTypePrefix+"idempotency-key-reused" {
+			t.Errorf("a statement's key reused on %s: %d %s", path, st, body)
+		}
+	}
+	// A batch on C1 by the recorder, then the same key and body from the token limited to
+	// SCOPED: refused, not replayed.
+	batch := `{"operations":[{"op":"deliver","contract":"C1","tonnes":"1","date":"2025-03-01"}]}`
+	if st, _, body := ta.do("POST", "/v1/batches", "recorder", "b-1", batch); st != 201 {
+		t.Fatalf("batch: %d %s", st, body)
+	}
+	if st, _, body := ta.do("POST", "/v1/batches", "scoped", "b-1", batch); st != 403 {
+		t.Errorf("another token's batch replayed by a token outside its contract: %d %s", st, body)
+	}
+	long := strings.Repeat("k", 201)
+	if st, _, _ := ta.do("POST", "/v1/contracts/C1/deliveries", "recorder", long, delivery); st != 400 {
+		t.Errorf("a 201-byte key: %d, want 400", st)
+	}
+	if st, _, body := ta.do("POST", "/v1/contracts/C1/deliveries", "recorder", long[:200], delivery); st != 201 {
+		t.Errorf("a 200-byte key: %d %s, want 201", st, body)
+	}
+	if st, _, _ := ta.do("POST", "/v1/batches", "recorder", long[:197], batch); st != 400 {
+		t.Errorf("a batch key that leaves no room for #index: %d, want 400", st)
+	}
+	// A cursor of one list is refused by another.
+	_, _, body = ta.do("GET", "/v1/contracts/C1/entries?limit=1", "viewer", "", "")
+	var page struct{ Next string }
+	json.Unmarshal(body, &page)
+	if st, _, _ := ta.do("GET", "/v1/contracts?after="+page.Next, "viewer", "", ""); st != 400 {
+		t.Errorf("an entries cursor on the contract list: %d, want 400", st)
+	}
+	if st, h, _ := ta.do("GET", "/v1/contracts", "", "", ""); st != 401 || h.Get("WWW-Authenticate") == "" {
+		t.Errorf("401 without WWW-Authenticate: %d %q", st, h.Get("WWW-Authenticate"))
+	}
+	ta.clean()
+}

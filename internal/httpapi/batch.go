@@ -58,23 +58,32 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, tok store.Tok
 	}
 	atomic := in.Atomic == nil || *in.Atomic
 	key := r.Header.Get("Idempotency-Key")
-	return s.kept(w, r, tok, body, func(ctx context.Context) (int, any, error) {
-		reqs := make([]ledger.Request, len(in.Operations))
-		results := make([]BatchResultJSON, len(in.Operations))
-		refused := false
-		for i, raw := range in.Operations {
-			results[i].Index = i
-			req, err := s.batchOp(ctx, tok, raw, fmt.Sprintf("%s#%d", key, i))
-			if err != nil {
-				p, known := problemOf(err)
-				if !known {
-					return 0, nil, err
-				}
-				results[i].Status, results[i].Problem, refused = p.Status, p, true
-				continue
+	if len(key) > maxKey-len("#999") {
+		return keyTooLong(maxKey - len("#999"))
+	}
+	// Every operation is parsed, and the token's right to each checked, before anything runs
+	// or a kept answer is replayed: a retry is authorised as the first request was.
+	reqs := make([]ledger.Request, len(in.Operations))
+	results := make([]BatchResultJSON, len(in.Operations))
+	refused := false
+	for i, raw := range in.Operations {
+		results[i].Index = i
+		req, err := s.batchOp(r.Context(), tok, raw, fmt.Sprintf("%s#%d", key, i))
+		if err != nil {
+			p, known := problemOf(err)
+			if !known {
+				return err
 			}
-			reqs[i] = req
+			if p.Status == http.StatusForbidden {
+				p.Detail = fmt.Sprintf("operation %d: %s", i, p.Detail)
+				return p
+			}
+			results[i].Status, results[i].Problem, refused = p.Status, p, true
+			continue
 		}
+		reqs[i] = req
+	}
+	return s.kept(w, r, tok, body, func(ctx context.Context) (int, any, error) {
 		if atomic {
 			if refused {
 				return 0, nil, batchProblem(results)

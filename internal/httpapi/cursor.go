@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -21,21 +22,29 @@ type entryCursor struct {
 	Seq int64 `json:"s"`
 }
 
-func encodeCursor(v any) string {
+// encodeCursor writes a list's cursor: the list's kind ("c" contracts, "e" a contract's
+// entries), a dot, and the key as JSON; a cursor of another list is refused.
+func encodeCursor(kind string, v any) string {
 	b, _ := json.Marshal(v)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return base64.RawURLEncoding.EncodeToString(append([]byte(kind+"."), b...))
 }
 
 func badCursor(v string) error {
 	return ledger.Invalid("after", v, "is not a cursor this list returned (pass its next value unchanged)")
 }
 
-func decodeCursor(v string, dst any) error {
+func decodeCursor(v, kind string, dst any) error {
 	if v == "" {
 		return nil
 	}
 	b, err := base64.RawURLEncoding.DecodeString(v)
-	if err != nil || json.Unmarshal(b, dst) != nil {
+	if err != nil {
+		return badCursor(v)
+	}
+	rest, ok := bytes.CutPrefix(b, []byte(kind+"."))
+	dec := json.NewDecoder(bytes.NewReader(rest))
+	dec.DisallowUnknownFields()
+	if !ok || dec.Decode(dst) != nil {
 		return badCursor(v)
 	}
 	return nil

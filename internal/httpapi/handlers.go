@@ -30,21 +30,35 @@ type ContractCreatedJSON struct {
 	Entry service.EntryJSON `json:"entry"`
 }
 
+// maxKey is the longest Idempotency-Key: the journal's own limit on an entry's key.
+const maxKey = 200
+
+func keyTooLong(n int) *Problem {
+	p := newProblem("invalid", fmt.Sprintf("the Idempotency-Key is longer than %d bytes", n))
+	p.Field, p.Rule = "Idempotency-Key", fmt.Sprintf("is longer than %d bytes", n)
+	return p
+}
+
 // idempotencyKey reads the write's Idempotency-Key and marks it running; done unmarks it.
 func (s *Server) idempotencyKey(r *http.Request) (key string, done func(), err error) {
 	key = r.Header.Get("Idempotency-Key")
 	switch {
 	case key == "":
 		return "", nil, newProblem("idempotency-key-needed", "every write needs an Idempotency-Key header (any unique text up to 255 bytes, such as a UUID)")
-	case len(key) > 255:
-		p := newProblem("invalid", "the Idempotency-Key is longer than 255 bytes")
-		p.Field, p.Rule = "Idempotency-Key", "is longer than 255 bytes"
-		return "", nil, p
+	case len(key) > maxKey:
+		return "", nil, keyTooLong(maxKey)
 	}
 	if _, busy := s.inflight.LoadOrStore(key, struct{}{}); busy {
 		return "", nil, newProblem("request-in-progress", "a request with Idempotency-Key "+key+" is still running; retry when it has answered")
 	}
 	return key, func() { s.inflight.Delete(key) }, nil
+}
+
+// keyReused is the problem of a key that holds another kind of answer.
+func keyReused(key string) *Problem {
+	p := newProblem("idempotency-key-reused", "Idempotency-Key "+key+" was used for another request; use a new key for a new request")
+	p.Field, p.Value, p.Rule = "key", key, "was already used for a different request"
+	return p
 }
 
 // writeResult answers a recorded entry: 201, or the same 201 and body marked as a replay.
@@ -71,6 +85,11 @@ func (s *Server) postContract(w http.ResponseWriter, r *http.Request, tok store.
 	}
 	if err := covers(tok, c.Code); err != nil {
 		return err
+	}
+	if _, kept, err := s.Store.KeptResponseFor(r.Context(), key); err != nil {
+		return err
+	} else if kept {
+		return keyReused(key)
 	}
 	res, err := s.Store.AddContract(r.Context(), c, key)
 	if err != nil {
@@ -179,7 +198,7 @@ func (s *Server) listContracts(w http.ResponseWriter, r *http.Request, tok store
 		return err
 	}
 	var after contractCursor
-	if err := decodeCursor(r.URL.Query().Get("after"), &after); err != nil {
+	if err := decodeCursor(r.URL.Query().Get("after"), "c", &after); err != nil {
 		return err
 	}
 	sts, err := s.Store.ContractsPage(r.Context(), after.Code, limit+1, tok.Contracts)
@@ -200,7 +219,7 @@ func (s *Server) listContracts(w http.ResponseWriter, r *http.Request, tok store
 	if len(sts) > 0 {
 		after.Code = sts[len(sts)-1].Contract.Code
 	}
-	out.Next = encodeCursor(after)
+	out.Next = encodeCursor("c", after)
 	writeJSONStatus(w, http.StatusOK, "application/json", out)
 	return nil
 }
@@ -228,7 +247,7 @@ func (s *Server) contractEntries(w http.ResponseWriter, r *http.Request, tok sto
 		return err
 	}
 	var after entryCursor
-	if err := decodeCursor(r.URL.Query().Get("after"), &after); err != nil {
+	if err := decodeCursor(r.URL.Query().Get("after"), "e", &after); err != nil {
 		return err
 	}
 	es, err := s.Store.EntriesPage(r.Context(), code, after.Seq, limit+1)
@@ -249,7 +268,7 @@ func (s *Server) contractEntries(w http.ResponseWriter, r *http.Request, tok sto
 	if len(es) > 0 {
 		after.Seq = es[len(es)-1].Seq
 	}
-	out.Next = encodeCursor(after)
+	out.Next = encodeCursor("e", after)
 	writeJSONStatus(w, http.StatusOK, "application/json", out)
 	return nil
 }
@@ -402,8 +421,11 @@ func (s *Server) postStatement(w http.ResponseWriter, r *http.Request, tok store
 	if err != nil {
 		return err
 	}
-	if t := strings.TrimSpace(string(body)); t != "" && t != "{}" {
-		return ledger.Invalid("body", "", "takes no fields; send {} or nothing")
+	if len(bytes.TrimSpace(body)) > 0 {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal(body, &m); err != nil || m == nil || len(m) > 0 {
+			return ledger.Invalid("body", "", "takes no fields; send {} or nothing")
+		}
 	}
 	return s.kept(w, r, tok, body, func(ctx context.Context) (int, any, error) {
 		_, res, err := service.Audit(ctx, s.Store, nil, nil)
@@ -438,6 +460,12 @@ func (s *Server) kept(w http.ResponseWriter, r *http.Request, tok store.Token, b
 		return err
 	}
 	if !found {
+		// A key an entry of the journal holds was another request's.
+		if taken, err := s.Store.KeyTaken(r.Context(), key); err != nil {
+			return err
+		} else if taken {
+			return keyReused(key)
+		}
 		status, v, err := run(r.Context())
 		if err != nil {
 			return err
@@ -454,7 +482,7 @@ func (s *Server) kept(w http.ResponseWriter, r *http.Request, tok store.Token, b
 		found = !first
 	}
 	if found && !bytes.Equal(prior.Request, digest) {
-		return newProblem("idempotency-key-reused", "Idempotency-Key "+key+" was used for another request; use a new key for a new request")
+		return keyReused(key)
 	}
 	if found {
 		w.Header().Set("Idempotency-Replayed", "true")
@@ -493,7 +521,11 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, tok store.Token)
 		return ledger.Invalid("to", r.URL.Query().Get("to"), "is before from")
 	}
 	if format == "csv" && (!from.IsZero() || !to.IsZero()) {
-		return ledger.Invalid("from", "", export.ErrOperationsPeriod.Error())
+		field := "from"
+		if from.IsZero() {
+			field = "to"
+		}
+		return ledger.Invalid(field, r.URL.Query().Get(field), export.ErrOperationsPeriod.Error())
 	}
 	// Streamed: a whole ledger's export does not fit a buffer. A failure before the first
 	// byte is a problem; after it, the connection is cut, so a client never takes a

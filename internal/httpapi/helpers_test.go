@@ -62,19 +62,25 @@ func newAPI(t testing.TB) *testAPI {
 // 2025-2026; over, when not empty, is a JSON object whose members replace the defaults'.
 func (ta *testAPI) contract(code, over string) {
 	ta.t.Helper()
+	if st, _, body := ta.do("POST", "/v1/contracts", "admin", "contract:"+code, contractDoc(ta.t, code, over)); st != http.StatusCreated {
+		ta.t.Fatalf("add contract %s: %d %s", code, st, body)
+	}
+}
+
+// contractDoc is the contract JSON of contract's defaults with over's members.
+func contractDoc(t testing.TB, code, over string) string {
+	t.Helper()
 	doc := map[string]any{"code": code, "buyer": "Acme Buyer", "supplier": "Char Supplier", "project": "Kiln 1",
 		"method": "biochar", "country": "MX", "region": "Guanajuato", "registry": "puro", "standard": "Puro biochar",
 		"durability_years": "100+", "term_start": "2025-01-01", "term_end": "2026-12-31", "signed_on": "2024-12-15",
 		"tonnes": "1000", "price_per_tonne": "150.00", "currency": "USD", "delivery_mode": "transfer"}
 	if over != "" {
 		if err := json.Unmarshal([]byte(over), &doc); err != nil {
-			ta.t.Fatal(err)
+			t.Fatal(err)
 		}
 	}
 	b, _ := json.Marshal(doc)
-	if st, _, body := ta.do("POST", "/v1/contracts", "admin", "contract:"+code, string(b)); st != http.StatusCreated {
-		ta.t.Fatalf("add contract %s: %d %s", code, st, body)
-	}
+	return string(b)
 }
 
 // do sends a request with the named token ("" for none) and Idempotency-Key ("" for none)

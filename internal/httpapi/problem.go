@@ -122,6 +122,9 @@ func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error)
 			p = newProblem("unavailable", "the database is unavailable; try again")
 		}
 	}
+	if p.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="carbonledger"`)
+	}
 	writeJSONStatus(w, p.Status, "application/problem+json", p)
 }
 

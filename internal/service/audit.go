@@ -29,7 +29,11 @@ type AuditJSON struct {
 // Statement builds an audit statement from an audit.
 func Statement(res *store.AuditResult) ledger.Statement {
 	st := ledger.Statement{Version: 1, GeneratedAt: time.Now().UTC().Format(time.RFC3339), KnownAt: res.KnownAt.Format("2006-01-02T15:04:05.000000Z"),
-		Entries: res.Entries, Postings: res.Postings, Digest: res.Digest, Heads: res.Heads}
+		Entries: res.Entries, Postings: res.Postings, Digest: res.Digest, Heads: res.Heads,
+		Contracts: []ledger.StatementContract{}, Accounts: []ledger.StatementAccount{}} // [] for an empty ledger, not null
+	if st.Heads == nil {
+		st.Heads = []ledger.ChainHead{}
+	}
 	for code, p := range res.Totals {
 		st.Contracts = append(st.Contracts, ledger.StatementContract{Code: code, Position: p})
 	}

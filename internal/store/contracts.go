@@ -284,6 +284,9 @@ func (s *Store) operate(ctx context.Context, sp opSpec) (Result, error) {
 		if err != nil {
 			return err
 		}
+		if cur.Kept {
+			return keyTaken(key)
+		}
 		if cur.Replay != nil {
 			recorded, err := hex.DecodeString(cur.Replay.Request)
 			if err != nil {
@@ -322,12 +325,19 @@ func (s *Store) operate(ctx context.Context, sp opSpec) (Result, error) {
 	return res, err
 }
 
+// keyTaken refuses an idempotency key the API used for an answer that is not an entry.
+func keyTaken(key string) error {
+	return &ledger.FieldError{Field: "key", Value: key, Kind: ledger.ErrConflict,
+		Rule: "was already used for a different request (an answer the API keeps); use a new key for a new request"}
+}
+
 func unknownContract(code string) error {
 	return &ledger.FieldError{Field: "contract", Value: code, Rule: "does not exist (see `carbonledger contract list`)", Kind: ledger.ErrNotFound}
 }
 
 // opState is operation_state's answer.
 type opState struct {
+	Kept   bool `json:"kept"` // the API keeps another kind of answer under the key
 	Replay *struct {
 		ID      string `json:"id"`
 		Request string `json:"request"`

@@ -229,3 +229,12 @@ func (s *Store) TokenByName(ctx context.Context, name string) (Token, error) {
 	}
 	return r.token(), nil
 }
+
+// KeyTaken reports whether an entry of the journal holds the idempotency key.
+func (s *Store) KeyTaken(ctx context.Context, key string) (bool, error) {
+	var taken bool
+	if err := s.db.GetContext(ctx, &taken, `SELECT EXISTS (SELECT 1 FROM entries WHERE idempotency_key = $1)`, key); err != nil {
+		return false, dbErr("look the key up", err)
+	}
+	return taken, nil
+}
