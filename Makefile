@@ -18,10 +18,11 @@ build: ## build the binary into bin/carbonledger
 demo: build ## load the two seed contracts with an illustrative history and print their positions
 	./$(BIN) demo
 
-# The export tests check our journal with the real hledger and bean-check. What is missing is
-# installed from Debian's packages when we may (root, or sudo without a password); otherwise
-# the target stops at once with the one command to run.
-TEST_TOOLS := hledger:hledger bean-check:beancount
+# The export tests check our journal with the real hledger and bean-check, and the dashboard
+# test drives headless Chromium. What is missing is installed from Debian's packages when we
+# may (root, or sudo without a password); otherwise the target stops at once with the one
+# command to run.
+TEST_TOOLS := hledger:hledger bean-check:beancount chromium:chromium
 
 .PHONY: test-deps
 test-deps: ## install what the tests need and the machine lacks (hledger, beancount)
