@@ -91,9 +91,9 @@ type DashContract struct {
 // DashEntry is a journal entry as the dashboard lists it.
 type DashEntry struct {
 	ID, Book, Kind, EffectiveOn, RecordedAt, RecordedBy, Description, Hash string
-	Seq                                                                     int64
-	Tonnes                                                                  string // what moved (the entry's positive postings)
-	Beneficiary, Claim, Reason, Serials                                     string
+	Seq                                                                    int64
+	Tonnes                                                                 string // what moved (the entry's positive postings)
+	Beneficiary, Claim, Reason, Serials                                    string
 }
 
 // DashSerial is a serial block as the dashboard lists it.
@@ -151,8 +151,8 @@ func RenderDashboard(w io.Writer, page any) error {
 	case DashLogin:
 		name = "dash-login"
 	case DashPortfolio:
-		name = "dash-portfolio"
-		return pages.ExecuteTemplate(w, name, portfolioDash{DashPortfolio: p, Charts: portfolioCharts(p.Portfolio)})
+		return pages.ExecuteTemplate(w, "dash-portfolio", portfolioDash{DashPortfolio: p, Charts: portfolioCharts(p.Portfolio),
+			Mix: mixDims})
 	case DashContract:
 		return pages.ExecuteTemplate(w, "dash-contract", contractDash{DashContract: p, Chart: termChart(p.Contract, "contract"),
 			Facts: termFacts(p.Contract)})
@@ -174,10 +174,13 @@ type portfolioDash struct {
 	Mix    []string
 }
 
+// mixDims are the dimensions of the portfolio page's share charts, in order.
+var mixDims = []string{"method", "durability", "supplier"}
+
 func portfolioCharts(p Portfolio) []hChart {
 	var out []hChart
-	for _, dim := range []string{"method", "durability", "supplier"} {
-		out = append(out, shareChart(dim, p.Shares[dim], vcW))
+	for _, dim := range mixDims {
+		out = append(out, shareChart(dim, p.Shares[dim], vcW/2))
 	}
 	c, _ := progressChart(p.Contracts)
 	return append(out, c)
@@ -186,22 +189,27 @@ func portfolioCharts(p Portfolio) []hChart {
 type contractDash struct {
 	DashContract
 	Chart vChart
-	Facts []fact
+	Facts []dashFact
+}
+
+// dashFact is a figure of a contract's summary and the kinds of entry behind it.
+type dashFact struct {
+	Label, Value, Unit, Kinds string
 }
 
 // termFacts are the figures of a contract's summary, as the term report shows them.
-func termFacts(c TermContract) []fact {
-	return []fact{
-		{"Contracted", c.Contracted.String(), "t"},
-		{"Scheduled to date", c.ScheduledToDate.String(), "t"},
-		{"Delivered", c.Delivered.String(), "t"},
-		{"Delivery rate", opt(c.DeliveryRate), "%"},
-		{"Shortfall", c.Shortfall.String(), "t"},
-		{"Retired", c.Retired.String(), "t"},
-		{"Holding", c.Holding.String(), "t"},
-		{"Cancelled", c.Cancelled.String(), "t"},
-		{"Reversed", c.Reversed.String(), "t"},
-		{"Outstanding", c.Outstanding.String(), "t"},
+func termFacts(c TermContract) []dashFact {
+	return []dashFact{
+		{"Contracted", c.Contracted.String(), "t", "sign,amend,reverse"},
+		{"Scheduled to date", c.ScheduledToDate.String(), "t", "sign,amend"},
+		{"Delivered", c.Delivered.String(), "t", "deliver"},
+		{"Delivery rate", opt(c.DeliveryRate), "%", "deliver"},
+		{"Shortfall", c.Shortfall.String(), "t", "deliver"},
+		{"Retired", c.Retired.String(), "t", "retire,deliver"},
+		{"Holding", c.Holding.String(), "t", "deliver,retire,reverse"},
+		{"Cancelled", c.Cancelled.String(), "t", "cancel"},
+		{"Reversed", c.Reversed.String(), "t", "reverse"},
+		{"Outstanding", c.Outstanding.String(), "t", ""},
 	}
 }
 
