@@ -25,7 +25,7 @@ demo: build ## load the two seed contracts with an illustrative history and prin
 TEST_TOOLS := hledger:hledger bean-check:beancount chromium:chromium
 
 .PHONY: test-deps
-test-deps: ## install what the tests need and the machine lacks (hledger, beancount)
+test-deps: ## install what the tests need and the machine lacks (hledger, beancount, chromium)
 	@need=""; for t in $(TEST_TOOLS); do command -v $${t%%:*} >/dev/null 2>&1 || need="$$need $${t##*:}"; done; \
 	if [ -z "$$need" ]; then exit 0; fi; \
 	if [ "$$(id -u)" -eq 0 ]; then sudo=""; \
