@@ -179,7 +179,7 @@ func TestDashboardPages(t *testing.T) {
 		}
 	}
 	_, _, contract := get(t, c, ta.srv.URL+"/contracts/C1")
-	for _, want := range []string{`<svg class="vchart"`, "19.750", "Acme Buyer", "FY2025", "PURO:6-12", "token:recorder", `id="years"`} {
+	for _, want := range []string{`<svg class="vchart"`, "19.750", "Acme Buyer", "FY2025", "PURO:6-12", "<td>2024</td>", "token:recorder", `id="years"`} {
 		if !strings.Contains(contract, want) {
 			t.Errorf("the contract page lacks %q", want)
 		}

@@ -838,6 +838,7 @@ type SerialBlock struct {
 	Last     int64         `db:"last" json:"last"`
 	State    string        `db:"state" json:"state"`
 	Entry    string        `db:"entry_id" json:"entry"`
+	Vintage  int           `db:"vintage" json:"vintage,omitempty"` // of the entry that last moved the block
 	Tonnes   ledger.Tonnes `db:"-" json:"tonnes"`
 }
 
@@ -846,8 +847,9 @@ func (s *Store) SerialBlocks(ctx context.Context, code string) ([]SerialBlock, e
 	var out []SerialBlock
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
 		return tx.SelectContext(ctx, &out, `
-			SELECT c.code, s.registry, s.prefix, lower(s.serials) AS first, upper(s.serials) - 1 AS last, s.state, s.entry_id
-			  FROM serial_blocks s JOIN contracts c ON c.id = s.contract_id
+			SELECT c.code, s.registry, s.prefix, lower(s.serials) AS first, upper(s.serials) - 1 AS last, s.state, s.entry_id,
+			       coalesce(e.vintage, 0) AS vintage
+			  FROM serial_blocks s JOIN contracts c ON c.id = s.contract_id JOIN entries e ON e.id = s.entry_id
 			 WHERE $1 = '' OR c.code = $1
 			 ORDER BY c.code, s.registry, s.prefix, lower(s.serials)`, code)
 	})
