@@ -9,9 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
-	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -299,72 +297,13 @@ func apiClient(n int) *http.Client {
 func apiLevel(ctx context.Context, client *http.Client, base, secret string, n int, codes []string, warm, dur time.Duration, today time.Time, level int) (levelResult, error) {
 	body := `{"tonnes":"1","date":"` + today.Format(time.DateOnly) + `"}`
 	auth := "Bearer " + secret
-	start := time.Now()
-	measureFrom, stop := start.Add(warm), start.Add(warm+dur)
-	type writer struct {
-		lat      []time.Duration
-		errs     int
-		firstErr error
-		done     time.Time
+	r, err := runLevel(ctx, n, codes, warm, dur, func(i, k int, code string) error {
+		return postDelivery(ctx, client, base+"/v1/contracts/"+code+"/deliveries", auth, fmt.Sprintf("bench:api:%d:%d:%d", level, i, k), body)
+	})
+	if err == nil && r.ops == 0 && r.firstErr != nil {
+		err = fmt.Errorf("api: every request failed at %d clients: %w", n, r.firstErr)
 	}
-	ws := make([]writer, n)
-	var wg sync.WaitGroup
-	for i := range n {
-		var urls []string
-		for j, c := range codes {
-			if j%n == i {
-				urls = append(urls, base+"/v1/contracts/"+c+"/deliveries")
-			}
-		}
-		if len(urls) == 0 {
-			urls = []string{base + "/v1/contracts/" + codes[i%len(codes)] + "/deliveries"}
-		}
-		wg.Add(1)
-		go func(w *writer) {
-			defer wg.Done()
-			for k := 0; ctx.Err() == nil; k++ {
-				t := time.Now()
-				if !t.Before(stop) {
-					break
-				}
-				err := postDelivery(ctx, client, urls[k%len(urls)], auth, fmt.Sprintf("bench:api:%d:%d:%d", level, i, k), body)
-				if t.Before(measureFrom) {
-					continue
-				}
-				w.done = time.Now()
-				if err != nil {
-					if w.firstErr == nil {
-						w.firstErr = err
-					}
-					w.errs++
-					continue
-				}
-				w.lat = append(w.lat, w.done.Sub(t))
-			}
-		}(&ws[i])
-	}
-	wg.Wait()
-	if err := ctx.Err(); err != nil {
-		return levelResult{}, err
-	}
-	var r levelResult
-	end := measureFrom
-	for _, w := range ws {
-		r.lat = append(r.lat, w.lat...)
-		r.errs += w.errs
-		if r.firstErr == nil {
-			r.firstErr = w.firstErr
-		}
-		if w.done.After(end) {
-			end = w.done
-		}
-	}
-	slices.Sort(r.lat)
-	r.ops, r.elapsed = len(r.lat), end.Sub(measureFrom)
-	if r.ops == 0 && r.firstErr != nil {
-		return r, fmt.Errorf("api: every request failed at %d clients: %w", n, r.firstErr)
-	}
-	return r, nil
+	return r, err
 }
 
 // postDelivery posts one delivery and reads the whole answer (so the connection is kept);

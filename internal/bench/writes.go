@@ -480,6 +480,22 @@ func seedWrites(ctx context.Context, s *store.Store, sizes []int, today time.Tim
 // deliveries that started after the warm-up. Writer i takes the contracts j with j%n == i in
 // turn, so writers share no contract while there are at least as many contracts as writers.
 func deliverLevel(ctx context.Context, s *store.Store, n int, codes []string, warm, dur time.Duration, today time.Time, level int) (levelResult, error) {
+	r, err := runLevel(ctx, n, codes, warm, dur, func(i, k int, code string) error {
+		_, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: code, Tonnes: ledger.MustTonnes("1"), Date: today,
+			Key: fmt.Sprintf("bench:write:%d:%d:%d", level, i, k)})
+		return err
+	})
+	if err == nil && r.ops == 0 && r.firstErr != nil {
+		err = fmt.Errorf("writes: every delivery failed at %d writers: %w", n, r.firstErr)
+	}
+	return r, err
+}
+
+// runLevel runs n writers for warm+dur, each calling op on its own contracts in turn (writer i
+// takes the contracts j with j%n == i; k counts its calls), and measures the calls that
+// started after the warm-up: their latencies, errors, and the time from the warm-up's end to
+// the last of them.
+func runLevel(ctx context.Context, n int, codes []string, warm, dur time.Duration, op func(i, k int, code string) error) (levelResult, error) {
 	start := time.Now()
 	measureFrom, stop := start.Add(warm), start.Add(warm+dur)
 	type writer struct {
@@ -508,8 +524,7 @@ func deliverLevel(ctx context.Context, s *store.Store, n int, codes []string, wa
 				if !t.Before(stop) {
 					break
 				}
-				_, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: mine[k%len(mine)], Tonnes: ledger.MustTonnes("1"), Date: today,
-					Key: fmt.Sprintf("bench:write:%d:%d:%d", level, i, k)})
+				err := op(i, k, mine[k%len(mine)])
 				if t.Before(measureFrom) {
 					continue
 				}
@@ -543,9 +558,6 @@ func deliverLevel(ctx context.Context, s *store.Store, n int, codes []string, wa
 	}
 	slices.Sort(r.lat)
 	r.ops, r.elapsed = len(r.lat), end.Sub(measureFrom)
-	if r.ops == 0 && r.firstErr != nil {
-		return r, fmt.Errorf("writes: every delivery failed at %d writers: %w", n, r.firstErr)
-	}
 	return r, nil
 }
 

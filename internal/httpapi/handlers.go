@@ -185,6 +185,14 @@ func limitOf(r *http.Request) (int, error) {
 	return n, nil
 }
 
+// trimPage cuts a list read with limit+1 items to limit and says whether there were more.
+func trimPage[T any](items []T, limit int) ([]T, bool) {
+	if len(items) > limit {
+		return items[:limit], true
+	}
+	return items, false
+}
+
 // Page is a list's answer: the items under their name, the cursor of the next page
 // (pass it as after=), and whether more items were there when this page was read.
 type Page struct {
@@ -205,10 +213,7 @@ func (s *Server) listContracts(w http.ResponseWriter, r *http.Request, tok store
 	if err != nil {
 		return err
 	}
-	more := len(sts) > limit
-	if more {
-		sts = sts[:limit]
-	}
+	sts, more := trimPage(sts, limit)
 	out := struct {
 		Contracts []service.ContractJSON `json:"contracts"`
 		Page
@@ -254,10 +259,7 @@ func (s *Server) contractEntries(w http.ResponseWriter, r *http.Request, tok sto
 	if err != nil {
 		return err
 	}
-	more := len(es) > limit
-	if more {
-		es = es[:limit]
-	}
+	es, more := trimPage(es, limit)
 	out := struct {
 		Entries []service.EntryJSON `json:"entries"`
 		Page
@@ -289,10 +291,7 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request, tok store.Token) e
 	if err != nil {
 		return err
 	}
-	more := len(es) > limit
-	if more {
-		es = es[:limit]
-	}
+	es, more := trimPage(es, limit)
 	out := struct {
 		Entries []service.EntryJSON `json:"entries"`
 		Page

@@ -87,11 +87,8 @@ func (s *Store) Feed(ctx context.Context, pos []FeedPosition, limit int, only []
 	}
 	var out []FeedEntry
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
-		var rows []struct {
-			entryRow
-			BookID int64 `db:"book_id"`
-		}
-		if err := tx.SelectContext(ctx, &rows, `
+		var err error
+		out, err = feedEntries(ctx, tx, `
 			WITH c AS (SELECT * FROM unnest($1::bigint[], $2::bigint[]) AS c(book, seq))
 			SELECT `+entryCols+`, e.book_id
 			  FROM books b
@@ -100,24 +97,34 @@ func (s *Store) Feed(ctx context.Context, pos []FeedPosition, limit int, only []
 			                      ORDER BY e.seq LIMIT $3) e
 			 WHERE b.head_seq > coalesce(c.seq, 0) AND ($4::text[] IS NULL OR b.code = ANY($4))
 			 ORDER BY b.id, e.seq
-			 LIMIT $3`, pq.Array(books), pq.Array(seqs), limit, nullArray(only)); err != nil {
-			return err
-		}
-		plain := make([]entryRow, len(rows))
-		for i, r := range rows {
-			plain[i] = r.entryRow
-		}
-		es, err := withPostings(ctx, tx, plain)
-		if err != nil {
-			return err
-		}
-		out = make([]FeedEntry, len(es))
-		for i, e := range es {
-			out[i] = FeedEntry{Entry: e, BookID: rows[i].BookID}
-		}
-		return nil
+			 LIMIT $3`, pq.Array(books), pq.Array(seqs), limit, nullArray(only))
+		return err
 	})
 	return out, err
+}
+
+// feedEntries runs a query of entry columns and book_id and reads the entries' postings.
+func feedEntries(ctx context.Context, tx *sqlx.Tx, q string, args ...any) ([]FeedEntry, error) {
+	var rows []struct {
+		entryRow
+		BookID int64 `db:"book_id"`
+	}
+	if err := tx.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, err
+	}
+	plain := make([]entryRow, len(rows))
+	for i, r := range rows {
+		plain[i] = r.entryRow
+	}
+	es, err := withPostings(ctx, tx, plain)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]FeedEntry, len(es))
+	for i, e := range es {
+		out[i] = FeedEntry{Entry: e, BookID: rows[i].BookID}
+	}
+	return out, nil
 }
 
 // withPostings converts entry rows and reads all their postings in one query.
@@ -211,33 +218,16 @@ func (s *Store) FilteredEntries(ctx context.Context, f EntryFilter, after FeedPo
 	}
 	var out []FeedEntry
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
-		var rows []struct {
-			entryRow
-			BookID int64 `db:"book_id"`
-		}
-		if err := tx.SelectContext(ctx, &rows, `SELECT `+entryCols+`, e.book_id
+		var err error
+		out, err = feedEntries(ctx, tx, `SELECT `+entryCols+`, e.book_id
 			  FROM entries e JOIN books b ON b.id = e.book_id
 			 WHERE (e.book_id, e.seq) > ($1, $2)
 			   AND ($3::text[] IS NULL OR b.code = ANY($3))
 			   AND ($4::text[] IS NULL OR e.kind = ANY($4) OR e.reverts_kind = ANY($4))
 			   AND ($5::date IS NULL OR e.effective_on >= $5) AND ($6::date IS NULL OR e.effective_on <= $6)
 			 ORDER BY e.book_id, e.seq LIMIT $7`,
-			after.Book, after.Seq, nullArray(f.Books), nullArray(f.Kinds), from, to, limit); err != nil {
-			return err
-		}
-		plain := make([]entryRow, len(rows))
-		for i, r := range rows {
-			plain[i] = r.entryRow
-		}
-		es, err := withPostings(ctx, tx, plain)
-		if err != nil {
-			return err
-		}
-		out = make([]FeedEntry, len(es))
-		for i, e := range es {
-			out[i] = FeedEntry{Entry: e, BookID: rows[i].BookID}
-		}
-		return nil
+			after.Book, after.Seq, nullArray(f.Books), nullArray(f.Kinds), from, to, limit)
+		return err
 	})
 	return out, err
 }
