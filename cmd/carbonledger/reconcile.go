@@ -273,6 +273,9 @@ type (
 		Vintage     string         `json:"vintage,omitempty"`
 		Problem     string         `json:"problem,omitempty"`
 		Error       string         `json:"error,omitempty"`
+		// Cancellation is why a cancelled row was cancelled, as told from its reason:
+		// compliance conversion, transfer to another registry, buffer, reversal.
+		Cancellation string `json:"cancellation,omitempty"`
 	}
 	ledgerBlockJS struct {
 		Contract string        `json:"contract"`
@@ -301,7 +304,7 @@ func (r reconcileReport) view() reconcileJSON {
 		if rec := it.Record; rec != nil {
 			j.Line = rec.Line
 			row := &rowJSON{Status: string(rec.Status), Date: ledger.FormatDate(rec.Date), Beneficiary: rec.Beneficiary,
-				Reason: rec.Reason, Project: rec.Project, Vintage: rec.Vintage, Problem: rec.Problem, Error: rec.Err}
+				Reason: rec.Reason, Cancellation: string(rec.Cancellation), Project: rec.Project, Vintage: rec.Vintage, Problem: rec.Problem, Error: rec.Err}
 			if rec.HasSerials() {
 				row.Serials, row.Label = rec.Serials.String(), rec.Serials.Label
 			}

@@ -28,10 +28,29 @@ func recSamples(t *testing.T) string {
 	return dir
 }
 
+// recSample is the path of one real export: in $CARBONLEDGER_REGISTRY_EXPORTS when it is set,
+// else in testdata/registry-exports at the repository root, else among the samples
+// internal/registry keeps of the files that folder does not hold yet. A missing file fails the
+// test; it never skips.
+func recSample(t *testing.T, file string) string {
+	t.Helper()
+	dirs := []string{filepath.Join("..", "..", "testdata", "registry-exports")}
+	if dir := os.Getenv("CARBONLEDGER_REGISTRY_EXPORTS"); dir != "" {
+		dirs = []string{dir}
+	}
+	for _, dir := range dirs {
+		if _, err := os.Stat(filepath.Join(dir, file)); err == nil {
+			return filepath.Join(dir, file)
+		}
+	}
+	t.Fatalf("the real registry export %s is in none of %s (set CARBONLEDGER_REGISTRY_EXPORTS)", file, strings.Join(dirs, ", "))
+	return ""
+}
+
 // recLines returns the lines of a real export (each of its rows is one line).
 func recLines(t *testing.T, file string) []string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(recSamples(t), file))
+	b, err := os.ReadFile(recSample(t, file))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -76,6 +95,9 @@ type recReport struct {
 		Detail string `json:"detail"`
 		Row    *struct {
 			Serials string `json:"serials"`
+			Status  string `json:"status"`
+			Reason  string `json:"reason"`
+			Cancel  string `json:"cancellation"`
 			Error   string `json:"error"`
 		} `json:"row"`
 		Ledger []struct {
@@ -304,6 +326,9 @@ func TestReconcileUsage(t *testing.T) {
 		{[]string{"reconcile", car, "--registry", "gold-standard"}, 2, "exports of car (Climate Action Reserve) and verra are read"},
 		{[]string{"reconcile", car, "--registry", "verra"}, 2, "is a Climate Action Reserve retirements export (registry car), not an export of verra"},
 		{[]string{"reconcile", unknown}, 1, "not a known registry export: the header (\"Date\", \"Amount\", \"Memo\"...) is none of"},
+		// a real export of a registry no reader knows yet is refused naming that registry
+		{[]string{"reconcile", recSample(t, "gold-standard-retirements.csv")}, 1, "not a known registry export: the header looks most like a Gold Standard retirements export (registry gold-standard), which reconcile does not read yet"},
+		{[]string{"reconcile", recSample(t, "isometric-retirements.csv")}, 1, "looks most like an Isometric retirements export (registry isometric)"},
 		{[]string{"reconcile", filepath.Join(dir, "missing.csv")}, 1, "no such file"},
 		{[]string{"reconcile", "-h"}, 2, "Exit codes: 0 nothing disagrees"},
 	} {
@@ -360,5 +385,77 @@ func TestReconcileSamplesAgainstDemo(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestReconcileCancellationsAreNotRetirements: the Reserve's cancellations report lists credits
+// the registry cancelled (converted to compliance credits, for ARB or Washington's ECO
+// programme), not retired. Blocks delivered and retired in the ledger are reported against it
+// as discrepancies that name the registry's reason, never as matched.
+func TestReconcileCancellationsAreNotRetirements(t *testing.T) {
+	lines := recLines(t, "car-cancellations.csv")
+	url := pgtest.URL(t)
+	recContract(t, url, "REC-CX")
+	// lines 25, 44 and 45 (ARB) and 22 (WA ECO) of the file, each delivered and retired whole
+	rows := []struct {
+		line            int
+		serials, tonnes string
+		reason          string
+	}{
+		{25, "CAR-ROC-US-2055-129-2284-PA-2025-8928-1 to 5937", "5937", "ARB"},
+		{44, "CAR-ROC-US-1822-125-1886-CA-2024-8697-1 to 2890", "2890", "ARB"},
+		{45, "CAR-ROC-US-1822-125-1886-CA-2024-8698-1 to 617", "617", "ARB"},
+		{22, "CAR-ROC-US-2211-202-2559-OH-2025-9609-1 to 39953", "39953", "WA ECO"},
+	}
+	body := []string{lines[0]}
+	for _, r := range rows {
+		if !strings.Contains(lines[r.line-1], ","+r.serials+","+r.tonnes+",") || !strings.Contains(lines[r.line-1], ","+r.reason+",") {
+			t.Fatalf("line %d of car-cancellations.csv is not %s (%s): %s", r.line, r.serials, r.reason, lines[r.line-1])
+		}
+		recDeliver(t, url, "REC-CX", r.serials, r.tonnes)
+		recRetire(t, url, "REC-CX", r.serials, r.tonnes)
+		body = append(body, lines[r.line-1])
+	}
+	file := filepath.Join(t.TempDir(), "cancelled.csv")
+	if err := os.WriteFile(file, []byte(strings.Join(body, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	code, out, errOut := recRun(t, url, "reconcile", file, "--format", "json")
+	if code != 1 {
+		t.Fatalf("reconcile: exit %d, want 1 (retired in the ledger, cancelled at the registry)\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	r := recDecode(t, out)
+	if r.Kind != "car-cancellations" || r.Registry != "car" || r.OK || r.Rows != 4 {
+		t.Errorf("report head: kind %q registry %q ok %v rows %d; want car-cancellations, car, not ok, 4", r.Kind, r.Registry, r.OK, r.Rows)
+	}
+	for i, it := range r.Items {
+		want := rows[i]
+		if it.Line != i+2 {
+			t.Fatalf("item %d: line %d, want %d", i, it.Line, i+2)
+		}
+		if it.Class != "disagrees" {
+			t.Errorf("line %d (file line %d): class %q, want disagrees (%s)", it.Line, want.line, it.Class, it.Detail)
+		}
+		for _, says := range []string{`the registry cancelled these serials (reason "` + want.reason + `"`, "compliance conversion",
+			"the ledger retired them (contract REC-CX", "a cancellation is not a retirement"} {
+			if !strings.Contains(it.Detail, says) {
+				t.Errorf("line %d: detail %q does not say %q", it.Line, it.Detail, says)
+			}
+		}
+		if it.Row == nil || it.Row.Status != "cancelled" || it.Row.Reason != want.reason || it.Row.Cancel != "compliance conversion" {
+			t.Errorf("line %d: row %+v, want status cancelled, reason %q (compliance conversion)", it.Line, it.Row, want.reason)
+		}
+	}
+	if len(r.Items) != 4 {
+		t.Errorf("got %d items, want the 4 rows and nothing else: %+v", len(r.Items), r.Items)
+	}
+	if !strings.Contains(errOut, "4 rows disagreeing") || !strings.Contains(errOut, "(0 of 4 rows matched)") {
+		t.Errorf("stderr %q does not give the verdict", errOut)
+	}
+	// the text report names the kind of file, so nobody takes it for a retirements report
+	_, text, _ := recRun(t, url, "reconcile", file)
+	if !strings.Contains(text, "Climate Action Reserve cancellations export") || strings.Contains(text, "matched  CAR-ROC") {
+		t.Errorf("text report:\n%s", text)
 	}
 }

@@ -54,6 +54,18 @@ var layouts = []layout{
 		{fReason, "Retirement Reason", false},
 		{fDetails, "Retirement Reason Details", false},
 	}},
+	// The cancellations report has every required column of the retirements report; detect
+	// prefers the layout with the most required columns, so its Cancellation Reason makes it
+	// a cancellations report.
+	{kind: CARCancellations, dateForm: "MM/DD/YYYY", dateLayout: "1/2/2006", cols: []column{
+		{fSerials, "Offset Credit Serial Numbers", true},
+		{fQuantity, "Quantity of Offset Credits", true},
+		{fDate, "Status Effective", true},
+		{fReason, "Cancellation Reason", true},
+		{fVintage, "Vintage", false},
+		{fProject, "Project ID", false},
+		{fDetails, "Export Notes", false},
+	}},
 	{kind: CARIssuances, dateForm: "MM/DD/YYYY", dateLayout: "1/2/2006", cols: []column{
 		{fDate, "Date Issued", true},
 		{fProject, "Project ID", true},
@@ -82,7 +94,10 @@ func normHeader(s string) string {
 	return strings.ToLower(strings.Join(strings.Fields(s), " "))
 }
 
-// detect finds the layout of a header and the index of each of its fields.
+// detect finds the layout of a header and the index of each of its fields. When the header
+// has every required column of more than one layout, the one that requires the most wins:
+// its extra column is what tells it apart (a cancellations report is a retirements report's
+// columns and a Cancellation Reason).
 func detect(header []string) (*layout, map[string]int, error) {
 	idx := map[string]int{}
 	for i, h := range header {
@@ -90,13 +105,11 @@ func detect(header []string) (*layout, map[string]int, error) {
 			idx[normHeader(h)] = i
 		}
 	}
-	var best *layout
-	var bestMissing []string
-	bestFound := 0
+	var whole *layout
+	wholeFound := 0
 	for i := range layouts {
 		l := &layouts[i]
-		var missing []string
-		found := 0
+		found, complete := 0, true
 		for _, c := range l.cols {
 			if !c.required {
 				continue
@@ -104,33 +117,61 @@ func detect(header []string) (*layout, map[string]int, error) {
 			if _, ok := idx[normHeader(c.header)]; ok {
 				found++
 			} else {
-				missing = append(missing, strconv.Quote(c.header))
+				complete = false
 			}
 		}
-		if len(missing) == 0 {
-			cols := map[string]int{}
-			for _, c := range l.cols {
-				if j, ok := idx[normHeader(c.header)]; ok {
-					cols[c.field] = j
-				}
+		if complete && found > wholeFound {
+			whole, wholeFound = l, found
+		}
+	}
+	if whole != nil {
+		cols := map[string]int{}
+		for _, c := range whole.cols {
+			if j, ok := idx[normHeader(c.header)]; ok {
+				cols[c.field] = j
 			}
-			return l, cols, nil
 		}
-		if found > bestFound {
-			best, bestMissing, bestFound = l, missing, found
+		return whole, cols, nil
+	}
+	// No reader knows the header: name the export it looks most like, read or not, by the
+	// number of that export's columns it has (ties to the export more of whose columns it
+	// has), and the columns each export that is read requires.
+	type guess struct {
+		name, registry string
+		found, of      int
+		has, missing   []string
+		read           bool
+	}
+	var near *guess
+	consider := func(g guess) {
+		if g.found < 2 {
+			return
+		}
+		if near == nil || g.found > near.found || (g.found == near.found && g.found*near.of > near.found*g.of) {
+			near = &g
 		}
 	}
-	shown := header
-	if len(shown) > 6 {
-		shown = shown[:6]
+	for i := range layouts {
+		l := &layouts[i]
+		g := guess{name: l.kind.Name(), registry: l.kind.Registry(), of: len(l.cols), read: true}
+		for _, c := range l.cols {
+			if _, ok := idx[normHeader(c.header)]; ok {
+				g.found++
+			} else if c.required {
+				g.missing = append(g.missing, strconv.Quote(c.header))
+			}
+		}
+		consider(g)
 	}
-	quoted := make([]string, len(shown))
-	for i, h := range shown {
-		quoted[i] = strconv.Quote(h)
-	}
-	if best != nil && bestFound >= 2 {
-		return nil, nil, fmt.Errorf("%w: the header looks like a %s but lacks the column(s) %s",
-			ErrUnknownExport, best.kind.Name(), strings.Join(bestMissing, ", "))
+	for _, u := range unread {
+		g := guess{name: u.name, registry: u.registry, of: len(u.cols)}
+		for _, c := range u.cols {
+			if _, ok := idx[normHeader(c)]; ok {
+				g.found++
+				g.has = append(g.has, strconv.Quote(c))
+			}
+		}
+		consider(g)
 	}
 	var want []string
 	for _, l := range layouts {
@@ -142,8 +183,56 @@ func detect(header []string) (*layout, map[string]int, error) {
 		}
 		want = append(want, fmt.Sprintf("a %s (columns %s)", l.kind.Name(), strings.Join(req, ", ")))
 	}
+	switch {
+	case near != nil && near.read:
+		return nil, nil, fmt.Errorf("%w: the header looks like a %s but lacks the column(s) %s",
+			ErrUnknownExport, near.name, strings.Join(near.missing, ", "))
+	case near != nil && !near.read:
+		return nil, nil, fmt.Errorf("%w: the header looks most like %s (registry %s), which reconcile does not read yet (the header has its columns %s); the exports read are %s",
+			ErrUnknownExport, withArticle(near.name), near.registry, strings.Join(near.has, ", "), strings.Join(want, "; "))
+	}
+	shown := header
+	if len(shown) > 6 {
+		shown = shown[:6]
+	}
+	quoted := make([]string, len(shown))
+	for i, h := range shown {
+		quoted[i] = strconv.Quote(h)
+	}
 	return nil, nil, fmt.Errorf("%w: the header (%s...) is none of %s", ErrUnknownExport,
 		strings.Join(quoted, ", "), strings.Join(want, "; "))
+}
+
+// withArticle puts "a" or "an" before a name.
+func withArticle(name string) string {
+	if name != "" && strings.ContainsRune("AEIOUaeiou", rune(name[0])) {
+		return "an " + name
+	}
+	return "a " + name
+}
+
+// unread are exports of registries that no reader knows yet, by columns that tell them apart,
+// so that such a file is refused naming its registry rather than the one it shares a column or
+// two with. A later export's columns include an earlier one's of the same registry where the
+// files do (a Gold Standard retirements file has every column of an issuances file).
+var unread = []struct {
+	name, registry string
+	cols           []string
+}{
+	{"Gold Standard issuances export", "gold-standard", []string{"GSID", "Credit Status", "Quantity", "Serial Number",
+		"Issuance Date", "Monitoring Period Start", "Monitoring Period End", "Product Type", "POA GSID"}},
+	{"Gold Standard retirements export", "gold-standard", []string{"GSID", "Credit Status", "Quantity", "Serial Number",
+		"Issuance Date", "Monitoring Period Start", "Monitoring Period End", "Product Type", "POA GSID",
+		"Retirement Date", "Using Entity", "Use Case", "Note"}},
+	{"Isometric issuances export", "isometric", []string{"id", "issued_at", "project_id", "supplier.id",
+		"supplier_credit_batch_size_total.credit_kgs", "buffer_pool_credit_batch_size_total.credit_kgs",
+		"credit_batch_size_total.credits", "credit_batch_size_total.credit_kgs"}},
+	{"Isometric retirements export", "isometric", []string{"retirement_id", "retired_at", "purposes", "beneficiary.id",
+		"beneficiary.name", "owner.id", "owner.name", "credit_batch_size_total.credits", "credit_batch_size_total.credit_kgs",
+		"project_id", "sequestered_on"}},
+	{"Isometric projects export", "isometric", []string{"id", "name", "status", "short_code", "protocol_slug",
+		"issued_credits_total.credits", "issued_credits_total.credit_kgs", "retired_credits_total.credits",
+		"retired_credits_total.credit_kgs", "crediting_period_start", "crediting_period_end"}},
 }
 
 // DetectKind tells the kind of export from its header row.
@@ -263,6 +352,9 @@ func (l *layout) record(line int, row []string, width int, cols map[string]int) 
 	case CARRetirements:
 		rec.Status = StatusRetired
 		rec.Date = date(fDate, true)
+	case CARCancellations:
+		rec.Status, rec.Cancellation = StatusCancelled, cancelReasonOf(rec.Reason)
+		rec.Date = date(fDate, true)
 	case CARIssuances:
 		rec.Status = StatusIssued
 		rec.Date = date(fDate, true)
@@ -273,6 +365,9 @@ func (l *layout) record(line int, row []string, width int, cols map[string]int) 
 		} else {
 			rec.Date = date(fDate, false)
 			rec.Status = verraStatus(rec.Beneficiary, rec.Reason)
+			if rec.Status == StatusCancelled {
+				rec.Cancellation = cancelReasonOf(rec.Reason)
+			}
 		}
 	}
 	if _, ok := cols[fSerials]; ok {
@@ -348,7 +443,7 @@ func parseSerials(k Kind, s string) (ledger.SerialRange, error) {
 	}
 	ok := false
 	switch k {
-	case CARRetirements:
+	case CARRetirements, CARCancellations:
 		ok = strings.HasPrefix(r.Prefix, "CAR-") && strings.Contains(s, " to ")
 	case VerraTransactions:
 		ok = (strings.HasPrefix(r.Prefix, "VCS-") || strings.HasPrefix(r.Prefix, "CCB-")) && !strings.Contains(s, ":")

@@ -26,6 +26,25 @@ func samplesDir(t testing.TB) string {
 	return dir
 }
 
+// samplePath is the path of one real export: in $CARBONLEDGER_REGISTRY_EXPORTS when it is set,
+// else in testdata/registry-exports at the repository root, else in this package's
+// testdata/registry-exports (unchanged copies of the samples the root folder does not hold
+// yet). A missing file fails the test; it never skips.
+func samplePath(t testing.TB, file string) string {
+	t.Helper()
+	dirs := []string{filepath.Join("..", "..", "testdata", "registry-exports")}
+	if dir := os.Getenv("CARBONLEDGER_REGISTRY_EXPORTS"); dir != "" {
+		dirs = []string{dir}
+	}
+	for _, dir := range dirs {
+		if _, err := os.Stat(filepath.Join(dir, file)); err == nil {
+			return filepath.Join(dir, file)
+		}
+	}
+	t.Fatalf("the real registry export %s is in none of %s (set CARBONLEDGER_REGISTRY_EXPORTS)", file, strings.Join(dirs, ", "))
+	return ""
+}
+
 func parseFile(t *testing.T, path, registry string) *Export {
 	t.Helper()
 	f, err := os.Open(path)
@@ -58,7 +77,6 @@ func csvRows(t *testing.T, path string) int {
 }
 
 func TestParseRealExports(t *testing.T) {
-	dir := samplesDir(t)
 	for _, tt := range []struct {
 		file     string
 		kind     Kind
@@ -68,11 +86,13 @@ func TestParseRealExports(t *testing.T) {
 	}{
 		{"car-retirements.csv", CARRetirements, 100, true, map[Status]int{StatusRetired: 100}},
 		{"car-issuances.csv", CARIssuances, 100, false, map[Status]int{StatusIssued: 100}},
+		// every row cancelled (for ARB or WA ECO compliance), none retired
+		{"car-cancellations.csv", CARCancellations, 50, true, map[Status]int{StatusCancelled: 50}},
 		{"verra-transactions.csv", VerraTransactions, 200, true,
 			map[Status]int{StatusIssued: 100, StatusRetired: 87, StatusRetiredOrCancelled: 13}},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
-			path := filepath.Join(dir, tt.file)
+			path := samplePath(t, tt.file)
 			exp := parseFile(t, path, "")
 			if exp.Kind != tt.kind || exp.Registry != tt.kind.Registry() {
 				t.Errorf("kind: got %s (%s), want %s", exp.Kind, exp.Registry, tt.kind)
@@ -106,7 +126,10 @@ func TestParseRealExports(t *testing.T) {
 				if r.Date.IsZero() || r.Date.Year() < 2000 || r.Project == "" || r.Vintage == "" {
 					t.Errorf("line %d: date %v, project %q, vintage %q", r.Line, r.Date, r.Project, r.Vintage)
 				}
-				if tt.kind == CARRetirements {
+				if (r.Status == StatusCancelled) != (r.Cancellation != CancelUnstated) || (tt.kind == CARCancellations && r.Cancellation != CancelCompliance) {
+					t.Errorf("line %d: status %s, cancellation %q (reason %q)", r.Line, r.Status, r.Cancellation, r.Reason)
+				}
+				if tt.kind == CARRetirements || tt.kind == CARCancellations {
 					// the series names the project and vintage the row's own columns give
 					p, v, ok := carProjectVintage(r.Serials.Prefix)
 					if !ok || p != r.Project || v != r.Vintage {
@@ -128,6 +151,7 @@ func TestParseRealRows(t *testing.T) {
 	car := parseFile(t, filepath.Join(dir, "car-retirements.csv"), "car")
 	verra := parseFile(t, filepath.Join(dir, "verra-transactions.csv"), "verra")
 	iss := parseFile(t, filepath.Join(dir, "car-issuances.csv"), "car")
+	cx := parseFile(t, samplePath(t, "car-cancellations.csv"), "car")
 	at := func(exp *Export, line int) Record {
 		for _, r := range exp.Records {
 			if r.Line == line {
@@ -159,6 +183,10 @@ func TestParseRealRows(t *testing.T) {
 				Label: "19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1"},
 			Count: 425, Quantity: ledger.MustTonnes("425"), Status: StatusRetiredOrCancelled, Date: ledger.Date(2026, 4, 10),
 			Project: "1340", Vintage: "2020-01-01 to 2020-12-31"}},
+		{"car cancellation", at(cx, 22), Record{Line: 22, Registry: "car", Kind: CARCancellations,
+			Serials: ledger.SerialRange{Prefix: "CAR-ROC-US-2211-202-2559-OH-2025-9609", First: 1, Last: 39953, Label: "CAR-ROC-US-2211-202-2559-OH-2025-9609-1 to 39953"},
+			Count:   39953, Quantity: ledger.MustTonnes("39953"), Status: StatusCancelled, Date: ledger.Date(2026, 1, 28),
+			Reason: "WA ECO", Cancellation: CancelCompliance, Project: "CAR2211", Vintage: "2025"}},
 		{"car issuance", at(iss, 2), Record{Line: 2, Registry: "car", Kind: CARIssuances,
 			Count: 9166, Quantity: ledger.MustTonnes("9166"), Status: StatusIssued, Date: ledger.Date(2026, 3, 19),
 			Project: "CAR2264", Vintage: "2026"}},
@@ -243,6 +271,11 @@ func TestParseEdgeCases(t *testing.T) {
 			"2025,CAR-1-US-1-2-3-KS-2025-9-11 to 20,10,10/27/2025,CAR1,x,Other,\n",
 			[]want{{line: 2, err: "is not valid CSV (line 2, column"},
 				{line: 3, count: 10, date: ledger.Date(2025, 10, 27), status: StatusRetired}}},
+		{"a CAR cancellation is cancelled, never retired", "Vintage,Offset Credit Serial Numbers,Quantity of Offset Credits,Status Effective,Project ID,Cancellation Reason\n" +
+			"2025,CAR-ROC-US-2055-129-2284-PA-2025-8928-1 to 5937,5937,11/14/2025,CAR2055,ARB\n" +
+			"2025,CAR-ROC-US-2055-129-2284-PA-2025-8928-5938 to 5940,3,11/14/2025,CAR2055,\n",
+			[]want{{line: 2, count: 5937, date: ledger.Date(2025, 11, 14), status: StatusCancelled},
+				{line: 3, count: 3, date: ledger.Date(2025, 11, 14), status: StatusCancelled}}},
 		{"Verra dates and statuses", verraHeader +
 			"2026-04-03,2020-01-01,2020-12-31,1340,\"1,710\",19368-940602844-940604553-VCS-VCU-1289-VER-VN-1-1975-01022023-31122023-0,,,,\n" +
 			"2026-04-03,2020-01-01,2020-12-31,1340,10,1-11-20-VCS-VCU-1,2026-04-10,Acme,,\n" +
@@ -316,6 +349,16 @@ func TestParseRefuses(t *testing.T) {
 	}
 	if _, err := Parse(strings.NewReader(carHeader), "gold-standard"); err == nil {
 		t.Error("Parse with registry gold-standard: got no error")
+	}
+	for h, want := range map[string]Kind{
+		carHeader: CARRetirements,
+		"Vintage,Offset Credit Serial Numbers,Quantity of Offset Credits,Status Effective,Project ID,Cancellation Reason,Export Notes\n": CARCancellations,
+		// the columns in another order still tell a cancellations report
+		"Cancellation Reason,Status Effective,Quantity of Offset Credits,Offset Credit Serial Numbers\n": CARCancellations,
+	} {
+		if exp, err := Parse(strings.NewReader(h), "car"); err != nil || exp.Kind != want {
+			t.Errorf("header %q: got %v, want a %s", h, err, want)
+		}
 	}
 	for _, h := range []string{carHeader, verraHeader, "Date Issued,Project ID,Vintage,Total Offset Credits Issued\n"} {
 		if _, err := Parse(strings.NewReader(h), ""); err != nil {
@@ -397,4 +440,68 @@ func FuzzParse(f *testing.F) {
 			t.Fatalf("%d records, %d row items", len(exp.Records), n)
 		}
 	})
+}
+
+func TestCancelReasonOf(t *testing.T) {
+	for in, want := range map[string]CancelReason{
+		"ARB":                              CancelCompliance,
+		"WA ECO":                           CancelCompliance,
+		"Converted to compliance (CORSIA)": CancelCompliance,
+		"Cancelled for transfer to another registry": CancelTransfer,
+		"Transfer to Other Registry":                 CancelTransfer,
+		"Cancelled for buffer":                       CancelBuffer,
+		"Reversal":                                   CancelReversal,
+		"Cancelled: reversed":                        CancelReversal,
+		"":                                           CancelUnstated,
+		"Other":                                      CancelUnstated,
+		"barb wire":                                  CancelUnstated, // "arb" only as a word
+	} {
+		if got := cancelReasonOf(in); got != want {
+			t.Errorf("cancelReasonOf(%q): got %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestParseRefusesUnreadSamplesNamingTheirRegistry: each real sample no reader knows yet is
+// refused as not a known export, naming the registry and export it looks most like (never
+// "a Verra VCU transactions export", which a Gold Standard file shares two columns with) and
+// the columns each export that is read requires.
+func TestParseRefusesUnreadSamplesNamingTheirRegistry(t *testing.T) {
+	for _, tt := range []struct {
+		file, looksLike, registry string
+		has                       []string // columns of the file the message names as its evidence
+	}{
+		{"gold-standard-issuances.csv", "a Gold Standard issuances export", "gold-standard", []string{`"GSID"`, `"Credit Status"`}},
+		{"gold-standard-retirements.csv", "a Gold Standard retirements export", "gold-standard", []string{`"GSID"`, `"Retirement Date"`, `"Using Entity"`}},
+		{"isometric-issuances.csv", "an Isometric issuances export", "isometric", []string{`"issued_at"`, `"credit_batch_size_total.credit_kgs"`}},
+		{"isometric-retirements.csv", "an Isometric retirements export", "isometric", []string{`"retirement_id"`, `"beneficiary.name"`}},
+		{"isometric-projects.csv", "an Isometric projects export", "isometric", []string{`"short_code"`, `"issued_credits_total.credit_kgs"`}},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			f, err := os.Open(samplePath(t, tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			exp, err := Parse(f, "")
+			if !errors.Is(err, ErrUnknownExport) {
+				t.Fatalf("got %v (%v), want %v", exp, err, ErrUnknownExport)
+			}
+			msg := err.Error()
+			for _, s := range append([]string{
+				"the header looks most like " + tt.looksLike + " (registry " + tt.registry + ")",
+				"which reconcile does not read yet",
+				// the columns expected of the exports that are read
+				`Climate Action Reserve retirements export (columns "Offset Credit Serial Numbers", "Quantity of Offset Credits", "Status Effective")`,
+				`Verra VCU transactions export (columns "Serial Number", "Quantity Issued", "Issuance Date", "Retirement/Cancellation Date")`,
+			}, tt.has...) {
+				if !strings.Contains(msg, s) {
+					t.Errorf("error %q does not say %q", msg, s)
+				}
+			}
+			if strings.Contains(msg, "looks like a Verra") || strings.Contains(msg, "looks most like a Verra") {
+				t.Errorf("error %q takes the file for a Verra export", msg)
+			}
+		})
+	}
 }

@@ -347,7 +347,7 @@ func classifyRow(it *Item, knownSeries bool) {
 	}
 	var inside int64
 	var gaps [][2]int64
-	var beyond, differ []string
+	var beyond, differ, retiredHere []string
 	next := a
 	for _, l := range it.Ledger {
 		lo, hi := max(l.First, a), min(l.Last, b)
@@ -359,7 +359,11 @@ func classifyRow(it *Item, knownSeries bool) {
 			gaps = append(gaps, [2]int64{next, l.First - 1})
 		}
 		next = max(next, l.Last+1)
-		if !rec.Status.agrees(l.State) {
+		if !rec.agrees(l.State) {
+			if rec.Status == StatusCancelled && l.State == StateRetired {
+				retiredHere = append(retiredHere, fmt.Sprintf("contract %s, entry %s, serials %d-%d", l.Contract, l.Entry, lo, hi))
+				continue
+			}
 			differ = append(differ, fmt.Sprintf("%d-%d %s (contract %s, entry %s)", lo, hi, l.State, l.Contract, l.Entry))
 		}
 	}
@@ -383,8 +387,18 @@ func classifyRow(it *Item, knownSeries bool) {
 		why = append(why, fmt.Sprintf("the ledger holds %d of the row's %d serials (missing %s)", inside, rec.Serials.Count(), strings.Join(g, ", ")))
 	}
 	why = append(why, beyond...)
+	if len(retiredHere) > 0 {
+		// the false match this package exists to prevent: a claim resting on credits the
+		// registry cancelled
+		why = append(why, fmt.Sprintf("the registry cancelled these serials (%s), it did not retire them; the ledger retired them (%s): a cancellation is not a retirement",
+			rec.cancelledWhy(), strings.Join(retiredHere, "; ")))
+	}
 	if len(differ) > 0 {
-		why = append(why, fmt.Sprintf("state differs: the registry shows them %s, the ledger has %s", rec.Status, strings.Join(differ, "; ")))
+		shows := string(rec.Status)
+		if rec.Status == StatusCancelled {
+			shows += " (" + rec.cancelledWhy() + ")"
+		}
+		why = append(why, fmt.Sprintf("state differs: the registry shows them %s, the ledger has %s", shows, strings.Join(differ, "; ")))
 	}
 	if len(why) > 0 {
 		it.Class, it.Detail = Disagrees, strings.Join(why, "; ")
@@ -397,10 +411,16 @@ func classifyRow(it *Item, knownSeries bool) {
 	} else {
 		it.Detail = fmt.Sprintf("%s, %s in %d ledger blocks", contractsOf(it.Ledger), l.State, len(it.Ledger))
 	}
+	switch rec.Status {
+	case StatusCancelled:
+		it.Detail += "; the registry cancelled them (" + rec.cancelledWhy() + ")"
+	case StatusRetiredOrCancelled:
+		it.Detail += "; the export does not say whether the registry retired or cancelled them (no beneficiary, no reason)"
+	}
 }
 
 func anySerialKind(kinds map[Kind]bool) bool {
-	return kinds[CARRetirements] || kinds[VerraTransactions]
+	return kinds[CARRetirements] || kinds[CARCancellations] || kinds[VerraTransactions]
 }
 
 func coveredBy(kinds map[Kind]bool, state string) bool {

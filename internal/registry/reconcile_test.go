@@ -1,7 +1,6 @@
 package registry
 
 import (
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -193,18 +192,21 @@ func TestReconcileVerraStates(t *testing.T) {
 		row(4, 21, 30, StatusRetiredOrCancelled),
 		row(5, 31, 40, StatusCancelled),
 		row(6, 41, 50, StatusRetired),
+		row(7, 51, 60, StatusCancelled),
 	}
+	records[5].Reason, records[5].Cancellation = "Cancelled for transfer to another registry", CancelTransfer
 	ranges := []LedgerRange{
 		held("A", "verra", vp, 1, 10, StateDelivered),
 		held("A", "verra", vp, 11, 20, StateRetired), // the ledger retired what the registry shows active
 		held("A", "verra", vp, 21, 30, StateReversed),
 		held("A", "verra", vp, 31, 40, StateReversed),
 		held("A", "verra", vp, 41, 50, StateRetired),
+		held("A", "verra", vp, 51, 60, StateRetired),     // retired in the ledger, cancelled at Verra
 		held("A", "verra", vp, 100, 110, StateDelivered), // Verra's export lists held blocks too
 	}
 	res := Reconcile(records, ranges)
 	items := byLine(t, records, res)
-	for line, want := range map[int]Class{2: Matched, 3: Disagrees, 4: Matched, 5: Matched, 6: Matched} {
+	for line, want := range map[int]Class{2: Matched, 3: Disagrees, 4: Matched, 5: Matched, 6: Matched, 7: Disagrees} {
 		if items[line].Class != want {
 			t.Errorf("line %d: got %s (%s), want %s", line, items[line].Class, items[line].Detail, want)
 		}
@@ -212,8 +214,101 @@ func TestReconcileVerraStates(t *testing.T) {
 	if !strings.Contains(items[3].Detail, "the registry shows them issued, the ledger has 11-20 retired") {
 		t.Errorf("line 3: detail %q", items[3].Detail)
 	}
+	// the export cannot tell this row retired from cancelled: it matches, and says so
+	if !strings.Contains(items[4].Detail, "the export does not say whether the registry retired or cancelled them") {
+		t.Errorf("line 4: detail %q", items[4].Detail)
+	}
+	if want := `the registry cancelled these serials (reason "Cancelled for transfer to another registry": transfer to another registry), it did not retire them`; !strings.Contains(items[7].Detail, want) {
+		t.Errorf("line 7: detail %q does not say %q", items[7].Detail, want)
+	}
 	if got := res.Total(LedgerOnly); got.Blocks != 1 || !got.LedgerTonnes.Equal(ledger.MustTonnes("11")) {
 		t.Errorf("ledger only: got %+v, want the held block 100-110", got)
+	}
+}
+
+// TestReconcileCancelledIsNotRetired: a row the registry cancelled never matches a block the
+// ledger retired; the discrepancy says so and names the registry's reason. A cancellation for a
+// reversal (or for no stated reason) agrees with the ledger's reversed; one converting credits
+// to compliance offsets agrees with no state of the ledger.
+func TestReconcileCancelledIsNotRetired(t *testing.T) {
+	const cp = "CAR-ROC-US-2055-129-2284-PA-2025-8928"
+	row := func(line int, first, last int64, reason string, why CancelReason) Record {
+		r := retired(line, cp, first, last)
+		r.Kind, r.Status, r.Reason, r.Cancellation = CARCancellations, StatusCancelled, reason, why
+		return r
+	}
+	records := []Record{
+		row(2, 1, 100, "ARB", CancelCompliance),
+		row(3, 101, 200, "ARB", CancelCompliance),
+		row(4, 201, 300, "Reversal", CancelReversal),
+		row(5, 301, 400, "", CancelUnstated),
+		row(6, 401, 500, "ARB", CancelCompliance),
+		row(7, 501, 600, "Reversal", CancelReversal),
+	}
+	ranges := []LedgerRange{
+		held("A", "car", cp, 1, 100, StateRetired),
+		held("A", "car", cp, 101, 150, StateRetired),
+		held("A", "car", cp, 151, 200, StateDelivered),
+		held("A", "car", cp, 201, 300, StateReversed),
+		held("A", "car", cp, 301, 400, StateReversed),
+		held("A", "car", cp, 401, 500, StateReversed),
+		held("A", "car", cp, 501, 600, StateRetired),
+		held("A", "car", cp, 700, 710, StateRetired),  // a cancellations report lists no retirement
+		held("A", "car", cp, 800, 810, StateReversed), // ...but would list a reversal's cancellation
+	}
+	res := Reconcile(records, ranges)
+	items := byLine(t, records, res)
+	for _, tt := range []struct {
+		line  int
+		class Class
+		says  []string
+	}{
+		{2, Disagrees, []string{`the registry cancelled these serials (reason "ARB": compliance conversion), it did not retire them; the ledger retired them (contract A, entry e-retired, serials 1-100): a cancellation is not a retirement`}},
+		{3, Disagrees, []string{"the ledger retired them (contract A, entry e-retired, serials 101-150)",
+			`state differs: the registry shows them cancelled (reason "ARB": compliance conversion), the ledger has 151-200 delivered`}},
+		{4, Matched, []string{`reversed on 2025-10-01 (entry e-reversed); the registry cancelled them (reason "Reversal": reversal)`}},
+		{5, Matched, []string{"the registry cancelled them (no reason given)"}},
+		{6, Disagrees, []string{`state differs: the registry shows them cancelled (reason "ARB": compliance conversion), the ledger has 401-500 reversed`}},
+		{7, Disagrees, []string{`(reason "Reversal": reversal), it did not retire them; the ledger retired them`}},
+	} {
+		it := items[tt.line]
+		if it.Class != tt.class {
+			t.Errorf("line %d: got %s (%s), want %s", tt.line, it.Class, it.Detail, tt.class)
+		}
+		for _, s := range tt.says {
+			if !strings.Contains(it.Detail, s) {
+				t.Errorf("line %d: detail %q does not say %q", tt.line, it.Detail, s)
+			}
+		}
+	}
+	if got := res.Total(Matched).Rows; got != 2 {
+		t.Errorf("matched: %d rows, want 2", got)
+	}
+	if got, want := res.Total(NotInExport).Blocks, 1; got != want {
+		t.Errorf("not in export: %d blocks, want %d (the retired block 700-710)", got, want)
+	}
+	if got, want := res.Total(LedgerOnly).Blocks, 1; got != want {
+		t.Errorf("ledger only: %d blocks, want %d (the reversed block 800-810)", got, want)
+	}
+}
+
+// TestReconcileRealCancellations: every row of the Reserve's real cancellations report,
+// recorded as retired in a ledger, is a discrepancy; none matches.
+func TestReconcileRealCancellations(t *testing.T) {
+	exp := parseFile(t, samplePath(t, "car-cancellations.csv"), "")
+	var ranges []LedgerRange
+	for _, r := range exp.Records {
+		ranges = append(ranges, held("A", "car", r.Serials.Prefix, r.Serials.First, r.Serials.Last, StateRetired))
+	}
+	res := Reconcile(exp.Records, ranges)
+	byLine(t, exp.Records, res)
+	if got := res.Total(Disagrees).Rows; got != len(exp.Records) || res.Total(Matched).Rows != 0 || len(res.Items) != len(exp.Records) {
+		t.Errorf("got %d of %d rows disagreeing, %d matched, %d items; want every row disagreeing, none matched", got, len(exp.Records), res.Total(Matched).Rows, len(res.Items))
+	}
+	for _, it := range res.Items {
+		if !strings.Contains(it.Detail, "a cancellation is not a retirement") || !strings.Contains(it.Detail, `(reason "`+it.Record.Reason+`": compliance conversion)`) {
+			t.Errorf("line %d: detail %q", it.Record.Line, it.Detail)
+		}
 	}
 }
 
@@ -269,9 +364,9 @@ func TestReconcileNoRows(t *testing.T) {
 // TestReconcileRealExportsAgainstNothing: against an empty ledger every row of the real files
 // is reported, in the registry only (or as an issuance summary).
 func TestReconcileRealExportsAgainstNothing(t *testing.T) {
-	dir := samplesDir(t)
-	for file, class := range map[string]Class{"car-retirements.csv": RegistryOnly, "car-issuances.csv": IssuanceSummary, "verra-transactions.csv": RegistryOnly} {
-		exp := parseFile(t, filepath.Join(dir, file), "")
+	for file, class := range map[string]Class{"car-retirements.csv": RegistryOnly, "car-issuances.csv": IssuanceSummary, "verra-transactions.csv": RegistryOnly,
+		"car-cancellations.csv": RegistryOnly} {
+		exp := parseFile(t, samplePath(t, file), "")
 		res := Reconcile(exp.Records, nil)
 		byLine(t, exp.Records, res)
 		if got := res.Total(class); got.Rows != len(exp.Records) {

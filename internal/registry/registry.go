@@ -1,6 +1,6 @@
 // Package registry reads the public exports of carbon credit registries (the Climate Action
-// Reserve's retirement and issuance reports, Verra's VCU transactions) and reconciles them
-// with the serial ranges the ledger holds. It imports no database: the store supplies the
+// Reserve's retirement, cancellation and issuance reports, Verra's VCU transactions) and
+// reconciles them with the serial ranges the ledger holds. It imports no database: the store supplies the
 // ledger's ranges and the CLI prints the result.
 //
 // Invariants:
@@ -8,12 +8,19 @@
 //     read is a Record with Err set and its line number, never dropped;
 //   - a Record's Quantity is its integer count of credits (one credit is one tonne); when a
 //     row also carries a serial range whose size differs, the row says so in Problem;
+//   - a row's Status is what its export says happened to its credits, and no more: a
+//     cancellation (with its reason) is never read as a retirement, and a row that cannot be
+//     told is StatusRetiredOrCancelled;
 //   - Reconcile puts every Record in exactly one Item.
 package registry
 
 import (
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
+	"unicode"
 
 	"github.com/carbonledger/carbonledger/ledger"
 )
@@ -26,6 +33,11 @@ const (
 	// CARRetirements is the Climate Action Reserve's retired-credits report: one row per
 	// retirement with its serial range ("CAR-1-US-1335-...-9205-1 to 5000").
 	CARRetirements Kind = "car-retirements"
+	// CARCancellations is the Reserve's cancelled-credits report: the retirements report's
+	// serial and quantity columns, with a Cancellation Reason (ARB or WA ECO: credits
+	// converted to compliance offsets) instead of a retirement's. Its rows are cancelled, not
+	// retired.
+	CARCancellations Kind = "car-cancellations"
 	// CARIssuances is the Reserve's issuance report: one row per issuance, with no serials.
 	CARIssuances Kind = "car-issuances"
 	// VerraTransactions is Verra's VCU export: one row per block of VCUs, active or retired.
@@ -35,7 +47,7 @@ const (
 // Registry is the registry code (as ledger.NormalizeRegistry gives it) of the export.
 func (k Kind) Registry() string {
 	switch k {
-	case CARRetirements, CARIssuances:
+	case CARRetirements, CARCancellations, CARIssuances:
 		return "car"
 	case VerraTransactions:
 		return "verra"
@@ -48,6 +60,8 @@ func (k Kind) Name() string {
 	switch k {
 	case CARRetirements:
 		return "Climate Action Reserve retirements export"
+	case CARCancellations:
+		return "Climate Action Reserve cancellations export"
 	case CARIssuances:
 		return "Climate Action Reserve issuances export"
 	case VerraTransactions:
@@ -57,12 +71,15 @@ func (k Kind) Name() string {
 }
 
 // covers reports whether an export of this kind lists serials the ledger holds in state: a
-// retirements report lists retired serials only; Verra's export lists every block, active
-// (delivered) or retired or cancelled (reversed).
+// retirements report lists retired serials only, a cancellations report cancelled ones (the
+// ledger's reversed); Verra's export lists every block, active (delivered) or retired or
+// cancelled (reversed).
 func (k Kind) covers(state string) bool {
 	switch k {
 	case CARRetirements:
 		return state == StateRetired
+	case CARCancellations:
+		return state == StateReversed
 	case VerraTransactions:
 		return true
 	}
@@ -72,13 +89,62 @@ func (k Kind) covers(state string) bool {
 // Status is what the registry says happened to a row's credits.
 type Status string
 
-// Registry statuses.
+// Registry statuses. Each export's rows map onto these explicitly (see Parse): a retirements
+// report's rows are retired, a cancellations report's cancelled, Verra's blocks issued until
+// they carry a retirement/cancellation date.
 const (
-	StatusIssued             Status = "issued"
-	StatusRetired            Status = "retired"
-	StatusCancelled          Status = "cancelled"
+	// StatusIssued: issued and active, held in an account or transferred between accounts
+	// (the ledger's delivered).
+	StatusIssued Status = "issued"
+	// StatusRetired: retired for a claim, for a beneficiary.
+	StatusRetired Status = "retired"
+	// StatusCancelled: cancelled by the registry, for the reason in Record.Cancellation; not a
+	// retirement, whatever the ledger says.
+	StatusCancelled Status = "cancelled"
+	// StatusRetiredOrCancelled: out of circulation, but the export does not say whether
+	// retired or cancelled (a Verra row with a retirement/cancellation date and neither
+	// beneficiary nor reason).
 	StatusRetiredOrCancelled Status = "retired or cancelled"
 )
+
+// CancelReason is why a registry cancelled credits, told from the reason its export gives.
+type CancelReason string
+
+// Cancellation reasons.
+const (
+	// CancelCompliance: converted to compliance offsets (the Reserve's "ARB" and "WA ECO",
+	// CORSIA).
+	CancelCompliance CancelReason = "compliance conversion"
+	// CancelTransfer: moved to another registry.
+	CancelTransfer CancelReason = "transfer to another registry"
+	// CancelBuffer: put into or taken from a buffer pool.
+	CancelBuffer CancelReason = "buffer"
+	// CancelReversal: lost to a reversal (the ledger's reversed).
+	CancelReversal CancelReason = "reversal"
+	// CancelUnstated: no reason given, or one not recognised (the registry's text is kept in
+	// Record.Reason).
+	CancelUnstated CancelReason = ""
+)
+
+// cancelReasonOf tells a registry's cancellation reason text apart.
+func cancelReasonOf(text string) CancelReason {
+	words := strings.FieldsFunc(strings.ToLower(text), func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r)
+	})
+	has := func(w string) bool { return slices.Contains(words, w) }
+	joined := " " + strings.Join(words, " ") + " "
+	switch {
+	case has("arb") || strings.Contains(joined, " wa eco ") || has("compliance") || has("corsia"):
+		return CancelCompliance
+	case strings.Contains(joined, " transfer") || strings.Contains(joined, " other registry") || strings.Contains(joined, " another registry"):
+		return CancelTransfer
+	case has("buffer"):
+		return CancelBuffer
+	case strings.Contains(joined, " revers"):
+		return CancelReversal
+	}
+	return CancelUnstated
+}
 
 // The ledger's serial states (serial_blocks.state).
 const (
@@ -87,16 +153,22 @@ const (
 	StateReversed  = "reversed"
 )
 
-// agrees reports whether the ledger's state of a serial block is what the registry's status
-// implies: held credits are active at the registry, retired ones retired, and reversed ones
-// cancelled (a registry cancels credits lost to a reversal).
-func (s Status) agrees(state string) bool {
-	switch s {
+// agrees reports whether the ledger's state of a serial block is what a row's status implies:
+// held credits are active at the registry, retired ones retired, and reversed ones cancelled
+// (a registry cancels credits lost to a reversal). A cancellation for another reason
+// (compliance conversion, transfer to another registry) agrees with no state of the ledger,
+// and no cancellation agrees with a retirement.
+func (r Record) agrees(state string) bool {
+	switch r.Status {
 	case StatusIssued:
 		return state == StateDelivered
 	case StatusRetired:
 		return state == StateRetired
 	case StatusCancelled:
+		switch r.Cancellation {
+		case CancelCompliance, CancelTransfer:
+			return false
+		}
 		return state == StateReversed
 	case StatusRetiredOrCancelled:
 		return state == StateRetired || state == StateReversed
@@ -118,10 +190,12 @@ type Record struct {
 	Status      Status        `json:"status"`
 	Date        time.Time     `json:"date"`        // of the status: retirement, else issuance
 	Beneficiary string        `json:"beneficiary"` // the retirement beneficiary, or the account holder
-	Reason      string        `json:"reason"`
+	Reason      string        `json:"reason"`      // the registry's own reason: retirement, or cancellation
 	Details     string        `json:"details"`
 	Project     string        `json:"project"`
 	Vintage     string        `json:"vintage"`
+	// Cancellation is why a cancelled row was cancelled, as far as Reason tells.
+	Cancellation CancelReason `json:"cancellation,omitempty"`
 	// Problem is set when the row was read but contradicts itself (a quantity that is not
 	// the size of its serial range).
 	Problem string `json:"problem,omitempty"`
@@ -158,3 +232,15 @@ var (
 	// ErrWrongRegistry marks a file of another registry than the one asked for.
 	ErrWrongRegistry = errors.New("export of another registry")
 )
+
+// cancelledWhy says why a cancelled row was cancelled, in the registry's words and as told
+// apart: `reason "ARB": compliance conversion`, or `no reason given`.
+func (r Record) cancelledWhy() string {
+	switch {
+	case r.Reason == "":
+		return "no reason given"
+	case r.Cancellation == CancelUnstated:
+		return fmt.Sprintf("reason %q", r.Reason)
+	}
+	return fmt.Sprintf("reason %q: %s", r.Reason, r.Cancellation)
+}
