@@ -39,11 +39,36 @@ var (
 	carSerialRE = regexp.MustCompile(`^(CAR-[A-Za-z0-9-]+?)-([0-9]{1,15}) to ([0-9]{1,15})$`)
 	// Verra: "19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1"
 	verraSerialRE = regexp.MustCompile(`^([0-9]{1,12})-([0-9]{1,15})-([0-9]{1,15})-((?:VCS|CCB)-[A-Za-z0-9-]+)$`)
+	// Gold Standard: "GS1-1-KE-GS11603-16-2025-30256-110-5463", the series (registry, unit
+	// type, country, project, project type, vintage, issuance batch) then the first and last
+	// serial. gsLooksRE tells an attempt at this form, to refuse it in its own words.
+	gsSerialRE = regexp.MustCompile(`^(GS[0-9]{1,6}-[0-9]{1,6}-[A-Z]{2}-GS[0-9]{1,12}-[0-9]{1,6}-[0-9]{4}-[0-9]{1,15})-([0-9]+)-([0-9]+)$`)
+	gsLooksRE  = regexp.MustCompile(`^(?i)GS[0-9]+-`)
+	// A Kyoto-style unit serial, as Gold Standard writes credits carried over from another
+	// registry: "RW-5-1463953-2-2-0-7014" is party RW, unit type 5, serial 1463953, then the
+	// original and applicable commitment periods, the LULUCF activity and the project.
+	kyotoSerialRE = regexp.MustCompile(`^([A-Z]{2})-([0-9]{1,3})-([0-9]+)-([0-9]{1,3})-([0-9]{1,3})-([0-9]{1,3})-([0-9]{1,12})$`)
+	// Two such serials, "FIRST - LAST".
+	kyotoRangeRE = regexp.MustCompile(`^(\S+)\s+-\s+(\S+)$`)
+)
+
+// maxSerialDigits is the most digits a serial number may have (its range is kept in 64 bits).
+const maxSerialDigits = 15
+
+// goldStandardForm and carriedOverForm show the registry forms in messages.
+const (
+	goldStandardForm = "Gold Standard's form SERIES-FIRST-LAST, such as GS1-1-KE-GS11603-16-2025-30256-110-5463 (the series GS1-1-KE-GS11603-16-2025-30256, then the first and the last serial, both included)"
+	carriedOverForm  = "Gold Standard's form for carried-over credits, two whole serials FIRST - LAST such as RW-5-1459975-2-2-0-7014 - RW-5-1460107-2-2-0-7014 (the third field is the serial; every other field is the series and must agree)"
 )
 
 // ParseSerials parses a serial range in the generic form PREFIX:FIRST-LAST or in a registry's
 // own form (Climate Action Reserve "PREFIX-FIRST to LAST", Verra
-// "BLOCK-FIRST-LAST-VCS-..."). The range must not be empty or reversed.
+// "BLOCK-FIRST-LAST-VCS-...", Gold Standard "GS1-...-BATCH-FIRST-LAST", and Gold Standard's
+// carried-over Kyoto units "RW-5-FIRST-2-2-0-7014 - RW-5-LAST-2-2-0-7014"). The range must not
+// be empty or reversed. Label keeps the text exactly as written (less surrounding space).
+//
+// A carried-over range's series is its serials less the serial field ("RW-5-2-2-0-7014"): the
+// two serials must agree in every other field.
 func ParseSerials(s string) (SerialRange, error) {
 	const field = "serials"
 	s = strings.TrimSpace(s)
@@ -63,6 +88,20 @@ func ParseSerials(s string) (SerialRange, error) {
 		// Verra numbers are unique across its registry; the series is the project-vintage
 		// suffix, and the leading block number is kept only in the label.
 		r.Prefix, first, last = m[4], m[2], m[3]
+	} else if m := gsSerialRE.FindStringSubmatch(s); m != nil {
+		r.Prefix, first, last = m[1], m[2], m[3]
+		for _, n := range []string{first, last} {
+			if len(n) > maxSerialDigits {
+				return SerialRange{}, Invalid(field, s, fmt.Sprintf("has a serial number of %d digits (at most %d) in %s", len(n), maxSerialDigits, goldStandardForm))
+			}
+		}
+	} else if gsLooksRE.MatchString(s) {
+		return SerialRange{}, Invalid(field, s, "is not a serial range in "+goldStandardForm)
+	} else if m := kyotoRangeRE.FindStringSubmatch(s); m != nil && (kyotoSerialRE.MatchString(m[1]) || kyotoSerialRE.MatchString(m[2])) {
+		var err error
+		if r.Prefix, first, last, err = parseCarriedOver(m[1], m[2]); err != nil {
+			return SerialRange{}, Invalid(field, s, err.Error())
+		}
 	} else {
 		return SerialRange{}, Invalid(field, s, "is not a serial range: write PREFIX:FIRST-LAST (such as CAR-1-MX-1234-22-101-2024:1-5000), or the registry's own form")
 	}
@@ -78,6 +117,29 @@ func ParseSerials(s string) (SerialRange, error) {
 	}
 	r.Label = s
 	return r, nil
+}
+
+// parseCarriedOver reads the two ends of a carried-over range: each a whole Kyoto-style serial,
+// agreeing in every field but the serial (the third). It returns the series (the serial less
+// its serial field) and the first and last serial numbers, or the rule broken.
+func parseCarriedOver(a, b string) (prefix, first, last string, err error) {
+	ma, mb := kyotoSerialRE.FindStringSubmatch(a), kyotoSerialRE.FindStringSubmatch(b)
+	switch {
+	case ma == nil:
+		return "", "", "", fmt.Errorf("has a first serial %q that is not a whole serial, in %s", a, carriedOverForm)
+	case mb == nil:
+		return "", "", "", fmt.Errorf("has a last serial %q that is not a whole serial, in %s", b, carriedOverForm)
+	}
+	series := func(m []string) string { return strings.Join([]string{m[1], m[2], m[4], m[5], m[6], m[7]}, "-") }
+	if series(ma) != series(mb) {
+		return "", "", "", fmt.Errorf("joins serials of two series (%s and %s, the serial field left out): write %s", series(ma), series(mb), carriedOverForm)
+	}
+	for _, n := range []string{ma[3], mb[3]} {
+		if len(n) > maxSerialDigits {
+			return "", "", "", fmt.Errorf("has a serial number of %d digits (at most %d) in %s", len(n), maxSerialDigits, carriedOverForm)
+		}
+	}
+	return series(ma), ma[3], mb[3], nil
 }
 
 // RequireCount checks that a serial range holds exactly the given tonnes.

@@ -301,3 +301,152 @@ func TestSerialStateMachine(t *testing.T) {
 		t.Errorf("retiring on the day of delivery: %v", err)
 	}
 }
+
+// TestParseGoldStandardSerials: real serial numbers of gold-standard-issuances.csv and
+// gold-standard-retirements.csv, each with its row's quantity: the series is everything before
+// the last two numbers, which are the inclusive range; the label is the text as written.
+// Credits carried over from the CDM ("RW-5-... - RW-5-...") are two whole serials whose third
+// field is the serial number.
+func TestParseGoldStandardSerials(t *testing.T) {
+	tests := []struct {
+		in            string
+		prefix        string
+		first, last   int64
+		count         int64 // the row's Quantity
+		file, context string
+	}{
+		{"GS1-1-KE-GS11603-16-2025-30256-110-5463", "GS1-1-KE-GS11603-16-2025-30256", 110, 5463, 5354, "retirements", "line 2, Hilti"},
+		{"GS1-1-KE-GS11603-16-2024-30255-485-12623", "GS1-1-KE-GS11603-16-2024-30255", 485, 12623, 12139, "retirements", "a range not from 1"},
+		{"GS1-1-CR-GS2913-22-2025-30184-3-3", "GS1-1-CR-GS2913-22-2025-30184", 3, 3, 1, "retirements", "one credit"},
+		{"GS1-1-CR-GS2913-22-2025-30184-1-1", "GS1-1-CR-GS2913-22-2025-30184", 1, 1, 1, "retirements", "the first credit"},
+		{"GS1-1-ZW-GS12875-16-2023-29977-1-250382", "GS1-1-ZW-GS12875-16-2023-29977", 1, 250382, 250382, "retirements", "Canceled"},
+		{"GS1-1-UG-GS11236-16-2024-30307-1-19149", "GS1-1-UG-GS11236-16-2024-30307", 1, 19149, 19149, "issuances", "line 2"},
+		{"GS1-1-RW-GS7454-16-2024-30242-1-8683", "GS1-1-RW-GS7454-16-2024-30242", 1, 8683, 8683, "issuances", "Rwanda, not carried over"},
+		{"RW-5-1463953-2-2-0-7014 - RW-5-1467609-2-2-0-7014", "RW-5-2-2-0-7014", 1463953, 1467609, 3657, "issuances", "carried over"},
+		{"RW-5-1459975-2-2-0-7014 - RW-5-1460107-2-2-0-7014", "RW-5-2-2-0-7014", 1459975, 1460107, 133, "issuances", "carried over"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			want := SerialRange{Prefix: tt.prefix, First: tt.first, Last: tt.last, Label: tt.in}
+			got, err := ParseSerials(tt.in)
+			if err != nil {
+				t.Fatalf("ParseSerials(%q) (%s, %s): %v", tt.in, tt.file, tt.context, err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("ParseSerials(%q) (-want +got):\n%s", tt.in, diff)
+			}
+			if got.Count() != tt.count {
+				t.Errorf("Count: got %d, want the row's quantity %d", got.Count(), tt.count)
+			}
+			if err := got.RequireCount(TonnesFromKg(tt.count * 1000)); err != nil {
+				t.Errorf("RequireCount(%d): %v", tt.count, err)
+			}
+			if err := got.RequireCount(TonnesFromKg((tt.count + 1) * 1000)); err == nil {
+				t.Errorf("RequireCount(%d): got nil, want the count refused", tt.count+1)
+			}
+			// the generic form is the same range
+			back, err := ParseSerials(got.String())
+			if err != nil || back.Prefix != got.Prefix || back.First != got.First || back.Last != got.Last {
+				t.Errorf("ParseSerials(String()=%q): got %+v, %v, want the same range", got.String(), back, err)
+			}
+			// surrounding space is not part of the label
+			if pad, err := ParseSerials(" " + tt.in + "\t"); err != nil || pad != got {
+				t.Errorf("ParseSerials with surrounding space: got %+v, %v, want %+v", pad, err, got)
+			}
+		})
+	}
+	// the carried-over ranges of one project are one series, so an overlap between them is seen
+	a, _ := ParseSerials("RW-5-1460108-2-2-0-7014 - RW-5-1463952-2-2-0-7014")
+	b, _ := ParseSerials("RW-5-1463953-2-2-0-7014 - RW-5-1467609-2-2-0-7014")
+	if a.Prefix != b.Prefix || a.Last+1 != b.First {
+		t.Errorf("carried-over ranges %+v and %+v: want one series, adjacent", a, b)
+	}
+}
+
+func TestParseGoldStandardSerialsRejects(t *testing.T) {
+	const gsRule = "is not a serial range in Gold Standard's form SERIES-FIRST-LAST, such as GS1-1-KE-GS11603-16-2025-30256-110-5463"
+	tests := []struct{ in, rule string }{
+		{"GS1-1-KE-GS11603-16-2025-30256-5463-110", "ends before it starts; the range is FIRST-LAST with FIRST <= LAST, both included"},
+		{"GS1-1-KE-GS11603-16-2025-30256-110", gsRule},       // one number: no last serial
+		{"GS1-1-KE-GS11603-16-2025-110-5463", gsRule},        // no issuance batch
+		{"GS1-1-KE-GS11603-16-25-30256-110-5463", gsRule},    // a vintage of two digits
+		{"GS1-1-KEN-GS11603-16-2025-30256-110-5463", gsRule}, // a country of three letters
+		{"GS1-1-KE-11603-16-2025-30256-110-5463", gsRule},    // a project without GS
+		{"GS1-1-KE-GS11603-16-2025-30256-110-5463x", gsRule},
+		{"GS1-1-KE-GS11603-16-2025-30256-110 to 5463", gsRule},
+		{"GS1-1-KE-GS11603-16-2025-30256-110 - 5463", gsRule},
+		{"GS1-1-KE-GS11603-16-2025-30256--110-5463", gsRule},
+		{"gs1-1-ke-gs11603-16-2025-30256-110-5463", gsRule},
+		{"GS1-1-KE-GS11603-16-2025-30256-1-1234567890123456", "has a serial number of 16 digits (at most 15) in Gold Standard's form"},
+		{"RW-5-1467609-2-2-0-7014 - RW-5-1463953-2-2-0-7014", "ends before it starts"},
+		{"RW-5-1463953-2-2-0-7014 - RW-5-1467609-2-2-0-7015", "joins serials of two series (RW-5-2-2-0-7014 and RW-5-2-2-0-7015, the serial field left out)"},
+		{"RW-5-1463953-2-2-0-7014 - UG-5-1467609-2-2-0-7014", "joins serials of two series"},
+		{"RW-5-1463953-2-2-0-7014 - 1467609", `has a last serial "1467609" that is not a whole serial, in Gold Standard's form for carried-over credits`},
+		{"RW-5-1463953 - RW-5-1467609-2-2-0-7014", `has a first serial "RW-5-1463953" that is not a whole serial`},
+		{"RW-5-1463953-2-2-0-7014 - RW-5-12345678901234567-2-2-0-7014", "has a serial number of 17 digits (at most 15)"},
+		{"RW-5-1463953-2-2-0-7014-RW-5-1467609-2-2-0-7014", "is not a serial range: write PREFIX:FIRST-LAST"},
+		{"RW-5-1463953-2-2-0-7014", "is not a serial range: write PREFIX:FIRST-LAST"}, // one serial, no range
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseSerials(tt.in)
+			if err == nil {
+				t.Fatalf("ParseSerials(%q): got %+v, want an error that %s", tt.in, got, tt.rule)
+			}
+			wantFieldError(t, err, "serials", ErrInvalid, tt.rule)
+			if got != (SerialRange{}) {
+				t.Errorf("ParseSerials(%q) on error: got %+v, want the zero range", tt.in, got)
+			}
+		})
+	}
+}
+
+// TestGoldStandardExportSerials parses every serial number of the real Gold Standard exports:
+// each range holds exactly its row's Quantity, keeps the registry's text as its label, and its
+// series names the row's own project (GSID) and vintage.
+func TestGoldStandardExportSerials(t *testing.T) {
+	for _, tt := range []struct {
+		file              string
+		rows, carriedOver int
+	}{
+		{"gold-standard-issuances.csv", 100, 3},
+		{"gold-standard-retirements.csv", 100, 0},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			rows := readExport(t, tt.file, "Serial Number", "Quantity", "GSID", "Vintage")
+			if len(rows) != tt.rows {
+				t.Errorf("got %d rows, want %d", len(rows), tt.rows)
+			}
+			carried := 0
+			for i, row := range rows {
+				serial, qty, gsid, vintage := row[0], row[1], row[2], row[3]
+				want, err := strconv.ParseInt(qty, 10, 64)
+				if err != nil {
+					t.Fatalf("row %d: quantity %q: %v", i+2, qty, err)
+				}
+				r, err := ParseSerials(serial)
+				if err != nil {
+					t.Errorf("row %d: ParseSerials(%q): %v", i+2, serial, err)
+					continue
+				}
+				if r.Count() != want || r.Label != serial {
+					t.Errorf("row %d: %q: got count %d label %q, want the row's quantity %d and its text", i+2, serial, r.Count(), r.Label, want)
+				}
+				if strings.HasPrefix(serial, "GS") {
+					f := strings.Split(r.Prefix, "-")
+					if len(f) != 7 || f[3] != "GS"+gsid || f[5] != vintage {
+						t.Errorf("row %d: series %q does not name the row's project GS%s and vintage %s", i+2, r.Prefix, gsid, vintage)
+					}
+				} else {
+					carried++
+					if !strings.Contains(serial, " - ") || !strings.HasPrefix(r.Prefix, "RW-5-") {
+						t.Errorf("row %d: %q read as %+v", i+2, serial, r)
+					}
+				}
+			}
+			if carried != tt.carriedOver {
+				t.Errorf("got %d carried-over ranges, want %d", carried, tt.carriedOver)
+			}
+		})
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -17,9 +18,11 @@ import (
 
 const reconcileHelp = `
 Reads a registry's public export (CSV) and matches it, by serial range, against the serial
-blocks the ledger holds for that registry: the Climate Action Reserve's retirements and
-issuances reports, and Verra's VCU transactions export. The kind of file is told by its header;
---registry, when given, must agree with it.
+blocks the ledger holds for that registry: the Climate Action Reserve's retirements,
+cancellations and issuances reports, Verra's VCU transactions export, and Gold Standard's
+issuances and retirements exports (Credit Status Issued, Retired or Canceled; a cancellation is
+never a retirement). The kind of file is told by its header; --registry, when given, must agree
+with it.
 
 Every row is reported with its line number and its class:
   matched          same series and range, and the ledger's state is what the registry says
@@ -38,8 +41,8 @@ Exit codes: 0 nothing disagrees (every serial row matched, no ledger block unacc
 unreadable row); 1 discrepancies or unreadable rows, or the file could not be read; 2 usage error.`
 
 func cmdReconcile(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("reconcile", "reconcile [--registry car|verra] FILE [--format text|json|csv] [--output FILE] [--db URL]")
-	reg := fs.String("registry", "", "the registry that published FILE: car|verra (default: told by the file's header)")
+	fs := a.newFlags("reconcile", "reconcile [--registry car|verra|gold-standard] FILE [--format text|json|csv] [--output FILE] [--db URL]")
+	reg := fs.String("registry", "", "the registry that published FILE: car|verra|gold-standard (default: told by the file's header)")
 	format := formatFlag(fs, "text", "text", "json", "csv")
 	output := fs.String("output", "", "write to this file instead of stdout")
 	usage := fs.Usage
@@ -60,8 +63,8 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 	code := ""
 	if *reg != "" {
 		c, ok := ledger.NormalizeRegistry(*reg)
-		if !ok || (c != "car" && c != "verra") {
-			return usagef("--registry %q: exports of car (Climate Action Reserve) and verra are read", *reg)
+		if !ok || !slices.Contains(registry.Registries, c) {
+			return usagef("--registry %q: exports of car (Climate Action Reserve), verra and gold-standard are read", *reg)
 		}
 		code = c
 	}

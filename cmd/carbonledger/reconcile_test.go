@@ -3,10 +3,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"database/sql"
 	"encoding/csv"
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -323,12 +325,12 @@ func TestReconcileUsage(t *testing.T) {
 		{[]string{"reconcile"}, 2, "reconcile needs one FILE"},
 		{[]string{"reconcile", car, car}, 2, "reconcile needs one FILE"},
 		{[]string{"reconcile", car, "--format", "xml"}, 2, `--format "xml" is not one of text, json, csv`},
-		{[]string{"reconcile", car, "--registry", "gold-standard"}, 2, "exports of car (Climate Action Reserve) and verra are read"},
+		{[]string{"reconcile", car, "--registry", "isometric"}, 2, "exports of car (Climate Action Reserve), verra and gold-standard are read"},
+		{[]string{"reconcile", car, "--registry", "Gold Standard"}, 2, "is a Climate Action Reserve retirements export (registry car), not an export of gold-standard"},
 		{[]string{"reconcile", car, "--registry", "verra"}, 2, "is a Climate Action Reserve retirements export (registry car), not an export of verra"},
 		{[]string{"reconcile", unknown}, 1, "not a known registry export: the header (\"Date\", \"Amount\", \"Memo\"...) is none of"},
 		// a real export of a registry no reader knows yet is refused naming that registry
-		{[]string{"reconcile", recSample(t, "gold-standard-retirements.csv")}, 1, "not a known registry export: the header looks most like a Gold Standard retirements export (registry gold-standard), which reconcile does not read yet"},
-		{[]string{"reconcile", recSample(t, "isometric-retirements.csv")}, 1, "looks most like an Isometric retirements export (registry isometric)"},
+		{[]string{"reconcile", recSample(t, "isometric-retirements.csv")}, 1, "not a known registry export: the header looks most like an Isometric retirements export (registry isometric), which reconcile does not read yet"},
 		{[]string{"reconcile", filepath.Join(dir, "missing.csv")}, 1, "no such file"},
 		{[]string{"reconcile", "-h"}, 2, "Exit codes: 0 nothing disagrees"},
 	} {
@@ -458,4 +460,272 @@ func TestReconcileCancellationsAreNotRetirements(t *testing.T) {
 	if !strings.Contains(text, "Climate Action Reserve cancellations export") || strings.Contains(text, "matched  CAR-ROC") {
 		t.Errorf("text report:\n%s", text)
 	}
+}
+
+// gsRows reads a real Gold Standard export and returns its header and the records whose Serial
+// Number is one of serials, in that order (a Note may span lines, so rows are CSV records, not
+// lines).
+func gsRows(t *testing.T, file string, serials ...string) ([]string, [][]string) {
+	t.Helper()
+	f, err := os.Open(recSample(t, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	all, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range all[0] {
+		col[h] = i
+	}
+	var out [][]string
+	for _, s := range serials {
+		for _, rec := range all[1:] {
+			if rec[col["Serial Number"]] == s {
+				out = append(out, rec)
+				break
+			}
+		}
+		if len(out) == 0 || out[len(out)-1][col["Serial Number"]] != s {
+			t.Fatalf("%s has no row of serials %s", file, s)
+		}
+	}
+	return all[0], out
+}
+
+// gsWrite writes a header and records as a CSV file and returns its path.
+func gsWrite(t *testing.T, header []string, rows [][]string) string {
+	t.Helper()
+	var b bytes.Buffer
+	w := csv.NewWriter(&b)
+	w.Write(header)
+	w.WriteAll(rows)
+	if err := w.Error(); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "gs.csv")
+	if err := os.WriteFile(path, b.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// gsBySerials maps each row item of a report to its class and detail, by its serials
+// (PREFIX:FIRST-LAST), and checks the report has no other row.
+func gsBySerials(t *testing.T, r recReport, rows int) map[string][2]string {
+	t.Helper()
+	out := map[string][2]string{}
+	for _, it := range r.Items {
+		if it.Row == nil {
+			continue
+		}
+		out[it.Row.Serials] = [2]string{it.Class, it.Detail}
+	}
+	if len(out) != rows || r.Rows != rows {
+		t.Errorf("got %d rows (%d distinct serials), want %d: %+v", r.Rows, len(out), rows, r.Items)
+	}
+	return out
+}
+
+// TestReconcileGoldStandard records real Gold Standard serials in a ledger (a contract on
+// registry gold-standard, with deliver/retire/reverse --serials in Gold Standard's own forms),
+// reconciles the real retirements and issuances exports, and gets every row matched; then
+// changes one fact in the file (a quantity, a state) and gets exactly that row reported, with
+// that field. A cancellation with a reason (credits transferred to another registry) never
+// matches a retirement.
+func TestReconcileGoldStandard(t *testing.T) {
+	url := pgtest.URL(t)
+	path := filepath.Join(t.TempDir(), "gs.json")
+	js := `{"code": "REC-GS", "buyer": "Acme Buyer", "supplier": "Cookstove Co", "project": "Efficient Cooking",
+	  "method": "other", "country": "KE", "region": "Kenya", "registry": "Gold Standard", "standard": "GS TPDDTEC v3.1",
+	  "term_start": "2025-01-01", "term_end": "2026-12-31", "signed_on": "2024-12-01", "tonnes": "900000",
+	  "delivery_mode": "transfer"}`
+	if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recOK(t, url, "contract", "add", "-f", path)
+
+	// the retirements export: line 2 (Hilti, its Note spans two lines), 54 and 55 retired;
+	// line 47 cancelled with no reason given, which the ledger holds as reversed
+	const (
+		hilti   = "GS1-1-KE-GS11603-16-2025-30256-110-5463"
+		energy  = "GS1-1-MG-GS10659-16-2023-29968-1-207"
+		single  = "GS1-1-MG-GS7566-16-2023-29960-1343-1343"
+		sacci   = "GS1-1-ZW-GS12875-16-2024-29978-1-41158"
+		zimbabw = "GS1-1-ZW-GS11551-16-2024-29957-1-334563" // cancelled: transferred to the Zimbabwe registry
+	)
+	for _, b := range []struct{ serials, tonnes string }{{hilti, "5354"}, {energy, "207"}, {single, "1"}, {sacci, "41158"}} {
+		recDeliver(t, url, "REC-GS", b.serials, b.tonnes)
+	}
+	recRetire(t, url, "REC-GS", hilti, "5354")
+	recRetire(t, url, "REC-GS", energy, "207")
+	recRetire(t, url, "REC-GS", single, "1")
+	recOK(t, url, "reverse", "--contract", "REC-GS", "--tonnes", "41158", "--date", "2025-11-01", "--reason", "registry cancellation", "--serials", sacci)
+	// the issuances export: a block still issued, and credits carried over from the CDM
+	const (
+		issued  = "GS1-1-KE-GS12146-17-2022-30273-1-21"
+		carried = "RW-5-1459975-2-2-0-7014 - RW-5-1460107-2-2-0-7014"
+	)
+	recDeliver(t, url, "REC-GS", issued, "21")
+	recDeliver(t, url, "REC-GS", carried, "133")
+	// a range overlapping one delivered, in either of Gold Standard's forms, is refused
+	for _, tt := range []struct{ serials, tonnes string }{
+		{"GS1-1-KE-GS11603-16-2025-30256-5000-5599", "600"},
+		{"RW-5-1460100-2-2-0-7014 - RW-5-1460199-2-2-0-7014", "100"},
+	} {
+		code, _, errOut := recRun(t, url, "deliver", "--contract", "REC-GS", "--tonnes", tt.tonnes, "--date", "2025-10-02", "--serials", tt.serials)
+		if code == 0 || !strings.Contains(errOut, "already delivered under contract REC-GS") {
+			t.Errorf("delivering %s again: exit %d, stderr %q; want it refused as already delivered", tt.serials, code, errOut)
+		}
+	}
+	// each serial event keeps its range as the registry writes it; the blocks and the journal
+	// show the generic PREFIX:FIRST-LAST
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var labels []string
+	rs, err := db.Query(`SELECT label FROM serial_events ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rs.Next() {
+		var l string
+		if err := rs.Scan(&l); err != nil {
+			t.Fatal(err)
+		}
+		labels = append(labels, l)
+	}
+	if err := rs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{hilti, energy, single, sacci, hilti, energy, single, sacci, issued, carried}; !slices.Equal(labels, want) {
+		t.Errorf("serial event labels:\n got %q\nwant %q", labels, want)
+	}
+	if out := recOK(t, url, "serials", "REC-GS"); !strings.Contains(out, "GS1-1-KE-GS11603-16-2025-30256:110-5463") || !strings.Contains(out, "RW-5-2-2-0-7014:1459975-1460107") {
+		t.Errorf("serials REC-GS:\n%s", out)
+	}
+
+	retHeader, retRows := gsRows(t, "gold-standard-retirements.csv", hilti, energy, single, sacci)
+	series := func(label string) string {
+		i := strings.LastIndex(label, "-")
+		j := strings.LastIndex(label[:i], "-")
+		return label[:j] + ":" + label[j+1:i] + "-" + label[i+1:]
+	}
+
+	t.Run("retirements, all matched", func(t *testing.T) {
+		file := gsWrite(t, retHeader, retRows)
+		code, out, errOut := recRun(t, url, "reconcile", "--registry", "gold-standard", file, "--format", "json")
+		if code != 0 {
+			t.Fatalf("reconcile: exit %d, want 0\n%s\n%s", code, out, errOut)
+		}
+		r := recDecode(t, out)
+		if r.Kind != "gold-standard-retirements" || r.Registry != "gold-standard" || !r.OK {
+			t.Errorf("report head: %+v", r)
+		}
+		got := gsBySerials(t, r, 4)
+		for _, s := range []string{hilti, energy, single, sacci} {
+			if got[series(s)][0] != "matched" {
+				t.Errorf("%s: got %q (%s), want matched", s, got[series(s)][0], got[series(s)][1])
+			}
+		}
+		if d := got[series(sacci)][1]; !strings.Contains(d, "reversed") || !strings.Contains(d, "the registry cancelled them (no reason given)") {
+			t.Errorf("the cancelled row: detail %q", d)
+		}
+	})
+
+	// one fact changed at a time: exactly that row is reported, naming what differs
+	col := map[string]int{}
+	for i, h := range retHeader {
+		col[h] = i
+	}
+	for _, tt := range []struct {
+		name, serials, column, value string
+		says                         []string
+	}{
+		{"a quantity", hilti, "Quantity", "5353", []string{"the quantity 5353 disagrees with its serial range 110-5463, which holds 5354 serials"}},
+		{"a state", energy, "Credit Status", "Canceled", []string{"the registry cancelled these serials", "the ledger retired them (contract REC-GS", "a cancellation is not a retirement"}},
+		{"a state the other way", sacci, "Credit Status", "Retired", []string{"state differs: the registry shows them retired, the ledger has 1-41158 reversed"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rows := make([][]string, len(retRows))
+			for i, row := range retRows {
+				rows[i] = slices.Clone(row)
+				if row[col["Serial Number"]] == tt.serials {
+					rows[i][col[tt.column]] = tt.value
+					if tt.value == "Retired" {
+						rows[i][col["Retirement Date"]] = "2026-01-20"
+					}
+				}
+			}
+			code, out, errOut := recRun(t, url, "reconcile", gsWrite(t, retHeader, rows), "--format", "json")
+			if code != 1 || !strings.Contains(errOut, "discrepancies: 1 row disagreeing (quantity, range or state) (3 of 4 rows matched)") {
+				t.Errorf("exit %d, stderr %q; want 1 and one row disagreeing", code, errOut)
+			}
+			got := gsBySerials(t, recDecode(t, out), 4)
+			for _, s := range []string{hilti, energy, single, sacci} {
+				want := "matched"
+				if s == tt.serials {
+					want = "disagrees"
+				}
+				if got[series(s)][0] != want {
+					t.Errorf("%s: got %q (%s), want %s", s, got[series(s)][0], got[series(s)][1], want)
+				}
+			}
+			for _, say := range tt.says {
+				if d := got[series(tt.serials)][1]; !strings.Contains(d, say) {
+					t.Errorf("%s: detail %q does not say %q", tt.serials, d, say)
+				}
+			}
+		})
+	}
+
+	t.Run("a cancellation for a transfer is not a retirement", func(t *testing.T) {
+		c2 := filepath.Join(t.TempDir(), "gs2.json")
+		if err := os.WriteFile(c2, []byte(strings.Replace(js, "REC-GS", "REC-GS2", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		recOK(t, url, "contract", "add", "-f", c2)
+		recDeliver(t, url, "REC-GS2", zimbabw, "334563")
+		recRetire(t, url, "REC-GS2", zimbabw, "334563")
+		_, rows := gsRows(t, "gold-standard-retirements.csv", zimbabw)
+		code, out, _ := recRun(t, url, "reconcile", gsWrite(t, retHeader, append(slices.Clone(retRows), rows...)), "--format", "json")
+		got := gsBySerials(t, recDecode(t, out), 5)
+		d := got[series(zimbabw)]
+		if code != 1 || d[0] != "disagrees" || !strings.Contains(d[1], `reason "Transferred to Zimbabwe Carbon Registry`) ||
+			!strings.Contains(d[1], "transfer to another registry), it did not retire them; the ledger retired them (contract REC-GS2") {
+			t.Errorf("exit %d, %s: %q; want 1 and the row disagreeing, cancelled for a transfer", code, d[0], d[1])
+		}
+	})
+
+	t.Run("issuances, all matched", func(t *testing.T) {
+		header, rows := gsRows(t, "gold-standard-issuances.csv", issued, carried)
+		file := gsWrite(t, header, rows)
+		code, out, errOut := recRun(t, url, "reconcile", file, "--format", "json")
+		if code != 0 {
+			t.Fatalf("reconcile: exit %d, want 0\n%s\n%s", code, out, errOut)
+		}
+		r := recDecode(t, out)
+		got := gsBySerials(t, r, 2)
+		if r.Kind != "gold-standard-issuances" || got[series(issued)][0] != "matched" || got["RW-5-2-2-0-7014:1459975-1460107"][0] != "matched" {
+			t.Errorf("kind %s, rows %v; want both matched", r.Kind, got)
+		}
+		// the retired and reversed blocks are not listed by an issuances export: not a discrepancy
+		for _, tot := range r.Totals {
+			if tot.Class == "not_in_export" && tot.Blocks < 4 {
+				t.Errorf("not in export: %d blocks, want the retired and reversed ones", tot.Blocks)
+			}
+		}
+		// a changed quantity of the carried-over row: that row, that field
+		rows[1][2] = "132"
+		code, out, _ = recRun(t, url, "reconcile", gsWrite(t, header, rows), "--format", "json")
+		got = gsBySerials(t, recDecode(t, out), 2)
+		if d := got["RW-5-2-2-0-7014:1459975-1460107"]; code != 1 || d[0] != "disagrees" || !strings.Contains(d[1], "the quantity 132 disagrees with its serial range 1459975-1460107") ||
+			got[series(issued)][0] != "matched" {
+			t.Errorf("exit %d, rows %v; want the carried-over row disagreeing on its quantity", code, got)
+		}
+	})
 }

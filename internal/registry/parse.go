@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -19,8 +20,9 @@ import (
 const (
 	fSerials     = "serials"
 	fQuantity    = "quantity"
-	fDate        = "date"        // the status date (CAR: Status Effective / Date Issued; Verra: retirement)
-	fIssued      = "issued"      // Verra's issuance date
+	fStatus      = "status"      // Gold Standard's Credit Status
+	fDate        = "date"        // the status date (CAR: Status Effective / Date Issued; Verra, Gold Standard: retirement)
+	fIssued      = "issued"      // Verra's and Gold Standard's issuance date
 	fProject     = "project"     // project id
 	fVintage     = "vintage"     // CAR vintage year; Verra vintage start
 	fVintageEnd  = "vintage_end" // Verra vintage end
@@ -41,6 +43,9 @@ type layout struct {
 	cols []column
 	// dateForm is the registry's own date format, for messages; dateLayout for time.Parse.
 	dateForm, dateLayout string
+	// dateTime: a date may carry a time of day ("2026-04-13T12:35:58.842275"), which is
+	// dropped.
+	dateTime bool
 }
 
 var layouts = []layout{
@@ -83,6 +88,29 @@ var layouts = []layout{
 		{fBeneficiary, "Retirement Beneficiary", false},
 		{fReason, "Retirement Reason", false},
 		{fDetails, "Retirement Details", false},
+	}},
+	// Gold Standard writes issuance dates with a time of day in its issuances export and
+	// without in its retirements export. The retirements export has every column of the
+	// issuances export; its Retirement Date tells it apart.
+	{kind: GSIssuances, dateForm: "YYYY-MM-DD", dateLayout: time.DateOnly, dateTime: true, cols: []column{
+		{fSerials, "Serial Number", true},
+		{fQuantity, "Quantity", true},
+		{fStatus, "Credit Status", true},
+		{fIssued, "Issuance Date", true},
+		{fProject, "GSID", true},
+		{fVintage, "Vintage", false},
+	}},
+	{kind: GSRetirements, dateForm: "YYYY-MM-DD", dateLayout: time.DateOnly, dateTime: true, cols: []column{
+		{fSerials, "Serial Number", true},
+		{fQuantity, "Quantity", true},
+		{fStatus, "Credit Status", true},
+		{fIssued, "Issuance Date", true},
+		{fProject, "GSID", true},
+		{fDate, "Retirement Date", true},
+		{fVintage, "Vintage", false},
+		{fBeneficiary, "Using Entity", false},
+		{fReason, "Use Case", false},
+		{fDetails, "Note", false},
 	}},
 }
 
@@ -214,16 +242,11 @@ func withArticle(name string) string {
 // unread are exports of registries that no reader knows yet, by columns that tell them apart,
 // so that such a file is refused naming its registry rather than the one it shares a column or
 // two with. A later export's columns include an earlier one's of the same registry where the
-// files do (a Gold Standard retirements file has every column of an issuances file).
+// files do.
 var unread = []struct {
 	name, registry string
 	cols           []string
 }{
-	{"Gold Standard issuances export", "gold-standard", []string{"GSID", "Credit Status", "Quantity", "Serial Number",
-		"Issuance Date", "Monitoring Period Start", "Monitoring Period End", "Product Type", "POA GSID"}},
-	{"Gold Standard retirements export", "gold-standard", []string{"GSID", "Credit Status", "Quantity", "Serial Number",
-		"Issuance Date", "Monitoring Period Start", "Monitoring Period End", "Product Type", "POA GSID",
-		"Retirement Date", "Using Entity", "Use Case", "Note"}},
 	{"Isometric issuances export", "isometric", []string{"id", "issued_at", "project_id", "supplier.id",
 		"supplier_credit_batch_size_total.credit_kgs", "buffer_pool_credit_batch_size_total.credit_kgs",
 		"credit_batch_size_total.credits", "credit_batch_size_total.credit_kgs"}},
@@ -244,13 +267,14 @@ func DetectKind(header []string) (Kind, error) {
 	return l.kind, nil
 }
 
-// Parse reads a registry export. registry is "car", "verra", or "" to go by the header alone;
+// Parse reads a registry export. registry is "car", "verra", "gold-standard", or "" to go by
+// the header alone;
 // a file of another registry than the one named is refused (ErrWrongRegistry), and so is a
 // header of no known export (ErrUnknownExport). Rows that cannot be read do not stop the
 // parse: each becomes a Record with its line number and Err.
 func Parse(r io.Reader, registry string) (*Export, error) {
-	if registry != "" && registry != "car" && registry != "verra" {
-		return nil, fmt.Errorf("registry %q: exports of car and verra are read", registry)
+	if registry != "" && !slices.Contains(Registries, registry) {
+		return nil, fmt.Errorf("registry %q: exports of %s are read", registry, strings.Join(Registries, ", "))
 	}
 	br := bufio.NewReader(r)
 	if b, _ := br.Peek(len(bom)); bytes.Equal(b, bom) {
@@ -297,6 +321,10 @@ func Parse(r io.Reader, registry string) (*Export, error) {
 	return exp, nil
 }
 
+// Registries are the registries whose exports Parse reads, as ledger.NormalizeRegistry names
+// them.
+var Registries = []string{"car", "verra", "gold-standard"}
+
 // record reads one data row.
 func (l *layout) record(line int, row []string, width int, cols map[string]int) Record {
 	rec := Record{Line: line, Registry: l.kind.Registry(), Kind: l.kind}
@@ -331,7 +359,18 @@ func (l *layout) record(line int, row []string, width int, cols map[string]int) 
 			}
 			return time.Time{}
 		}
-		t, err := time.Parse(l.dateLayout, s)
+		day := s
+		if l.dateTime {
+			// a time of day, when given, must be one; only the day is kept
+			if d, clock, ok := strings.Cut(s, "T"); ok {
+				if _, err := time.Parse("15:04:05.999999999", clock); err != nil {
+					bad = append(bad, fmt.Sprintf("%s %q is not a date in the registry's form %s (optionally with a time, THH:MM:SS)", header(f), s, l.dateForm))
+					return time.Time{}
+				}
+				day = d
+			}
+		}
+		t, err := time.Parse(l.dateLayout, day)
 		if err != nil {
 			bad = append(bad, fmt.Sprintf("%s %q is not a date in the registry's form %s", header(f), s, l.dateForm))
 		}
@@ -369,6 +408,8 @@ func (l *layout) record(line int, row []string, width int, cols map[string]int) 
 				rec.Cancellation = cancelReasonOf(rec.Reason)
 			}
 		}
+	case GSIssuances, GSRetirements:
+		l.goldStandardStatus(&rec, get(fStatus), header(fStatus), date, &bad)
 	}
 	if _, ok := cols[fSerials]; ok {
 		s := get(fSerials)
@@ -387,6 +428,53 @@ func (l *layout) record(line int, row []string, width int, cols map[string]int) 
 			rec.Count, rec.Serials.First, rec.Serials.Last, rec.Serials.Count())
 	}
 	return rec
+}
+
+// goldStandardStatus maps a Gold Standard row's Credit Status onto a status, explicitly:
+// Issued is issued (dated by its issuance), Retired is retired (dated by its Retirement Date,
+// which it must have), Canceled (or Cancelled) is cancelled, never retired, for the reason its
+// Use Case and Note give (dated by its Retirement Date when it has one, else its issuance).
+// Any other status is an error naming the ones read.
+func (l *layout) goldStandardStatus(rec *Record, status, column string, date func(string, bool) time.Time, bad *[]string) {
+	issued := date(fIssued, true)
+	switch strings.ToLower(status) {
+	case "issued":
+		rec.Status, rec.Date = StatusIssued, issued
+	case "retired":
+		rec.Status = StatusRetired
+		if l.kind == GSIssuances {
+			*bad = append(*bad, fmt.Sprintf("%s %q has no Retirement Date column in an issuances export", column, status))
+			return
+		}
+		rec.Date = date(fDate, true)
+	case "canceled", "cancelled":
+		rec.Status, rec.Date = StatusCancelled, issued
+		if _, ok := l.col(fDate); ok {
+			if d := date(fDate, false); !d.IsZero() {
+				rec.Date = d
+			}
+		}
+		// the Note says why (say "Transferred to Zimbabwe Carbon Registry ..."); keep it as the
+		// reason when the Use Case is empty
+		if rec.Reason == "" {
+			rec.Reason, rec.Details = rec.Details, ""
+		}
+		rec.Cancellation = cancelReasonOf(rec.Reason + " " + rec.Details)
+	case "":
+		*bad = append(*bad, column+" is empty")
+	default:
+		*bad = append(*bad, fmt.Sprintf("%s %q is not one of Issued, Retired, Canceled", column, status))
+	}
+}
+
+// col finds the column of a field in the layout.
+func (l *layout) col(f string) (column, bool) {
+	for _, c := range l.cols {
+		if c.field == f {
+			return c, true
+		}
+	}
+	return column{}, false
 }
 
 // verraStatus tells a retirement from a cancellation. Verra's export puts both under
@@ -430,14 +518,20 @@ func parseSerials(k Kind, s string) (ledger.SerialRange, error) {
 		return ledger.SerialRange{}, errors.New("is empty")
 	}
 	form := `"CAR-...-FIRST to LAST"`
-	if k == VerraTransactions {
+	switch k {
+	case VerraTransactions:
 		form = `"BLOCK-FIRST-LAST-VCS-..."`
+	case GSIssuances, GSRetirements:
+		form = `"GS1-...-BATCH-FIRST-LAST" (or, for credits carried over, "RW-5-FIRST-... - RW-5-LAST-...")`
 	}
 	r, err := ledger.ParseSerials(s)
 	if err != nil {
 		var fe *ledger.FieldError
 		if errors.As(err, &fe) && strings.Contains(fe.Rule, "ends before") {
 			return r, errors.New("ends before it starts (a range is FIRST to LAST, both included)")
+		}
+		if errors.As(err, &fe) && (k == GSIssuances || k == GSRetirements) && strings.Contains(fe.Rule, "Gold Standard") {
+			return r, errors.New(fe.Rule) // the ledger's reason names Gold Standard's forms
 		}
 		return r, fmt.Errorf("is not a serial range in the registry's form %s", form)
 	}
@@ -447,6 +541,8 @@ func parseSerials(k Kind, s string) (ledger.SerialRange, error) {
 		ok = strings.HasPrefix(r.Prefix, "CAR-") && strings.Contains(s, " to ")
 	case VerraTransactions:
 		ok = (strings.HasPrefix(r.Prefix, "VCS-") || strings.HasPrefix(r.Prefix, "CCB-")) && !strings.Contains(s, ":")
+	case GSIssuances, GSRetirements:
+		ok = !strings.Contains(s, ":") && (strings.HasPrefix(r.Prefix, "GS") || strings.Contains(s, " - "))
 	}
 	if !ok {
 		return ledger.SerialRange{}, fmt.Errorf("is not a serial range in the registry's form %s", form)

@@ -90,6 +90,9 @@ func TestParseRealExports(t *testing.T) {
 		{"car-cancellations.csv", CARCancellations, 50, true, map[Status]int{StatusCancelled: 50}},
 		{"verra-transactions.csv", VerraTransactions, 200, true,
 			map[Status]int{StatusIssued: 100, StatusRetired: 87, StatusRetiredOrCancelled: 13}},
+		{"gold-standard-issuances.csv", GSIssuances, 100, true, map[Status]int{StatusIssued: 100}},
+		// Credit Status Retired or Canceled; the cancelled rows are never retired
+		{"gold-standard-retirements.csv", GSRetirements, 100, true, map[Status]int{StatusRetired: 94, StatusCancelled: 6}},
 	} {
 		t.Run(tt.file, func(t *testing.T) {
 			path := samplePath(t, tt.file)
@@ -126,7 +129,10 @@ func TestParseRealExports(t *testing.T) {
 				if r.Date.IsZero() || r.Date.Year() < 2000 || r.Project == "" || r.Vintage == "" {
 					t.Errorf("line %d: date %v, project %q, vintage %q", r.Line, r.Date, r.Project, r.Vintage)
 				}
-				if (r.Status == StatusCancelled) != (r.Cancellation != CancelUnstated) || (tt.kind == CARCancellations && r.Cancellation != CancelCompliance) {
+				// a cancellation reason only on a cancelled row, and on every cancelled row that
+				// gives a reason (Gold Standard's SACCI cancellations give none)
+				if (r.Status != StatusCancelled && r.Cancellation != CancelUnstated) || (r.Status == StatusCancelled && r.Reason != "" && r.Cancellation == CancelUnstated) ||
+					(tt.kind == CARCancellations && r.Cancellation != CancelCompliance) {
 					t.Errorf("line %d: status %s, cancellation %q (reason %q)", r.Line, r.Status, r.Cancellation, r.Reason)
 				}
 				if tt.kind == CARRetirements || tt.kind == CARCancellations {
@@ -152,6 +158,8 @@ func TestParseRealRows(t *testing.T) {
 	verra := parseFile(t, filepath.Join(dir, "verra-transactions.csv"), "verra")
 	iss := parseFile(t, filepath.Join(dir, "car-issuances.csv"), "car")
 	cx := parseFile(t, samplePath(t, "car-cancellations.csv"), "car")
+	gsi := parseFile(t, samplePath(t, "gold-standard-issuances.csv"), "gold-standard")
+	gsr := parseFile(t, samplePath(t, "gold-standard-retirements.csv"), "gold-standard")
 	at := func(exp *Export, line int) Record {
 		for _, r := range exp.Records {
 			if r.Line == line {
@@ -190,6 +198,31 @@ func TestParseRealRows(t *testing.T) {
 		{"car issuance", at(iss, 2), Record{Line: 2, Registry: "car", Kind: CARIssuances,
 			Count: 9166, Quantity: ledger.MustTonnes("9166"), Status: StatusIssued, Date: ledger.Date(2026, 3, 19),
 			Project: "CAR2264", Vintage: "2026"}},
+		// an issuance date with a time of day keeps its day
+		{"gold standard issuance", at(gsi, 2), Record{Line: 2, Registry: "gold-standard", Kind: GSIssuances,
+			Serials: ledger.SerialRange{Prefix: "GS1-1-UG-GS11236-16-2024-30307", First: 1, Last: 19149, Label: "GS1-1-UG-GS11236-16-2024-30307-1-19149"},
+			Count:   19149, Quantity: ledger.MustTonnes("19149"), Status: StatusIssued, Date: ledger.Date(2026, 4, 13),
+			Project: "11236", Vintage: "2024"}},
+		{"gold standard carried over", at(gsi, 84), Record{Line: 84, Registry: "gold-standard", Kind: GSIssuances,
+			Serials: ledger.SerialRange{Prefix: "RW-5-2-2-0-7014", First: 1459975, Last: 1460107, Label: "RW-5-1459975-2-2-0-7014 - RW-5-1460107-2-2-0-7014"},
+			Count:   133, Quantity: ledger.MustTonnes("133"), Status: StatusIssued, Date: ledger.Date(2026, 3, 26),
+			Project: "4823", Vintage: "2017"}},
+		// the Note spans two lines (it ends in a line break, dropped)
+		{"gold standard retirement", at(gsr, 2), Record{Line: 2, Registry: "gold-standard", Kind: GSRetirements,
+			Serials: ledger.SerialRange{Prefix: "GS1-1-KE-GS11603-16-2025-30256", First: 110, Last: 5463, Label: "GS1-1-KE-GS11603-16-2025-30256-110-5463"},
+			Count:   5354, Quantity: ledger.MustTonnes("5354"), Status: StatusRetired, Date: ledger.Date(2026, 4, 10),
+			Beneficiary: "Hilti Corporation", Reason: "Voluntary",
+			Details: "Retirement on behalf of Hilti Corporation for the compensation of Scope 1 2 and business travel emissions of the year 2025.",
+			Project: "11603", Vintage: "2025"}},
+		{"gold standard cancellation, transferred to another registry", at(gsr, 97), Record{Line: 97, Registry: "gold-standard", Kind: GSRetirements,
+			Serials: ledger.SerialRange{Prefix: "GS1-1-ZW-GS11551-16-2024-29957", First: 1, Last: 334563, Label: "GS1-1-ZW-GS11551-16-2024-29957-1-334563"},
+			Count:   334563, Quantity: ledger.MustTonnes("334563"), Status: StatusCancelled, Date: ledger.Date(2026, 1, 6),
+			Reason: "Transferred to Zimbabwe Carbon Registry in accordance with Carbon Trading (General) Regulations 2025", Cancellation: CancelTransfer,
+			Project: "11551", Vintage: "2024"}},
+		{"gold standard cancellation without a reason", at(gsr, 47), Record{Line: 47, Registry: "gold-standard", Kind: GSRetirements,
+			Serials: ledger.SerialRange{Prefix: "GS1-1-ZW-GS12875-16-2024-29978", First: 1, Last: 41158, Label: "GS1-1-ZW-GS12875-16-2024-29978-1-41158"},
+			Count:   41158, Quantity: ledger.MustTonnes("41158"), Status: StatusCancelled, Date: ledger.Date(2026, 1, 16),
+			Project: "12875", Vintage: "2024"}},
 	} {
 		if !recordsEqual(tt.got, tt.want) {
 			t.Errorf("%s:\n got %+v\nwant %+v", tt.name, tt.got, tt.want)
@@ -210,6 +243,7 @@ func recordsEqual(a, b Record) bool {
 }
 
 const carHeader = "Vintage,Offset Credit Serial Numbers,Quantity of Offset Credits,Status Effective,Project ID,Account Holder,Retirement Reason,Retirement Reason Details\n"
+const gsHeader = "Vintage,Credit Status,Quantity,GSID,Issuance Date,Retirement Date,Serial Number,Use Case,Using Entity,Note\n"
 const verraHeader = "Issuance Date,Vintage Start,Vintage End,ID,Quantity Issued,Serial Number,Retirement/Cancellation Date,Retirement Beneficiary,Retirement Reason,Retirement Details\n"
 
 func TestParseEdgeCases(t *testing.T) {
@@ -289,6 +323,34 @@ func TestParseEdgeCases(t *testing.T) {
 				{line: 5, count: 10, date: ledger.Date(2026, 4, 10), status: StatusCancelled},
 				{line: 6, err: `Issuance Date "04/03/2026" is not a date in the registry's form YYYY-MM-DD; Retirement/Cancellation Date "2026-02-30" is not a date`},
 				{line: 7, err: `"BLOCK-FIRST-LAST-VCS-..."`}}},
+		{"Gold Standard statuses, dates and serials", gsHeader +
+			"2025,Retired,10,11603,2026-03-31,2026-04-10,GS1-1-KE-GS11603-16-2025-30256-1-10,Voluntary,Acme,Note\n" +
+			"2025,Canceled,10,11603,2026-03-31,,GS1-1-KE-GS11603-16-2025-30256-11-20,,,Cancelled for buffer\n" +
+			"2025,Cancelled,10,11603,2026-03-31,2026-04-02,GS1-1-KE-GS11603-16-2025-30256-21-30,,,\n" +
+			"2025,Issued,10,11603,2026-03-31T12:35:58.842275,,GS1-1-KE-GS11603-16-2025-30256-31-40,,,\n" +
+			"2025,Pending,10,11603,2026-03-31,,GS1-1-KE-GS11603-16-2025-30256-41-50,,,\n" +
+			"2025,Retired,10,11603,2026-03-31,,GS1-1-KE-GS11603-16-2025-30256-51-60,,,\n" +
+			"2025,Retired,10,11603,2026-03-31T25:00:00,2026-04-10,GS1-1-KE-GS11603-16-2025-30256-61-70,,,\n" +
+			"2025,Retired,10,11603,2026-03-31,2026-04-10,GS1-1-KE-GS11603-16-2025-30256-71,,,\n" +
+			"2025,Retired,10,11603,2026-03-31,2026-04-10,RW-5-1-2-2-0-7014 - RW-5-10-2-2-0-7015,,,\n" +
+			"2025,Retired,10,11603,2026-03-31,2026-04-10,CAR-1-US-1-2-3-KS-2025-9-1 to 10,,,\n" +
+			"2025,Retired,9,11603,2026-03-31,2026-04-10,GS1-1-KE-GS11603-16-2025-30256-81-90,,,\n" +
+			"2025,,10,11603,2026-03-31,2026-04-10,GS1-1-KE-GS11603-16-2025-30256-91-100,,,\n",
+			[]want{{line: 2, count: 10, date: ledger.Date(2026, 4, 10), status: StatusRetired},
+				{line: 3, count: 10, date: ledger.Date(2026, 3, 31), status: StatusCancelled},
+				{line: 4, count: 10, date: ledger.Date(2026, 4, 2), status: StatusCancelled},
+				{line: 5, count: 10, date: ledger.Date(2026, 3, 31), status: StatusIssued},
+				{line: 6, err: `Credit Status "Pending" is not one of Issued, Retired, Canceled`},
+				{line: 7, err: "Retirement Date is empty"},
+				{line: 8, err: `Issuance Date "2026-03-31T25:00:00" is not a date in the registry's form YYYY-MM-DD (optionally with a time, THH:MM:SS)`},
+				{line: 9, err: `Serial Number "GS1-1-KE-GS11603-16-2025-30256-71" is not a serial range in Gold Standard's form`},
+				{line: 10, err: "joins serials of two series (RW-5-2-2-0-7014 and RW-5-2-2-0-7015"},
+				{line: 11, err: `is not a serial range in the registry's form "GS1-...-BATCH-FIRST-LAST"`},
+				{line: 12, count: 9, problem: "the quantity 9 disagrees with its serial range 81-90", date: ledger.Date(2026, 4, 10), status: StatusRetired},
+				{line: 13, err: "Credit Status is empty"}}},
+		{"a Gold Standard issuances export with a retired row", "Vintage,Credit Status,Quantity,GSID,Issuance Date,Serial Number\n" +
+			"2025,Retired,10,11603,2026-03-31,GS1-1-KE-GS11603-16-2025-30256-1-10\n",
+			[]want{{line: 2, err: `Credit Status "Retired" has no Retirement Date column in an issuances export`}}},
 		{"header only", carHeader, nil},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -334,6 +396,10 @@ func TestParseRefuses(t *testing.T) {
 			[]string{"the file is a Verra VCU transactions export (registry verra), not an export of car"}},
 		{"CAR issuances named verra", "Date Issued,Project ID,Vintage,Total Offset Credits Issued\n", "verra", ErrWrongRegistry,
 			[]string{"Climate Action Reserve issuances export"}},
+		{"a Gold Standard export named car", gsHeader, "car", ErrWrongRegistry,
+			[]string{"the file is a Gold Standard retirements export (registry gold-standard), not an export of car"}},
+		{"a Gold Standard header that lacks a column", "Vintage,Credit Status,Quantity,GSID,Serial Number,Retirement Date\n", "", ErrUnknownExport,
+			[]string{`looks like a Gold Standard retirements export but lacks the column(s) "Issuance Date"`}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := Parse(strings.NewReader(tt.input), tt.registry)
@@ -359,6 +425,19 @@ func TestParseRefuses(t *testing.T) {
 		if exp, err := Parse(strings.NewReader(h), "car"); err != nil || exp.Kind != want {
 			t.Errorf("header %q: got %v, want a %s", h, err, want)
 		}
+	}
+	for h, want := range map[string]Kind{
+		gsHeader: GSRetirements,
+		"Vintage,Credit Status,Quantity,GSID,Issuance Date,Serial Number\n": GSIssuances,
+		// the columns in another order, and in another case
+		"serial number,issuance date,gsid,quantity,retirement date,credit status\n": GSRetirements,
+	} {
+		if exp, err := Parse(strings.NewReader(h), "gold-standard"); err != nil || exp.Kind != want {
+			t.Errorf("header %q: got %v, want a %s", h, err, want)
+		}
+	}
+	if _, err := Parse(strings.NewReader(gsHeader), "isometric"); err == nil || !strings.Contains(err.Error(), `registry "isometric": exports of car, verra, gold-standard are read`) {
+		t.Errorf("Parse with registry isometric: got %v", err)
 	}
 	for _, h := range []string{carHeader, verraHeader, "Date Issued,Project ID,Vintage,Total Offset Credits Issued\n"} {
 		if _, err := Parse(strings.NewReader(h), ""); err != nil {
@@ -413,6 +492,8 @@ func FuzzParse(f *testing.F) {
 	f.Add("Date Issued,Project ID,Vintage,Total Offset Credits Issued\n03/19/2026,CAR2264,2026,\"9,166\"\n")
 	f.Add(carHeader + "2025,\"CAR-1 to 2\n,3,\"\"\n")
 	f.Add("a,b\n1,2\n")
+	f.Add(gsHeader + "2025,Retired,10,11603,2026-03-31T12:00:00.5,2026-04-10,GS1-1-KE-GS11603-16-2025-30256-1-10,Voluntary,Acme,\"a\nb\"\n")
+	f.Add(gsHeader + "2019,Canceled,133,4823,2026-03-26,,RW-5-1459975-2-2-0-7014 - RW-5-1460107-2-2-0-7014,,,Transferred\n")
 	f.Fuzz(func(t *testing.T, in string) {
 		exp, err := Parse(strings.NewReader(in), "")
 		if err != nil {
@@ -471,8 +552,6 @@ func TestParseRefusesUnreadSamplesNamingTheirRegistry(t *testing.T) {
 		file, looksLike, registry string
 		has                       []string // columns of the file the message names as its evidence
 	}{
-		{"gold-standard-issuances.csv", "a Gold Standard issuances export", "gold-standard", []string{`"GSID"`, `"Credit Status"`}},
-		{"gold-standard-retirements.csv", "a Gold Standard retirements export", "gold-standard", []string{`"GSID"`, `"Retirement Date"`, `"Using Entity"`}},
 		{"isometric-issuances.csv", "an Isometric issuances export", "isometric", []string{`"issued_at"`, `"credit_batch_size_total.credit_kgs"`}},
 		{"isometric-retirements.csv", "an Isometric retirements export", "isometric", []string{`"retirement_id"`, `"beneficiary.name"`}},
 		{"isometric-projects.csv", "an Isometric projects export", "isometric", []string{`"short_code"`, `"issued_credits_total.credit_kgs"`}},

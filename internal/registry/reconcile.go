@@ -420,7 +420,7 @@ func classifyRow(it *Item, knownSeries bool) {
 }
 
 func anySerialKind(kinds map[Kind]bool) bool {
-	return kinds[CARRetirements] || kinds[CARCancellations] || kinds[VerraTransactions]
+	return kinds[CARRetirements] || kinds[CARCancellations] || kinds[VerraTransactions] || kinds[GSIssuances] || kinds[GSRetirements]
 }
 
 func coveredBy(kinds map[Kind]bool, state string) bool {

@@ -365,12 +365,71 @@ func TestReconcileNoRows(t *testing.T) {
 // is reported, in the registry only (or as an issuance summary).
 func TestReconcileRealExportsAgainstNothing(t *testing.T) {
 	for file, class := range map[string]Class{"car-retirements.csv": RegistryOnly, "car-issuances.csv": IssuanceSummary, "verra-transactions.csv": RegistryOnly,
-		"car-cancellations.csv": RegistryOnly} {
+		"car-cancellations.csv": RegistryOnly, "gold-standard-issuances.csv": RegistryOnly, "gold-standard-retirements.csv": RegistryOnly} {
 		exp := parseFile(t, samplePath(t, file), "")
 		res := Reconcile(exp.Records, nil)
 		byLine(t, exp.Records, res)
 		if got := res.Total(class); got.Rows != len(exp.Records) {
 			t.Errorf("%s: %d rows %s, want all %d", file, got.Rows, class, len(exp.Records))
 		}
+	}
+}
+
+// TestReconcileGoldStandardSamples: every row of both real Gold Standard exports, held in a
+// ledger in the state its Credit Status implies (Issued delivered, Retired retired, Canceled
+// with no reason reversed), matches. The cancellations for a transfer to another registry
+// agree with no state of the ledger: held as retired they disagree, saying a cancellation is
+// not a retirement. Holding one retired row as only delivered reports exactly that row.
+func TestReconcileGoldStandardSamples(t *testing.T) {
+	for _, file := range []string{"gold-standard-issuances.csv", "gold-standard-retirements.csv"} {
+		t.Run(file, func(t *testing.T) {
+			exp := parseFile(t, samplePath(t, file), "gold-standard")
+			var ranges []LedgerRange
+			transfers := map[int]bool{}
+			for _, r := range exp.Records {
+				state := StateDelivered
+				switch {
+				case r.Status == StatusRetired:
+					state = StateRetired
+				case r.Status == StatusCancelled && r.Cancellation == CancelTransfer:
+					state, transfers[r.Line] = StateRetired, true
+				case r.Status == StatusCancelled:
+					state = StateReversed
+				}
+				ranges = append(ranges, held("A", "gold-standard", r.Serials.Prefix, r.Serials.First, r.Serials.Last, state))
+			}
+			res := Reconcile(exp.Records, ranges)
+			items := byLine(t, exp.Records, res)
+			for line, it := range items {
+				want := Matched
+				if transfers[line] {
+					want = Disagrees
+					if !strings.Contains(it.Detail, ": transfer to another registry), it did not retire them") || !strings.Contains(it.Detail, "a cancellation is not a retirement") {
+						t.Errorf("line %d: detail %q", line, it.Detail)
+					}
+				}
+				if it.Class != want {
+					t.Errorf("line %d: got %s (%s), want %s", line, it.Class, it.Detail, want)
+				}
+			}
+			if len(res.Items) != len(exp.Records) {
+				t.Errorf("got %d items, want one per row (%d)", len(res.Items), len(exp.Records))
+			}
+			if file == "gold-standard-retirements.csv" && len(transfers) != 3 {
+				t.Errorf("got %d cancellations for a transfer, want 3", len(transfers))
+			}
+
+			// one fact changed: the first row's block held in another state
+			first := exp.Records[0]
+			ranges[0].State = map[string]string{StateDelivered: StateRetired, StateRetired: StateDelivered}[ranges[0].State]
+			res = Reconcile(exp.Records, ranges)
+			items = byLine(t, exp.Records, res)
+			if it := items[first.Line]; it.Class != Disagrees || !strings.Contains(it.Detail, "state differs: the registry shows them "+string(first.Status)) {
+				t.Errorf("line %d with its state changed: got %s (%s)", first.Line, it.Class, it.Detail)
+			}
+			if got, want := res.Total(Disagrees).Rows, 1+len(transfers); got != want {
+				t.Errorf("disagreeing rows: got %d, want %d", got, want)
+			}
+		})
 	}
 }

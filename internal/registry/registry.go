@@ -1,5 +1,6 @@
 // Package registry reads the public exports of carbon credit registries (the Climate Action
-// Reserve's retirement, cancellation and issuance reports, Verra's VCU transactions) and
+// Reserve's retirement, cancellation and issuance reports, Verra's VCU transactions, Gold
+// Standard's issuances and retirements) and
 // reconciles them with the serial ranges the ledger holds. It imports no database: the store supplies the
 // ledger's ranges and the CLI prints the result.
 //
@@ -42,6 +43,13 @@ const (
 	CARIssuances Kind = "car-issuances"
 	// VerraTransactions is Verra's VCU export: one row per block of VCUs, active or retired.
 	VerraTransactions Kind = "verra-transactions"
+	// GSIssuances is Gold Standard's issuances export: one row per block of credits
+	// ("GS1-1-KE-GS11603-16-2025-30256-1-5463"), each with its Credit Status (Issued).
+	GSIssuances Kind = "gold-standard-issuances"
+	// GSRetirements is Gold Standard's retirements export: the issuances export's columns and a
+	// Retirement Date, Using Entity (the beneficiary), Use Case and Note; its rows are Retired
+	// or Canceled, each by its Credit Status.
+	GSRetirements Kind = "gold-standard-retirements"
 )
 
 // Registry is the registry code (as ledger.NormalizeRegistry gives it) of the export.
@@ -51,6 +59,8 @@ func (k Kind) Registry() string {
 		return "car"
 	case VerraTransactions:
 		return "verra"
+	case GSIssuances, GSRetirements:
+		return "gold-standard"
 	}
 	return ""
 }
@@ -66,6 +76,10 @@ func (k Kind) Name() string {
 		return "Climate Action Reserve issuances export"
 	case VerraTransactions:
 		return "Verra VCU transactions export"
+	case GSIssuances:
+		return "Gold Standard issuances export"
+	case GSRetirements:
+		return "Gold Standard retirements export"
 	}
 	return string(k)
 }
@@ -73,7 +87,8 @@ func (k Kind) Name() string {
 // covers reports whether an export of this kind lists serials the ledger holds in state: a
 // retirements report lists retired serials only, a cancellations report cancelled ones (the
 // ledger's reversed); Verra's export lists every block, active (delivered) or retired or
-// cancelled (reversed).
+// cancelled (reversed). Gold Standard's issuances export lists the blocks still issued
+// (delivered), its retirements export the retired and cancelled ones.
 func (k Kind) covers(state string) bool {
 	switch k {
 	case CARRetirements:
@@ -82,6 +97,10 @@ func (k Kind) covers(state string) bool {
 		return state == StateReversed
 	case VerraTransactions:
 		return true
+	case GSIssuances:
+		return state == StateDelivered
+	case GSRetirements:
+		return state == StateRetired || state == StateReversed
 	}
 	return false
 }
@@ -91,7 +110,8 @@ type Status string
 
 // Registry statuses. Each export's rows map onto these explicitly (see Parse): a retirements
 // report's rows are retired, a cancellations report's cancelled, Verra's blocks issued until
-// they carry a retirement/cancellation date.
+// they carry a retirement/cancellation date, Gold Standard's by their Credit Status (Issued,
+// Retired, Canceled).
 const (
 	// StatusIssued: issued and active, held in an account or transferred between accounts
 	// (the ledger's delivered).
