@@ -27,8 +27,10 @@ with it.
 Every row is reported with its line number and its class:
   matched          same series and range, and the ledger's state is what the registry says
   disagrees        the ranges overlap but differ, serials are missing, the states differ
-                   (e.g. retired at the registry, only delivered in the ledger), or the row's
-                   quantity is not the size of its own range
+                   (e.g. retired at the registry, only delivered in the ledger; or cancelled
+                   at the registry, retired in the ledger), the row's quantity is not the size
+                   of its own range, or a retirement's date or beneficiary differs from the
+                   ledger's retirement (each difference named by field)
   registry_only    no ledger serial overlaps the row
   ledger_only      a ledger block no row overlaps, of a state the export lists
   not_in_export    a ledger block in a state this kind of export does not list (held credits
@@ -99,6 +101,9 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 	for i, b := range blocks {
 		ranges[i] = registry.LedgerRange{Contract: b.Contract, Registry: b.Registry, Prefix: b.Prefix,
 			First: b.First, Last: b.Last, State: b.State, Entry: b.Entry, Date: b.Date}
+		if b.State == registry.StateRetired {
+			ranges[i].Retirement = &registry.Retirement{Beneficiary: b.Beneficiary, Reason: b.Reason, Claim: b.Claim}
+		}
 	}
 	res := registry.Reconcile(exp.Records, ranges)
 	rep := reconcileReport{File: path, Export: exp, Result: res}
@@ -149,7 +154,7 @@ func (r reconcileReport) verdict() string {
 }
 
 var verdictPhrase = map[registry.Class]string{
-	registry.Disagrees:    "disagreeing (quantity, range or state)",
+	registry.Disagrees:    "disagreeing (quantity, range, state or retirement)",
 	registry.RegistryOnly: "in the registry only",
 	registry.LedgerOnly:   "in the ledger only",
 	registry.Unreadable:   "unreadable",
@@ -168,10 +173,24 @@ func whole(t ledger.Tonnes) string { return t.Decimal().String() }
 // row is one item flattened for the text and CSV tables.
 type reconcileRow struct {
 	line, class, serials, quantity, status, date, ledger, ledgerTonnes, detail string
+	// differingFields names the retirement facts that differ ("beneficiary;date"); differences
+	// gives each as field, registry and ledger; notCompared the facts left uncompared.
+	differingFields, differences, notCompared string
 }
 
 func flatten(it registry.Item) reconcileRow {
 	row := reconcileRow{class: string(it.Class), detail: it.Detail, ledgerTonnes: whole(it.LedgerTonnes)}
+	var fields, diffs, nc []string
+	for _, f := range it.Facts {
+		switch f.Outcome {
+		case registry.Differs:
+			fields = append(fields, f.Field)
+			diffs = append(diffs, fmt.Sprintf("%s: registry %q, ledger %q", f.Field, f.Registry, f.Ledger))
+		case registry.NotCompared:
+			nc = append(nc, f.Field)
+		}
+	}
+	row.differingFields, row.differences, row.notCompared = strings.Join(fields, ";"), strings.Join(diffs, "; "), strings.Join(nc, ";")
 	var ls []string
 	for _, l := range it.Ledger {
 		ls = append(ls, l.String())
@@ -224,10 +243,12 @@ func (r reconcileReport) text(w io.Writer) error {
 
 func (r reconcileReport) csv(w io.Writer) error {
 	cw := csv.NewWriter(w)
-	cw.Write([]string{"line", "class", "serials", "quantity", "status", "date", "ledger", "ledger_tonnes", "detail"})
+	cw.Write([]string{"line", "class", "serials", "quantity", "status", "date", "ledger", "ledger_tonnes", "detail",
+		"differing_fields", "differences", "not_compared"})
 	for _, it := range r.Result.Items {
 		row := flatten(it)
-		cw.Write([]string{row.line, row.class, row.serials, row.quantity, row.status, row.date, row.ledger, row.ledgerTonnes, row.detail})
+		cw.Write([]string{row.line, row.class, row.serials, row.quantity, row.status, row.date, row.ledger, row.ledgerTonnes, row.detail,
+			row.differingFields, row.differences, row.notCompared})
 	}
 	cw.Flush()
 	return cw.Error()
@@ -263,6 +284,16 @@ type (
 		Ledger       []ledgerBlockJS `json:"ledger"`
 		LedgerTonnes ledger.Tonnes   `json:"ledger_tonnes"`
 		Detail       string          `json:"detail"`
+		// Differences are the facts of a retirement row that differ from the ledger's
+		// retirement (each a discrepancy); Retirement every fact compared, with its outcome
+		// (same, differs, not_compared, information). Both empty for other items.
+		Differences []differenceJSON `json:"differences"`
+		Retirement  []registry.Fact  `json:"retirement,omitempty"`
+	}
+	differenceJSON struct {
+		Field    string `json:"field"`
+		Registry string `json:"registry"`
+		Ledger   string `json:"ledger"`
 	}
 	rowJSON struct {
 		Serials     string         `json:"serials,omitempty"` // PREFIX:FIRST-LAST
@@ -299,7 +330,11 @@ func (r reconcileReport) view() reconcileJSON {
 			Rows: t.Rows, Blocks: t.Blocks, Tonnes: t.Tonnes, LedgerTonnes: t.LedgerTonnes})
 	}
 	for _, it := range r.Result.Items {
-		j := itemJSON{Class: it.Class, Ledger: []ledgerBlockJS{}, LedgerTonnes: it.LedgerTonnes, Detail: it.Detail}
+		j := itemJSON{Class: it.Class, Ledger: []ledgerBlockJS{}, LedgerTonnes: it.LedgerTonnes, Detail: it.Detail,
+			Differences: []differenceJSON{}, Retirement: it.Facts}
+		for _, f := range it.Differences() {
+			j.Differences = append(j.Differences, differenceJSON{Field: f.Field, Registry: f.Registry, Ledger: f.Ledger})
+		}
 		for _, l := range it.Ledger {
 			j.Ledger = append(j.Ledger, ledgerBlockJS{Contract: l.Contract, Serials: fmt.Sprintf("%s:%d-%d", l.Prefix, l.First, l.Last),
 				Tonnes: l.Tonnes(), State: l.State, Entry: l.Entry, Date: ledger.FormatDate(l.Date)})

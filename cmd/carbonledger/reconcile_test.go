@@ -164,6 +164,14 @@ func recRetire(t *testing.T, url, code, serials, tonnes string) {
 		"--reason", "On Behalf of Third Party", "--serials", serials)
 }
 
+// recRetireAs retires serials as a registry row shows them retired: on its date, for its
+// beneficiary and reason.
+func recRetireAs(t *testing.T, url, code, serials, tonnes, date, beneficiary, reason string) {
+	t.Helper()
+	recOK(t, url, "retire", "--contract", code, "--tonnes", tonnes, "--date", date, "--beneficiary", beneficiary,
+		"--reason", reason, "--serials", serials)
+}
+
 func TestReconcileAgainstLedger(t *testing.T) {
 	lines := recLines(t, "car-retirements.csv")
 	url := pgtest.URL(t)
@@ -196,7 +204,7 @@ func TestReconcileAgainstLedger(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("reconcile: exit %d, want 1 (discrepancies)\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
-	if !strings.Contains(errOut, "discrepancies: 2 rows disagreeing (quantity, range or state), 2 rows in the registry only, 1 ledger block in the ledger only, 1 row unreadable (1 of 6 rows matched)") {
+	if !strings.Contains(errOut, "discrepancies: 2 rows disagreeing (quantity, range, state or retirement), 2 rows in the registry only, 1 ledger block in the ledger only, 1 row unreadable (1 of 6 rows matched)") {
 		t.Errorf("stderr %q does not give the verdict", errOut)
 	}
 	r := recDecode(t, out)
@@ -288,8 +296,9 @@ func TestReconcileAllMatchedExitsZero(t *testing.T) {
 	recRetire(t, url, "REC-OK", recSeries9205+"-1 to 5000", "5000")
 	// line 6 of the file (line 3 of ours), retired in two steps in the ledger, one row at the registry
 	recDeliver(t, url, "REC-OK", recSeries9659+"-43377 to 43476", "100")
-	recRetire(t, url, "REC-OK", recSeries9659+"-43377 to 43400", "24")
-	recRetire(t, url, "REC-OK", recSeries9659+"-43401 to 43476", "76")
+	// (on its date, for the beneficiary its details name)
+	recRetireAs(t, url, "REC-OK", recSeries9659+"-43377 to 43400", "24", "2026-02-12", "BFS Europe", "On Behalf of Third Party")
+	recRetireAs(t, url, "REC-OK", recSeries9659+"-43401 to 43476", "76", "2026-02-12", "BFS Europe", "On Behalf of Third Party")
 	// held, not retired: a retirements report does not list it
 	recDeliver(t, url, "REC-OK", recSeries9659+"-60001 to 60100", "100")
 	file := filepath.Join(t.TempDir(), "ok.csv")
@@ -559,9 +568,10 @@ func TestReconcileGoldStandard(t *testing.T) {
 	for _, b := range []struct{ serials, tonnes string }{{hilti, "5354"}, {energy, "207"}, {single, "1"}, {sacci, "41158"}} {
 		recDeliver(t, url, "REC-GS", b.serials, b.tonnes)
 	}
-	recRetire(t, url, "REC-GS", hilti, "5354")
-	recRetire(t, url, "REC-GS", energy, "207")
-	recRetire(t, url, "REC-GS", single, "1")
+	// each retired as the registry shows it: on its Retirement Date, for its Using Entity
+	recRetireAs(t, url, "REC-GS", hilti, "5354", "2026-04-10", "Hilti Corporation", "Voluntary")
+	recRetireAs(t, url, "REC-GS", energy, "207", "2026-03-24", "Energy 350", "Voluntary")
+	recRetireAs(t, url, "REC-GS", single, "1", "2026-04-13", "Michael Larsson", "Gold Standard Marketplace Order GSM31814")
 	recOK(t, url, "reverse", "--contract", "REC-GS", "--tonnes", "41158", "--date", "2025-11-01", "--reason", "registry cancellation", "--serials", sacci)
 	// the issuances export: a block still issued, and credits carried over from the CDM
 	const (
@@ -662,7 +672,7 @@ func TestReconcileGoldStandard(t *testing.T) {
 				}
 			}
 			code, out, errOut := recRun(t, url, "reconcile", gsWrite(t, retHeader, rows), "--format", "json")
-			if code != 1 || !strings.Contains(errOut, "discrepancies: 1 row disagreeing (quantity, range or state) (3 of 4 rows matched)") {
+			if code != 1 || !strings.Contains(errOut, "discrepancies: 1 row disagreeing (quantity, range, state or retirement) (3 of 4 rows matched)") {
 				t.Errorf("exit %d, stderr %q; want 1 and one row disagreeing", code, errOut)
 			}
 			got := gsBySerials(t, recDecode(t, out), 4)
@@ -728,4 +738,189 @@ func TestReconcileGoldStandard(t *testing.T) {
 			t.Errorf("exit %d, rows %v; want the carried-over row disagreeing on its quantity", code, got)
 		}
 	})
+}
+
+// factRows reads a real export and returns its header and the records whose column col is one
+// of keys, in that order.
+func factRows(t *testing.T, file, col string, keys ...string) ([]string, [][]string) {
+	t.Helper()
+	f, err := os.Open(recSample(t, file))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	all, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := slices.Index(all[0], col)
+	if c < 0 {
+		t.Fatalf("%s has no column %q", file, col)
+	}
+	var out [][]string
+	for _, k := range keys {
+		i := slices.IndexFunc(all[1:], func(rec []string) bool { return rec[c] == k })
+		if i < 0 {
+			t.Fatalf("%s has no row whose %s is %s", file, col, k)
+		}
+		out = append(out, all[1+i])
+	}
+	return all[0], out
+}
+
+// factReport is the JSON report's row items with their retirement facts.
+type factReport struct {
+	OK    bool `json:"ok"`
+	Items []struct {
+		Class  string `json:"class"`
+		Detail string `json:"detail"`
+		Row    *struct {
+			Serials string `json:"serials"`
+		} `json:"row"`
+		Differences []struct{ Field, Registry, Ledger string }                `json:"differences"`
+		Retirement  []struct{ Field, Outcome, Registry, Ledger, Note string } `json:"retirement"`
+	} `json:"items"`
+}
+
+// TestReconcileRetirementFacts records real retirement rows of each registry's export in a
+// ledger (delivered, then retired on the registry's date for the registry's beneficiary),
+// reconciles them and gets every row matched, the beneficiary, date and quantity compared and
+// the same; a row whose export names no beneficiary is matched with its beneficiary reported
+// as not compared. Then a retirement recorded for another beneficiary, and one recorded on
+// another day, are each the one row reported, with exactly that field, in the JSON, the CSV
+// and the text report.
+func TestReconcileRetirementFacts(t *testing.T) {
+	url := pgtest.URL(t)
+	type row struct {
+		key, tonnes, date, beneficiary, reason string
+	}
+	for _, reg := range []struct {
+		name, registry, file, col string
+		same                      []row // retired as the registry shows them
+		unnamed                   *row  // a row that names no beneficiary: retired for anyone, on its date
+		otherBen, otherDay        row   // retired for another beneficiary; on the day before
+	}{
+		{name: "verra", registry: "verra", file: "verra-transactions.csv", col: "Serial Number",
+			same: []row{{"19381-941412555-941441125-VCS-VCU-1310-VER-CN-13-3005-01012022-31102022-0", "28571", "2026-04-06",
+				"lindblad expeditions  FAMILY of Companies", "Environmental Benefit"}}, // case and spacing do not matter
+			otherBen: row{"19334-940082955-940097954-VCS-VCU-576-VER-US-14-4268-01062024-31122024-1", "15000", "2026-03-31", "Shopify Inc.", "Retirement for Person or Organization"},
+			otherDay: row{"19306-936117396-936119235-VCS-VCU-1531-VER-MX-14-2887-01012021-31122021-0", "1840", "2026-03-20", "Southampton Container Terminals Limited", "Corporate Emissions Inventory Accounting"}},
+		{name: "gold standard", registry: "gold-standard", file: "gold-standard-retirements.csv", col: "Serial Number",
+			same:     []row{{"GS1-1-KE-GS11603-16-2025-30256-110-5463", "5354", "2026-04-10", "Hilti Corporation", "Voluntary"}},
+			unnamed:  &row{"GS1-1-MG-GS7566-16-2023-29960-1343-1343", "1", "2026-04-13", "Michael Larsson", "Marketplace order"},
+			otherBen: row{"GS1-1-KE-GS11603-16-2024-30255-485-12623", "12139", "2026-04-10", "Hilti Corporation", "Voluntary"},
+			otherDay: row{"GS1-1-KE-GS12350-16-2024-30167-1278-1777", "500", "2026-04-07", "OR Royalties Inc.", "Voluntary"}},
+		{name: "climate action reserve", registry: "car", file: "car-retirements.csv", col: "Offset Credit Serial Numbers",
+			// the Reserve's beneficiary is in the details: "Retired on behalf of Kinaxis Inc. F2024 period"
+			same:     []row{{recSeries9205 + "-1 to 5000", "5000", "2025-10-27", "Kinaxis Inc.", "On Behalf of Third Party"}},
+			unnamed:  &row{recSeries9659 + "-1 to 7275", "7275", "2026-03-25", "Maple Leaf Foods", "Environmental Benefit"},
+			otherBen: row{recSeries9659 + "-43177 to 43276", "100", "2026-02-12", "BFS Europe", "On Behalf of Third Party"},
+			otherDay: row{recSeries9659 + "-43277 to 43376", "100", "2026-02-12", "BFS Europe", "On Behalf of Third Party"}},
+	} {
+		t.Run(reg.name, func(t *testing.T) {
+			code := "FACTS-" + strings.ToUpper(reg.registry)
+			path := filepath.Join(t.TempDir(), "c.json")
+			js := `{"code": "` + code + `", "buyer": "Acme Buyer", "supplier": "S", "project": "P", "method": "other", "country": "US",
+			  "region": "R", "registry": "` + reg.registry + `", "standard": "S", "term_start": "2025-01-01", "term_end": "2026-12-31",
+			  "signed_on": "2024-12-01", "tonnes": "900000", "delivery_mode": "transfer"}`
+			if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			recOK(t, url, "contract", "add", "-f", path)
+			rows := slices.Clone(reg.same)
+			if reg.unnamed != nil {
+				rows = append(rows, *reg.unnamed)
+			}
+			for _, r := range rows {
+				recDeliver(t, url, code, r.key, r.tonnes)
+				recRetireAs(t, url, code, r.key, r.tonnes, r.date, r.beneficiary, r.reason)
+			}
+
+			var keys []string
+			for _, r := range rows {
+				keys = append(keys, r.key)
+			}
+			header, good := factRows(t, reg.file, reg.col, keys...)
+			_, bad := factRows(t, reg.file, reg.col, reg.otherBen.key, reg.otherDay.key)
+
+			// the rows retired as the registry shows them: all matched, exit 0
+			out := recOK(t, url, "reconcile", gsWrite(t, header, good), "--format", "json")
+			var r factReport
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatal(err)
+			}
+			if !r.OK || len(r.Items) != len(rows) {
+				t.Fatalf("report: ok %v, %d items; want ok and %d rows:\n%s", r.OK, len(r.Items), len(rows), out)
+			}
+			for i, it := range r.Items {
+				outcomes := map[string]string{}
+				for _, f := range it.Retirement {
+					outcomes[f.Field] = f.Outcome
+				}
+				wantBen := "same"
+				if reg.unnamed != nil && i == len(rows)-1 {
+					wantBen = "not_compared" // the export names no beneficiary: not called a match
+				}
+				if it.Class != "matched" || len(it.Differences) != 0 || outcomes["date"] != "same" || outcomes["quantity"] != "same" || outcomes["beneficiary"] != wantBen {
+					t.Errorf("row %d: %s, differences %v, outcomes %v; want matched, none, date and quantity same, beneficiary %s (%s)",
+						i, it.Class, it.Differences, outcomes, wantBen, it.Detail)
+				}
+				if wantBen == "not_compared" && !strings.Contains(it.Detail, "beneficiary not compared") {
+					t.Errorf("row %d: detail %q does not say the beneficiary was not compared", i, it.Detail)
+				}
+			}
+
+			// two more rows, retired in the ledger for another beneficiary and on the day before
+			// the registry's: exactly those rows are reported, each with exactly its field
+			recDeliver(t, url, code, reg.otherBen.key, reg.otherBen.tonnes)
+			recRetireAs(t, url, code, reg.otherBen.key, reg.otherBen.tonnes, reg.otherBen.date, "Someone Else Ltd", reg.otherBen.reason)
+			dayBefore := map[string]string{"2026-03-20": "2026-03-19", "2026-04-07": "2026-04-06", "2026-02-12": "2026-02-11"}[reg.otherDay.date]
+			recDeliver(t, url, code, reg.otherDay.key, reg.otherDay.tonnes)
+			recRetireAs(t, url, code, reg.otherDay.key, reg.otherDay.tonnes, dayBefore, reg.otherDay.beneficiary, reg.otherDay.reason)
+			file := gsWrite(t, header, append(slices.Clone(good), bad...))
+			code2, out, errOut := recRun(t, url, "reconcile", file, "--format", "json")
+			if code2 != 1 || !strings.Contains(errOut, "2 rows disagreeing (quantity, range, state or retirement)") {
+				t.Errorf("exit %d, stderr %q; want 1 and two rows disagreeing", code2, errOut)
+			}
+			r = factReport{}
+			if err := json.Unmarshal([]byte(out), &r); err != nil {
+				t.Fatal(err)
+			}
+			if len(r.Items) != len(rows)+2 {
+				t.Fatalf("%d items, want %d:\n%s", len(r.Items), len(rows)+2, out)
+			}
+			for i, it := range r.Items[:len(rows)] {
+				if it.Class != "matched" {
+					t.Errorf("row %d: %s (%s), want matched", i, it.Class, it.Detail)
+				}
+			}
+			benItem, dayItem := r.Items[len(rows)], r.Items[len(rows)+1]
+			if benItem.Class != "disagrees" || len(benItem.Differences) != 1 || benItem.Differences[0].Field != "beneficiary" ||
+				benItem.Differences[0].Ledger != "Someone Else Ltd" || !strings.Contains(benItem.Detail, `beneficiary: the registry "`) {
+				t.Errorf("the other beneficiary: %s, differences %+v (%s); want disagrees on the beneficiary alone", benItem.Class, benItem.Differences, benItem.Detail)
+			}
+			if dayItem.Class != "disagrees" || len(dayItem.Differences) != 1 || dayItem.Differences[0] != (struct{ Field, Registry, Ledger string }{"date", reg.otherDay.date, dayBefore}) ||
+				!strings.Contains(dayItem.Detail, `date: the registry "`+reg.otherDay.date+`", the ledger "`+dayBefore+`"`) {
+				t.Errorf("the other day: %s, differences %+v (%s); want disagrees on the date alone", dayItem.Class, dayItem.Differences, dayItem.Detail)
+			}
+
+			// the CSV names the differing field of each row
+			_, csvOut, _ := recRun(t, url, "reconcile", file, "--format", "csv")
+			recs, err := csv.NewReader(strings.NewReader(csvOut)).ReadAll()
+			if err != nil || len(recs) != 1+len(rows)+2 {
+				t.Fatalf("csv: %v, %d records:\n%s", err, len(recs), csvOut)
+			}
+			fi := slices.Index(recs[0], "differing_fields")
+			if fi < 0 {
+				t.Fatalf("csv header %q has no differing_fields", recs[0])
+			}
+			var fields []string
+			for _, rec := range recs[1:] {
+				fields = append(fields, rec[fi])
+			}
+			if want := append(make([]string, len(rows)), "beneficiary", "date"); !slices.Equal(fields, want) {
+				t.Errorf("csv differing_fields %q, want %q", fields, want)
+			}
+		})
+	}
 }

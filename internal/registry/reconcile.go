@@ -20,6 +20,10 @@ type LedgerRange struct {
 	State    string // delivered, retired or reversed
 	Entry    string
 	Date     time.Time // the entry's effective date
+	// Retirement is what the entry that retired the block says (beneficiary, reason, claim),
+	// for a retired block; nil when the caller did not read it, and then a retirement row's
+	// date, beneficiary and purpose are not compared with it.
+	Retirement *Retirement
 }
 
 // Count is the number of serials in the block.
@@ -42,7 +46,8 @@ const (
 	// registry's status implies.
 	Matched Class = "matched"
 	// Disagrees: the row and the ledger overlap but not exactly (ranges differ, or serials
-	// are missing), the states differ, or the row's quantity is not the size of its range.
+	// are missing), the states differ, the row's quantity is not the size of its range, or a
+	// retirement's date, beneficiary or quantity differs from the ledger's retirement.
 	Disagrees Class = "disagrees"
 	// RegistryOnly: no ledger serial overlaps the row.
 	RegistryOnly Class = "registry_only"
@@ -68,7 +73,7 @@ func (c Class) Label() string {
 	case Matched:
 		return "matched"
 	case Disagrees:
-		return "quantity/range/state disagreement"
+		return "quantity/range/state/retirement disagreement"
 	case RegistryOnly:
 		return "in the registry, not in the ledger"
 	case LedgerOnly:
@@ -103,6 +108,10 @@ type Item struct {
 	// inside the row), or the blocks' whole quantity for an item without a row.
 	LedgerTonnes ledger.Tonnes
 	Detail       string
+	// Facts compares a retirement row with the ledger's retirement of its serials, field by
+	// field (date, beneficiary, quantity, purpose); empty for other rows, and for rows whose
+	// serials the ledger did not retire.
+	Facts []Fact
 }
 
 // Total sums one class.
@@ -400,7 +409,15 @@ func classifyRow(it *Item, knownSeries bool) {
 		}
 		why = append(why, fmt.Sprintf("state differs: the registry shows them %s, the ledger has %s", shows, strings.Join(differ, "; ")))
 	}
+	compareRetirement(it)
+	factsDiffer, factsSame, notCompared := factsDetail(it.Facts)
+	if factsDiffer != "" {
+		why = append(why, factsDiffer)
+	}
 	if len(why) > 0 {
+		if notCompared != "" {
+			why = append(why, notCompared)
+		}
 		it.Class, it.Detail = Disagrees, strings.Join(why, "; ")
 		return
 	}
@@ -416,6 +433,12 @@ func classifyRow(it *Item, knownSeries bool) {
 		it.Detail += "; the registry cancelled them (" + rec.cancelledWhy() + ")"
 	case StatusRetiredOrCancelled:
 		it.Detail += "; the export does not say whether the registry retired or cancelled them (no beneficiary, no reason)"
+	}
+	if factsSame != "" {
+		it.Detail += "; " + factsSame
+	}
+	if notCompared != "" {
+		it.Detail += "; " + notCompared
 	}
 }
 

@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -431,5 +432,77 @@ func TestReconcileGoldStandardSamples(t *testing.T) {
 				t.Errorf("disagreeing rows: got %d, want %d", got, want)
 			}
 		})
+	}
+}
+
+// TestRetirementFactRules: the rules each fact of a retirement is compared by. The Reserve's
+// beneficiary is the text after "on behalf of", which must begin with the ledger's name, whole
+// words; Verra's and Gold Standard's is a column, equal without regard to case or spacing; the
+// date must be the same day; the purpose is shown, never a difference; a ledger block retired
+// without its facts (Retirement nil) leaves them uncompared.
+func TestRetirementFactRules(t *testing.T) {
+	car := retired(2, p1, 1, 100)
+	car.Details = "Retired on behalf of Kinaxis Inc. F2024 period"
+	car.Reason = "On Behalf of Third Party"
+	verra := car
+	verra.Kind, verra.Registry, verra.Beneficiary, verra.Details = VerraTransactions, "verra", "Shopify  Inc.", ""
+	block := func(ben, reason string, day int) LedgerRange {
+		l := held("A", "car", p1, 1, 100, StateRetired)
+		l.Date = ledger.Date(2025, 10, day)
+		l.Retirement = &Retirement{Beneficiary: ben, Reason: reason}
+		return l
+	}
+	for _, tt := range []struct {
+		name    string
+		rec     Record
+		l       LedgerRange
+		class   Class
+		outcome map[string]Outcome
+	}{
+		{"CAR name begins the text", car, block("KINAXIS inc.", "On behalf of third party", 27), Matched,
+			map[string]Outcome{FieldBeneficiary: Same, FieldDate: Same, FieldQuantity: Same, FieldPurpose: Same}},
+		{"CAR name without its full stop", car, block("Kinaxis Inc", "FY2024 claim", 27), Matched,
+			map[string]Outcome{FieldBeneficiary: Same, FieldPurpose: Information}},
+		{"CAR name not on a word boundary", car, block("Kinaxis In", "x", 27), Disagrees, map[string]Outcome{FieldBeneficiary: Differs}},
+		{"CAR another name", car, block("Acme", "x", 27), Disagrees, map[string]Outcome{FieldBeneficiary: Differs, FieldDate: Same}},
+		{"a day later", car, block("Kinaxis Inc.", "x", 28), Disagrees, map[string]Outcome{FieldDate: Differs, FieldBeneficiary: Same}},
+		{"Verra column, case and spacing", verra, block("shopify inc.", "x", 27), Matched, map[string]Outcome{FieldBeneficiary: Same}},
+		{"Verra column is not a prefix", verra, block("Shopify", "x", 27), Disagrees, map[string]Outcome{FieldBeneficiary: Differs}},
+		{"no facts in the ledger", car, held("A", "car", p1, 1, 100, StateRetired), Matched,
+			map[string]Outcome{FieldBeneficiary: NotCompared, FieldDate: NotCompared, FieldQuantity: Same}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, l := tt.rec, tt.l
+			l.Registry = rec.Registry
+			res := Reconcile([]Record{rec}, []LedgerRange{l})
+			it := res.Items[0]
+			got := map[string]Outcome{}
+			for _, f := range it.Facts {
+				got[f.Field] = f.Outcome
+			}
+			if it.Class != tt.class {
+				t.Errorf("class %s (%s), want %s", it.Class, it.Detail, tt.class)
+			}
+			for field, want := range tt.outcome {
+				if got[field] != want {
+					t.Errorf("%s: %s, want %s (%+v)", field, got[field], want, it.Facts)
+				}
+			}
+			var differing []string
+			for _, f := range it.Differences() {
+				differing = append(differing, f.Field)
+			}
+			for field, want := range tt.outcome {
+				if (want == Differs) != slices.Contains(differing, field) {
+					t.Errorf("differences %v and outcome of %s %s disagree", differing, field, want)
+				}
+			}
+		})
+	}
+	// a cancelled or issued row is no retirement: nothing compared
+	c := car
+	c.Status = StatusCancelled
+	if res := Reconcile([]Record{c}, []LedgerRange{block("Acme", "x", 1)}); len(res.Items[0].Facts) != 0 {
+		t.Errorf("cancelled row: facts %+v", res.Items[0].Facts)
 	}
 }

@@ -12,7 +12,11 @@
 //   - a row's Status is what its export says happened to its credits, and no more: a
 //     cancellation (with its reason) is never read as a retirement, and a row that cannot be
 //     told is StatusRetiredOrCancelled;
-//   - Reconcile puts every Record in exactly one Item.
+//   - Reconcile puts every Record in exactly one Item;
+//   - a retirement row whose serials the ledger retired has its date, beneficiary, quantity
+//     and purpose compared with the ledger's retirement (Item.Facts); a fact one side does not
+//     state is not compared, never matched, and any fact that differs (the purpose never
+//     does) makes the row Disagrees.
 package registry
 
 import (
