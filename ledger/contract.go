@@ -114,6 +114,12 @@ type ScheduleLine struct {
 
 // Contract is an offtake contract's terms as signed. The contracted tonnes and the schedule
 // change later only by amend entries; the rest never changes.
+//
+// RegistryProjects are the registry's ids of the projects the contract's credits come from,
+// as the registry writes them in its exports ("CAR1335", "1340", "GS11603"); empty when not
+// named. reconcile then compares only these projects' rows of an export. In the canonical
+// terms JSON only when not empty, so the terms digest of a contract naming none is what it
+// was before the field existed.
 type Contract struct {
 	Code                  string
 	Buyer                 string
@@ -122,7 +128,8 @@ type Contract struct {
 	Method                Method
 	Country               string
 	Region                string
-	Registry              string // a registry code, "" when not public
+	Registry              string   // a registry code, "" when not public
+	RegistryProjects      []string // the registry's project ids (see above)
 	Standard              string
 	Durability            Durability
 	TermStart             time.Time
@@ -149,6 +156,7 @@ type contractJSON struct {
 	Country               *string            `json:"country"`
 	Region                string             `json:"region"`
 	Registry              string             `json:"registry"`
+	RegistryProjects      []string           `json:"registry_projects"`
 	Standard              string             `json:"standard"`
 	DurabilityYears       Durability         `json:"durability_years"`
 	TermStart             *string            `json:"term_start"`
@@ -206,7 +214,7 @@ func jsonError(err error) error {
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return Invalid(strings.Trim(f, `"`), "", "is not a contract field (the fields are code, buyer, supplier, project, method, country, region, registry, standard, durability_years, term_start, term_end, signed_on, tonnes, price_per_tonne, currency, delivery_mode, over_delivery_tolerance, schedule, notes)")
+		return Invalid(strings.Trim(f, `"`), "", "is not a contract field (the fields are code, buyer, supplier, project, method, country, region, registry, registry_projects, standard, durability_years, term_start, term_end, signed_on, tonnes, price_per_tonne, currency, delivery_mode, over_delivery_tolerance, schedule, notes)")
 	}
 	if errors.Is(err, io.EOF) {
 		return Invalid("contract", "", "is empty; give a JSON object")
@@ -275,6 +283,9 @@ func (j contractJSON) contract() (Contract, error) {
 		return c, Invalid("registry", j.Registry, "is not a known registry ("+strings.Join(RegistryCodes(), ", ")+", or empty when not public)")
 	}
 	c.Registry = reg
+	for _, p := range j.RegistryProjects {
+		c.RegistryProjects = append(c.RegistryProjects, strings.TrimSpace(p))
+	}
 	c.Durability = j.DurabilityYears
 	for _, d := range []struct {
 		field string
@@ -408,6 +419,9 @@ func (c *Contract) Validate() error {
 	if c.Buyer == "" || c.Supplier == "" || c.Project == "" {
 		return Invalid("buyer", "", "buyer, supplier and project are required")
 	}
+	if err := checkRegistryProjects(c.Registry, c.RegistryProjects); err != nil {
+		return err
+	}
 	if !slices.Contains(Methods, c.Method) {
 		return Invalid("method", string(c.Method), "is not a method")
 	}
@@ -442,6 +456,43 @@ func (c *Contract) Validate() error {
 		return nil
 	}
 	return c.checkSchedule(c.Tonnes, c.Schedule)
+}
+
+// MaxRegistryProjects is how many registry projects a contract may name.
+const MaxRegistryProjects = 100
+
+// checkRegistryProjects checks a contract's registry project ids: each a non-empty single line
+// of at most 100 characters without surrounding spaces, none twice (without regard to case),
+// and only on a contract that names its registry.
+func checkRegistryProjects(registry string, ps []string) error {
+	if len(ps) == 0 {
+		return nil
+	}
+	if registry == "" {
+		return Invalid("registry_projects", strings.Join(ps, ", "), "names registry projects, but the contract names no registry; give the registry too")
+	}
+	if len(ps) > MaxRegistryProjects {
+		return Invalid("registry_projects", strconv.Itoa(len(ps)), fmt.Sprintf("names more than %d projects", MaxRegistryProjects))
+	}
+	seen := map[string]int{}
+	for i, p := range ps {
+		field := fmt.Sprintf("registry_projects[%d]", i)
+		if strings.TrimSpace(p) == "" {
+			return Invalid(field, p, "is empty; give the registry's project id as its exports write it (such as CAR1335, 1340 or GS11603)")
+		}
+		if p != strings.TrimSpace(p) || strings.ContainsAny(p, "\r\n\t") {
+			return Invalid(field, p, "has surrounding spaces or a line break; give the project id alone")
+		}
+		if err := checkText(field, p, 100); err != nil {
+			return err
+		}
+		k := strings.ToUpper(p)
+		if j, dup := seen[k]; dup {
+			return Invalid(field, p, fmt.Sprintf("is registry_projects[%d] again; name each project once", j))
+		}
+		seen[k] = i
+	}
+	return nil
 }
 
 // checkSchedule checks that lines name distinct contract years of this contract and add up
@@ -639,6 +690,7 @@ func (c Contract) MarshalJSON() ([]byte, error) {
 		Country               string       `json:"country"`
 		Region                string       `json:"region"`
 		Registry              string       `json:"registry"`
+		RegistryProjects      []string     `json:"registry_projects,omitempty"`
 		Standard              string       `json:"standard"`
 		DurabilityYears       Durability   `json:"durability_years"`
 		TermStart             string       `json:"term_start"`
@@ -651,7 +703,7 @@ func (c Contract) MarshalJSON() ([]byte, error) {
 		OverDeliveryTolerance Tonnes       `json:"over_delivery_tolerance"`
 		Schedule              []line       `json:"schedule"`
 		Notes                 string       `json:"notes,omitempty"`
-	}{c.Code, c.Buyer, c.Supplier, c.Project, c.Method, c.Country, c.Region, c.Registry, c.Standard,
+	}{c.Code, c.Buyer, c.Supplier, c.Project, c.Method, c.Country, c.Region, c.Registry, c.RegistryProjects, c.Standard,
 		c.Durability, FormatDate(c.TermStart), FormatDate(c.TermEnd), FormatDate(c.SignedOn), c.Tonnes, price,
 		c.Currency, c.DeliveryMode, c.OverDeliveryTolerance, sched, c.Notes})
 }

@@ -906,3 +906,67 @@ func TestContractAccounts(t *testing.T) {
 		}
 	}
 }
+
+// TestContractRegistryProjectsKeepOldDigests: registry_projects is in the canonical terms only
+// when a contract names projects, so the terms digest sealed into the sign entry of every
+// contract signed before the field existed is unchanged (the digests below were computed
+// before it was added), and naming projects changes the digest.
+func TestContractRegistryProjectsKeepOldDigests(t *testing.T) {
+	for _, tt := range []struct {
+		name, js, want string
+	}{
+		{"full", fullContractJSON, "774b43bd03debce2e3a5779ff8a1f1539658190190d9456d46dc5f67f285ab5e"},
+		{"minimal", contractFile(t, nil), "859e519fa8a3a068984d1dfae63faa87581356c5aeba72c6222eb46eb52a1034"},
+		{"minimal, an empty list", contractFile(t, map[string]any{"registry_projects": []string{}}), "859e519fa8a3a068984d1dfae63faa87581356c5aeba72c6222eb46eb52a1034"},
+		{"minimal, null", contractFile(t, map[string]any{"registry_projects": nil}), "859e519fa8a3a068984d1dfae63faa87581356c5aeba72c6222eb46eb52a1034"},
+	} {
+		c, err := ParseContractJSON(strings.NewReader(tt.js))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := c.TermsDigest(); got != tt.want {
+			t.Errorf("%s: TermsDigest %s, want %s (the digest before registry_projects existed)", tt.name, got, tt.want)
+		}
+		b, _ := json.Marshal(c)
+		if strings.Contains(string(b), "registry_projects") {
+			t.Errorf("%s: canonical terms %s name registry_projects", tt.name, b)
+		}
+	}
+
+	named, err := ParseContractJSON(strings.NewReader(contractFile(t, map[string]any{"registry": "car", "registry_projects": []string{" CAR1335 ", "CAR1480"}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(named.RegistryProjects, []string{"CAR1335", "CAR1480"}) {
+		t.Errorf("RegistryProjects %q, want [CAR1335 CAR1480]", named.RegistryProjects)
+	}
+	b, _ := json.Marshal(named)
+	if !strings.Contains(string(b), `"registry_projects":["CAR1335","CAR1480"]`) {
+		t.Errorf("canonical terms %s do not carry the projects", b)
+	}
+	back, err := ParseContractJSON(strings.NewReader(string(b)))
+	if err != nil || back.TermsDigest() != named.TermsDigest() {
+		t.Errorf("round trip: %v, digest %s, want %s", err, back.TermsDigest(), named.TermsDigest())
+	}
+	unnamed := named
+	unnamed.RegistryProjects = nil
+	if unnamed.TermsDigest() == named.TermsDigest() {
+		t.Error("naming registry projects does not change the terms digest")
+	}
+
+	for _, tt := range []struct {
+		change map[string]any
+		field  string
+	}{
+		{map[string]any{"registry_projects": []string{"CAR1335"}}, "registry_projects"}, // no registry
+		{map[string]any{"registry": "car", "registry_projects": []string{"CAR1335", ""}}, "registry_projects[1]"},
+		{map[string]any{"registry": "car", "registry_projects": []string{"CAR1335", "car1335"}}, "registry_projects[1]"},
+		{map[string]any{"registry": "car", "registry_projects": []string{strings.Repeat("9", 101)}}, "registry_projects[0]"},
+		{map[string]any{"registry": "car", "registry_projects": "CAR1335"}, "registry_projects"},
+	} {
+		_, err := ParseContractJSON(strings.NewReader(contractFile(t, tt.change)))
+		if err == nil || fieldOf(err) != tt.field {
+			t.Errorf("%v: got %v (field %q), want an error on %s", tt.change, err, fieldOf(err), tt.field)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/carbonledger/carbonledger/internal/registry"
 	"github.com/carbonledger/carbonledger/ledger"
@@ -38,13 +39,30 @@ Every row is reported with its line number and its class:
   issuance_summary a row without serials (CAR issuances), checked by project and vintage: the
                    ledger may hold no more of a project's vintage than was issued
   unreadable       a row that could not be read, with the reason
+  outside          a row of another project, or dated outside --from/--to (see below); not
+                   compared, not a discrepancy
+
+Which rows are compared: when the ledger's contracts of the export's registry name their
+registry projects (registry_projects in the contract file), only those projects' rows, so a
+whole-registry export of a clean ledger exits 0; a row of another project whose serials the
+ledger holds is still compared. --project P (repeatable) compares exactly the projects given
+instead, as the export's project column writes them (CAR1335, Verra's 1340, Gold Standard's
+11603 or GS11603; case and the registry's letters do not matter). --from and --to
+(YYYY-MM-DD, inclusive) compare only rows dated in that period (the retirement's or
+cancellation's date, else the issuance's) and report only ledger blocks dated in it. An
+unreadable row is always compared. The text report counts the rows outside and does not
+list them; --format json and csv list every row.
 
 Exit codes: 0 nothing disagrees (every serial row matched, no ledger block unaccounted for, no
 unreadable row); 1 discrepancies or unreadable rows, or the file could not be read; 2 usage error.`
 
 func cmdReconcile(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("reconcile", "reconcile [--registry car|verra|gold-standard] FILE [--format text|json|csv] [--output FILE] [--db URL]")
+	fs := a.newFlags("reconcile", "reconcile [--registry car|verra|gold-standard] FILE [--project P]... [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format text|json|csv] [--output FILE] [--db URL]")
 	reg := fs.String("registry", "", "the registry that published FILE: car|verra|gold-standard (default: told by the file's header)")
+	var projects multiFlag
+	fs.Var(&projects, "project", "compare only this registry project's rows, as the export writes its id (repeatable; default: the projects the ledger's contracts name, else every project)")
+	from := fs.String("from", "", "compare only rows dated on or after this day (YYYY-MM-DD)")
+	to := fs.String("to", "", "compare only rows dated on or before this day (YYYY-MM-DD)")
 	format := formatFlag(fs, "text", "text", "json", "csv")
 	output := fs.String("output", "", "write to this file instead of stdout")
 	usage := fs.Usage
@@ -69,6 +87,33 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 			return usagef("--registry %q: exports of car (Climate Action Reserve), verra and gold-standard are read", *reg)
 		}
 		code = c
+	}
+	var scope registry.Scope
+	for _, p := range projects {
+		p = strings.TrimSpace(p)
+		if p == "" || strings.ContainsAny(p, ",\r\n") {
+			return usagef("--project %q: give one registry project id per --project, as the export writes it (such as CAR1335, 1340 or GS11603)", p)
+		}
+		if slices.ContainsFunc(scope.Projects, func(q string) bool { return registry.ProjectKey(q) == registry.ProjectKey(p) }) {
+			return usagef("--project %q is given twice", p)
+		}
+		scope.Projects = append(scope.Projects, p)
+	}
+	for _, d := range []struct {
+		flag, v string
+		dst     *time.Time
+	}{{"--from", *from, &scope.From}, {"--to", *to, &scope.To}} {
+		if d.v == "" {
+			continue
+		}
+		t, err := ledger.ParseDate(d.flag, d.v)
+		if err != nil {
+			return usagef("%s %q is not a date; give YYYY-MM-DD (such as 2026-02-01)", d.flag, d.v)
+		}
+		*d.dst = t
+	}
+	if !scope.From.IsZero() && !scope.To.IsZero() && scope.To.Before(scope.From) {
+		return usagef("--to %s is before --from %s; the period runs from --from to --to", *to, *from)
 	}
 	path := pos[0]
 	var in io.Reader = os.Stdin
@@ -97,16 +142,37 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	contracts, err := s.Contracts(ctx)
+	if err != nil {
+		return err
+	}
+	named := map[string][]string{} // contract -> its registry projects
+	var namedAll []string
+	for _, st := range contracts {
+		c := st.Contract
+		if c.Registry != exp.Registry || len(c.RegistryProjects) == 0 {
+			continue
+		}
+		named[c.Code] = c.RegistryProjects
+		for _, p := range c.RegistryProjects {
+			if !slices.ContainsFunc(namedAll, func(q string) bool { return registry.ProjectKey(q) == registry.ProjectKey(p) }) {
+				namedAll = append(namedAll, p)
+			}
+		}
+	}
+	if len(scope.Projects) == 0 && len(namedAll) > 0 {
+		scope.Projects, scope.Named = namedAll, true
+	}
 	ranges := make([]registry.LedgerRange, len(blocks))
 	for i, b := range blocks {
 		ranges[i] = registry.LedgerRange{Contract: b.Contract, Registry: b.Registry, Prefix: b.Prefix,
-			First: b.First, Last: b.Last, State: b.State, Entry: b.Entry, Date: b.Date}
+			First: b.First, Last: b.Last, State: b.State, Entry: b.Entry, Date: b.Date, Projects: named[b.Contract]}
 		if b.State == registry.StateRetired {
 			ranges[i].Retirement = &registry.Retirement{Beneficiary: b.Beneficiary, Reason: b.Reason, Claim: b.Claim}
 		}
 	}
-	res := registry.Reconcile(exp.Records, ranges)
-	rep := reconcileReport{File: path, Export: exp, Result: res}
+	res := registry.ReconcileIn(exp.Records, ranges, scope)
+	rep := reconcileReport{File: path, Export: exp, Result: res, Scope: scope}
 	if err := a.writeOutput(*output, func(w io.Writer) error {
 		switch *format {
 		case "json":
@@ -129,12 +195,26 @@ type reconcileReport struct {
 	File   string
 	Export *registry.Export
 	Result registry.Result
+	Scope  registry.Scope
 }
 
 // verdict says in one line whether the file and the ledger agree.
 func (r reconcileReport) verdict() string {
+	compared := r.Result.Rows
+	outside := ""
+	if t := r.Result.Total(registry.Outside); t.Rows+t.Blocks > 0 {
+		compared -= t.Rows
+		var what []string
+		if t.Rows > 0 {
+			what = append(what, plural(t.Rows, "row"))
+		}
+		if t.Blocks > 0 {
+			what = append(what, plural(t.Blocks, "ledger block"))
+		}
+		outside = "; " + strings.Join(what, " and ") + " outside the ledger's projects or the period, not compared (" + r.Scope.String() + ")"
+	}
 	if r.Result.OK() {
-		return fmt.Sprintf("nothing disagrees: %d of %d rows matched", r.Result.Total(registry.Matched).Rows, r.Result.Rows)
+		return fmt.Sprintf("nothing disagrees: %d of %d rows matched", r.Result.Total(registry.Matched).Rows, compared) + outside
 	}
 	var parts []string
 	for _, t := range r.Result.Totals {
@@ -150,7 +230,7 @@ func (r reconcileReport) verdict() string {
 		}
 		parts = append(parts, strings.Join(what, " and ")+" "+verdictPhrase[t.Class])
 	}
-	return "discrepancies: " + strings.Join(parts, ", ") + fmt.Sprintf(" (%d of %d rows matched)", r.Result.Total(registry.Matched).Rows, r.Result.Rows)
+	return "discrepancies: " + strings.Join(parts, ", ") + fmt.Sprintf(" (%d of %d rows matched)", r.Result.Total(registry.Matched).Rows, compared) + outside
 }
 
 var verdictPhrase = map[registry.Class]string{
@@ -231,10 +311,19 @@ func (r reconcileReport) text(w io.Writer) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if sc := r.Scope.String(); sc != "" {
+		fmt.Fprintf(w, "\nCompared: %s\n", sc)
+	}
 	fmt.Fprintf(w, "\n%s\n\n", r.verdict())
+	if t := r.Result.Total(registry.Outside); t.Rows+t.Blocks > 0 {
+		fmt.Fprintf(w, "(the rows and blocks outside are not listed below; --format json or csv lists them)\n\n")
+	}
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "LINE\tCLASS\tSERIALS\tQUANTITY\tSTATUS\tDATE\tDETAIL")
 	for _, it := range r.Result.Items {
+		if it.Class == registry.Outside {
+			continue
+		}
 		row := flatten(it)
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.line, row.class, row.serials, row.quantity, row.status, row.date, row.detail)
 	}
@@ -267,6 +356,16 @@ type (
 		Totals       []totalJSON   `json:"totals"`
 		Items        []itemJSON    `json:"items"`
 		Verdict      string        `json:"verdict"`
+		// Scope is what was compared, when narrowed (see reconcile -h); absent otherwise.
+		Scope *scopeJSON `json:"scope,omitempty"`
+	}
+	scopeJSON struct {
+		Projects []string `json:"projects,omitempty"`
+		// ProjectsFrom is "contracts" (named by the ledger's contracts) or "--project".
+		ProjectsFrom string `json:"projects_from,omitempty"`
+		From         string `json:"from,omitempty"`
+		To           string `json:"to,omitempty"`
+		Description  string `json:"description"`
 	}
 	totalJSON struct {
 		Class        registry.Class `json:"class"`
@@ -325,6 +424,15 @@ func (r reconcileReport) view() reconcileJSON {
 	v := reconcileJSON{File: r.File, Kind: r.Export.Kind, Registry: r.Export.Registry, OK: r.Result.OK(), Rows: r.Result.Rows,
 		Unreadable: r.Export.Unreadable(), LedgerBlocks: r.Result.Blocks, Verdict: r.verdict(),
 		Totals: []totalJSON{}, Items: []itemJSON{}}
+	if sc := r.Scope; !sc.IsZero() {
+		v.Scope = &scopeJSON{Projects: sc.Projects, From: ledger.FormatDate(sc.From), To: ledger.FormatDate(sc.To), Description: sc.String()}
+		if len(sc.Projects) > 0 {
+			v.Scope.ProjectsFrom = "--project"
+			if sc.Named {
+				v.Scope.ProjectsFrom = "contracts"
+			}
+		}
+	}
 	for _, t := range r.Result.Totals {
 		v.Totals = append(v.Totals, totalJSON{Class: t.Class, Label: t.Class.Label(), Discrepancy: t.Class.Discrepancy(),
 			Rows: t.Rows, Blocks: t.Blocks, Tonnes: t.Tonnes, LedgerTonnes: t.LedgerTonnes})

@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/csv"
 	"encoding/json"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -922,5 +923,171 @@ func TestReconcileRetirementFacts(t *testing.T) {
 				t.Errorf("csv differing_fields %q, want %q", fields, want)
 			}
 		})
+	}
+}
+
+// recCAR1335 are the rows of project CAR1335 in car-retirements.csv (lines 2 to 7), as the
+// Reserve retired them: range, quantity, date, the beneficiary its details name, reason.
+var recCAR1335 = [][5]string{
+	{recSeries9205 + "-1 to 5000", "5000", "2025-10-27", "Kinaxis Inc.", "On Behalf of Third Party"},
+	{recSeries9659 + "-1 to 7275", "7275", "2026-03-25", "Maple Leaf Foods", "Environmental Benefit"},
+	{recSeries9659 + "-43177 to 43276", "100", "2026-02-12", "BFS Europe", "On Behalf of Third Party"},
+	{recSeries9659 + "-43277 to 43376", "100", "2026-02-12", "BFS Europe", "On Behalf of Third Party"},
+	{recSeries9659 + "-43377 to 43476", "100", "2026-02-12", "BFS Europe", "On Behalf of Third Party"},
+	{recSeries9659 + "-7276 to 30884", "23609", "2026-03-25", "Maple Leaf Foods", "Environmental Benefit"},
+}
+
+// recProjectLedger is a ledger with one CAR contract whose serials are every CAR1335 row of
+// car-retirements.csv, delivered and retired as the Reserve shows them; projects is the
+// contract's registry_projects (nil: not named).
+func recProjectLedger(t *testing.T, projects []string) string {
+	t.Helper()
+	url := pgtest.URL(t)
+	named := ""
+	if projects != nil {
+		b, _ := json.Marshal(projects)
+		named = `"registry_projects": ` + string(b) + `,`
+	}
+	path := filepath.Join(t.TempDir(), "c.json")
+	js := `{"code": "REC-PROJ", "buyer": "Acme Buyer", "supplier": "Coffeyville NAP2", "project": "Coffeyville NAP2",
+	  "method": "other", "country": "US", "registry": "car", ` + named + ` "term_start": "2025-01-01", "term_end": "2026-12-31",
+	  "signed_on": "2024-12-01", "tonnes": "100000", "delivery_mode": "transfer"}`
+	if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recOK(t, url, "contract", "add", "-f", path)
+	for _, r := range recCAR1335 {
+		recDeliver(t, url, "REC-PROJ", r[0], r[1])
+		recRetireAs(t, url, "REC-PROJ", r[0], r[1], r[2], r[3], r[4])
+	}
+	return url
+}
+
+// recTally is a report's rows and blocks per class, "rows/blocks", classes with none left out.
+func recTally(r recReport) map[string]string {
+	out := map[string]string{}
+	for _, t := range r.Totals {
+		if t.Rows+t.Blocks > 0 {
+			out[t.Class] = strconv.Itoa(t.Rows) + "/" + strconv.Itoa(t.Blocks)
+		}
+	}
+	return out
+}
+
+// TestReconcileContractProjects: a contract names its registry project; the WHOLE Reserve
+// retirements export (100 rows of many projects) reconciled with a ledger holding every
+// CAR1335 row exactly exits 0, the other 94 rows counted outside the ledger's projects. The
+// same ledger without registry_projects exits 1 with those rows in the registry only; there
+// --project narrows the same way, and --from/--to narrow to a period.
+func TestReconcileContractProjects(t *testing.T) {
+	file := recSample(t, "car-retirements.csv")
+
+	url := recProjectLedger(t, []string{"CAR1335"})
+	// the stored terms, projects included, still match the digest sealed into the sign entry
+	recOK(t, url, "audit")
+	// the contract shows its projects, in the CLI's JSON and so in the API's
+	if out := recOK(t, url, "contract", "show", "REC-PROJ", "--format", "json"); !strings.Contains(out, `"registry_projects": [`) || !strings.Contains(out, `"CAR1335"`) {
+		t.Errorf("contract show does not show registry_projects:\n%s", out)
+	}
+	code, out, errOut := recRun(t, url, "reconcile", file)
+	if code != 0 {
+		t.Fatalf("whole export, contract naming CAR1335: exit %d, want 0\n%s\n%s", code, out, errOut)
+	}
+	for _, want := range []string{"Compared: project CAR1335 (named by the ledger's contracts)",
+		"nothing disagrees: 6 of 6 rows matched; 94 rows outside the ledger's projects or the period, not compared"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text report does not say %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "\n8 ") || !strings.Contains(out, "\n7 ") {
+		t.Errorf("the text report should list the compared rows (line 7) and not the rows outside (line 8):\n%s", out)
+	}
+	r := recDecode(t, recOK(t, url, "reconcile", file, "--format", "json"))
+	if got, want := recTally(r), map[string]string{"matched": "6/0", "outside": "94/0"}; !maps.Equal(got, want) || !r.OK || r.Rows != 100 {
+		t.Errorf("json: ok %v, %d rows, classes %v; want ok, 100 rows, %v", r.OK, r.Rows, got, want)
+	}
+	classes := r.classes(t)
+	for line := 2; line <= 101; line++ {
+		want := "outside"
+		if line <= 7 {
+			want = "matched"
+		}
+		if classes[line] != want {
+			t.Errorf("line %d: %s, want %s", line, classes[line], want)
+		}
+	}
+	for _, it := range r.Items {
+		if it.Class == "outside" && !strings.Contains(it.Detail, "is not one of the ledger's projects of this registry (CAR1335)") {
+			t.Errorf("line %d: outside, detail %q does not say why", it.Line, it.Detail)
+			break
+		}
+	}
+	// a period: the three rows retired in February 2026 compared, the rest outside; the
+	// ledger's blocks retired on other days are not reported as in the ledger only
+	r = recDecode(t, recOK(t, url, "reconcile", file, "--from", "2026-02-01", "--to", "2026-02-28", "--format", "json"))
+	if got, want := recTally(r), map[string]string{"matched": "3/0", "outside": "97/0"}; !maps.Equal(got, want) || !r.OK {
+		t.Errorf("--from/--to February 2026: ok %v, classes %v; want ok and %v", r.OK, got, want)
+	}
+	// --project replaces the contracts' projects: another project's rows are all in the
+	// registry only, and the ledger's CAR1335 blocks are outside
+	code, js, errOut := recRun(t, url, "reconcile", file, "--project", "car1480", "--format", "json")
+	r = recDecode(t, js)
+	if got, want := recTally(r), map[string]string{"registry_only": "16/0", "outside": "84/0"}; code != 1 || !maps.Equal(got, want) ||
+		!strings.Contains(errOut, "16 rows in the registry only (0 of 16 rows matched); 84 rows outside") {
+		t.Errorf("--project car1480: exit %d, classes %v, stderr %q; want 1, %v", code, got, errOut, want)
+	}
+
+	// the same ledger, its contract naming no project: as before, every other project's row is
+	// in the registry only
+	url = recProjectLedger(t, nil)
+	code, js, errOut = recRun(t, url, "reconcile", file, "--format", "json")
+	r = recDecode(t, js)
+	if got, want := recTally(r), map[string]string{"matched": "6/0", "registry_only": "94/0"}; code != 1 || !maps.Equal(got, want) ||
+		!strings.Contains(errOut, "94 rows in the registry only (6 of 100 rows matched)") {
+		t.Errorf("no registry_projects: exit %d, classes %v, stderr %q; want 1, %v", code, got, errOut, want)
+	}
+	// --project narrows it explicitly, in any case and with or without the registry's letters
+	for _, p := range []string{"CAR1335", "1335", " car1335 "} {
+		code, out, errOut = recRun(t, url, "reconcile", file, "--project", p)
+		if code != 0 || !strings.Contains(out, "nothing disagrees: 6 of 6 rows matched; 94 rows outside") ||
+			!strings.Contains(out, "(given with --project)") {
+			t.Errorf("--project %q: exit %d\n%s\n%s", p, code, out, errOut)
+		}
+	}
+	// --from alone: rows retired from 2026-03-01 (lines 3 and 7) compared; the block retired
+	// on 2025-10-27 and the three of 2026-02-12 are outside the period, not ledger_only
+	r = recDecode(t, recOK(t, url, "reconcile", file, "--project", "CAR1335", "--from", "2026-03-01", "--format", "json"))
+	if got, want := recTally(r), map[string]string{"matched": "2/0", "outside": "98/0"}; !maps.Equal(got, want) {
+		t.Errorf("--from 2026-03-01: classes %v, want %v", got, want)
+	}
+	// a subset of the export whose rows of the period are missing: the ledger's blocks of the
+	// period are in the ledger only, those outside it are not reported
+	lines := recLines(t, "car-retirements.csv")
+	sub := filepath.Join(t.TempDir(), "sub.csv")
+	if err := os.WriteFile(sub, []byte(lines[0]+"\n"+lines[1]+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, js, _ = recRun(t, url, "reconcile", sub, "--project", "CAR1335", "--to", "2026-02-28", "--format", "json")
+	r = recDecode(t, js)
+	if got, want := recTally(r), map[string]string{"matched": "1/0", "ledger_only": "0/3", "outside": "0/2"}; code != 1 || !maps.Equal(got, want) {
+		t.Errorf("subset up to 2026-02-28: exit %d, classes %v; want 1, %v", code, got, want)
+	}
+
+	// unknown or malformed values are usage errors
+	for _, tt := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--from", "2026-13-01"}, `--from "2026-13-01" is not a date; give YYYY-MM-DD`},
+		{[]string{"--to", "yesterday"}, `--to "yesterday" is not a date; give YYYY-MM-DD`},
+		{[]string{"--from", "2026-03-01", "--to", "2026-02-01"}, "--to 2026-02-01 is before --from 2026-03-01"},
+		{[]string{"--project", " "}, `--project "": give one registry project id per --project`},
+		{[]string{"--project", "CAR1335,CAR1480"}, `--project "CAR1335,CAR1480": give one registry project id per --project`},
+		{[]string{"--project", "CAR1335", "--project", "1335"}, `--project "1335" is given twice`},
+	} {
+		code, _, errOut := recRun(t, "postgres://127.0.0.1:1/never-used", append([]string{"reconcile", file}, tt.args...)...)
+		if code != 2 || !strings.Contains(errOut, tt.says) {
+			t.Errorf("reconcile %q: exit %d, stderr %q; want 2 saying %q", tt.args, code, errOut, tt.says)
+		}
 	}
 }

@@ -2,6 +2,7 @@ package bulk
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -112,5 +113,25 @@ func TestConcurrentImportsComplete(t *testing.T) {
 	}
 	if !res.OK() {
 		t.Errorf("audit after concurrent imports: %v", res.Findings)
+	}
+}
+
+// TestContractCSVLists: a contracts CSV's list members (the schedule, the registry projects)
+// are taken as their JSON, so the contract parser reads them as lists.
+func TestContractCSVLists(t *testing.T) {
+	header := []string{"code", "registry", "registry_projects", "schedule"}
+	b, err := contractJSON(header, []string{"C1", "car", `["CAR1335","CAR1480"]`, `[{"year":1,"tonnes":"10"}]`})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	if ps, ok := m["registry_projects"].([]any); !ok || len(ps) != 2 || ps[1] != "CAR1480" {
+		t.Errorf("registry_projects = %#v, want the list", m["registry_projects"])
+	}
+	if _, ok := m["schedule"].([]any); !ok {
+		t.Errorf("schedule = %#v, want a list", m["schedule"])
 	}
 }

@@ -24,6 +24,9 @@ type LedgerRange struct {
 	// for a retired block; nil when the caller did not read it, and then a retirement row's
 	// date, beneficiary and purpose are not compared with it.
 	Retirement *Retirement
+	// Projects are the registry projects the block's contract names (its registry_projects),
+	// for a Scope that narrows by project; empty when it names none.
+	Projects []string
 }
 
 // Count is the number of serials in the block.
@@ -62,10 +65,15 @@ const (
 	IssuanceSummary Class = "issuance_summary"
 	// Unreadable: a row that could not be read.
 	Unreadable Class = "unreadable"
+	// Outside: a row of a project, or dated in a period, that the reconciliation's Scope
+	// leaves out (another project than the ledger's contracts name, or than --project, or a
+	// date outside --from/--to), or a ledger block it leaves out. Not compared, not a
+	// discrepancy.
+	Outside Class = "outside"
 )
 
 // Classes lists every class in report order.
-var Classes = []Class{Matched, Disagrees, RegistryOnly, LedgerOnly, NotInExport, IssuanceSummary, Unreadable}
+var Classes = []Class{Matched, Disagrees, RegistryOnly, LedgerOnly, NotInExport, IssuanceSummary, Unreadable, Outside}
 
 // Label is the class for people.
 func (c Class) Label() string {
@@ -84,6 +92,8 @@ func (c Class) Label() string {
 		return "not matchable by serial (issuance summary)"
 	case Unreadable:
 		return "unreadable row"
+	case Outside:
+		return "outside the ledger's projects or the period (not compared)"
 	}
 	return string(c)
 }
@@ -315,7 +325,13 @@ func Reconcile(records []Record, ranges []LedgerRange) Result {
 		}
 	}
 	res.Items = append(res.Items, tail...)
+	res.total()
+	return res
+}
 
+// total sums the items by class into Totals.
+func (res *Result) total() {
+	res.Totals = nil
 	for _, c := range Classes {
 		t := Total{Class: c}
 		for _, it := range res.Items {
@@ -332,7 +348,6 @@ func Reconcile(records []Record, ranges []LedgerRange) Result {
 		}
 		res.Totals = append(res.Totals, t)
 	}
-	return res
 }
 
 // classifyRow classifies a readable row with serials, given the ledger blocks overlapping it

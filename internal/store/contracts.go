@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 	"github.com/shopspring/decimal"
 
 	"github.com/carbonledger/carbonledger/ledger"
@@ -124,12 +125,12 @@ func insertContract(ctx context.Context, tx *sqlx.Tx, c ledger.Contract, terms [
 	err := tx.GetContext(ctx, &contractID, `
 		INSERT INTO contracts (code, book_id, buyer, supplier, project, method, country, region, registry, standard,
 		    durability_years, durability_at_least, term_start, term_end, signed_on, tonnes, price_per_tonne, currency,
-		    delivery_mode, over_delivery_tolerance, notes, terms)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22)
+		    delivery_mode, over_delivery_tolerance, notes, terms, registry_projects)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
 		RETURNING id`,
 		c.Code, bookID, c.Buyer, c.Supplier, c.Project, string(c.Method), c.Country, c.Region, c.Registry, c.Standard,
 		dur, c.Durability.AtLeast, c.TermStart, c.TermEnd, c.SignedOn, c.Tonnes.String(), price, c.Currency,
-		string(c.DeliveryMode), c.OverDeliveryTolerance.String(), c.Notes, string(terms))
+		string(c.DeliveryMode), c.OverDeliveryTolerance.String(), c.Notes, string(terms), pq.StringArray(nonNilList(c.RegistryProjects)))
 	return contractID, err
 }
 
@@ -179,11 +180,20 @@ type contractRow struct {
 	DeliveryMode          string         `db:"delivery_mode"`
 	OverDeliveryTolerance ledger.Tonnes  `db:"over_delivery_tolerance"`
 	Notes                 string         `db:"notes"`
+	RegistryProjects      pq.StringArray `db:"registry_projects"`
+}
+
+// nonNilList is s, or an empty list for nil (a text[] NOT NULL column's empty value).
+func nonNilList(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 const contractCols = `id, book_id, code, buyer, supplier, project, method, country, region, registry, standard,
 	durability_years, durability_at_least, term_start, term_end, signed_on, tonnes, price_per_tonne::text AS price_per_tonne,
-	currency, delivery_mode, over_delivery_tolerance, notes`
+	currency, delivery_mode, over_delivery_tolerance, notes, registry_projects`
 
 func (r contractRow) contract() ledger.Contract {
 	c := ledger.Contract{Code: r.Code, Buyer: r.Buyer, Supplier: r.Supplier, Project: r.Project, Method: ledger.Method(r.Method),
@@ -191,6 +201,9 @@ func (r contractRow) contract() ledger.Contract {
 		Durability: ledger.Durability{Years: int(r.DurabilityYears.Int64), AtLeast: r.DurabilityAtLeast},
 		TermStart:  r.TermStart.UTC(), TermEnd: r.TermEnd.UTC(), SignedOn: r.SignedOn.UTC(), Tonnes: r.Tonnes,
 		Currency: r.Currency, DeliveryMode: ledger.DeliveryMode(r.DeliveryMode), OverDeliveryTolerance: r.OverDeliveryTolerance, Notes: r.Notes}
+	if len(r.RegistryProjects) > 0 {
+		c.RegistryProjects = []string(r.RegistryProjects)
+	}
 	if r.PricePerTonne.Valid {
 		p := decimal.RequireFromString(r.PricePerTonne.String)
 		c.PricePerTonne = &p
@@ -371,6 +384,7 @@ type opState struct {
 		DeliveryMode          string        `json:"delivery_mode"`
 		OverDeliveryTolerance ledger.Tonnes `json:"over_delivery_tolerance"`
 		Notes                 string        `json:"notes"`
+		RegistryProjects      []string      `json:"registry_projects"`
 	} `json:"contract"`
 	Schedule []struct {
 		Version  int           `json:"version"`
@@ -426,7 +440,7 @@ func (cur opState) state() (st ledger.ContractState, row contractRow, b book, er
 		Method: c.Method, Country: c.Country, Region: c.Region, Registry: c.Registry, Standard: c.Standard,
 		DurabilityAtLeast: c.DurabilityAtLeast, TermStart: date(c.TermStart), TermEnd: date(c.TermEnd),
 		SignedOn: date(c.SignedOn), Tonnes: c.Tonnes, Currency: c.Currency, DeliveryMode: c.DeliveryMode,
-		OverDeliveryTolerance: c.OverDeliveryTolerance, Notes: c.Notes}
+		OverDeliveryTolerance: c.OverDeliveryTolerance, Notes: c.Notes, RegistryProjects: c.RegistryProjects}
 	if c.DurabilityYears != nil {
 		row.DurabilityYears = sql.NullInt64{Int64: *c.DurabilityYears, Valid: true}
 	}
