@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/carbonledger/carbonledger/internal/registry"
+	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/ledger"
 )
 
@@ -24,6 +25,17 @@ cancellations and issuances reports, Verra's VCU transactions export, and Gold S
 issuances and retirements exports (Credit Status Issued, Retired or Canceled; a cancellation is
 never a retirement). The kind of file is told by its header; --registry, when given, must agree
 with it.
+
+Isometric's issuances and retirements (CarbonPlan's CSV flattening of its API) carry no
+serials: their quantities are read exactly from the kilogram columns (one credit is one tonne;
+a row whose kilograms are not whole is unreadable), and each row is matched by project, date
+and quantity with a delivery (issuance rows) or retirement (retirement rows) recorded without
+serials under a contract of registry isometric that names the row's project_id in
+registry_projects: the same project, the same day (the row's UTC day against the entry's
+date), the same quantity to the kilogram, and for a retirement the same beneficiary
+(beneficiary.name, not owner.name). The row's detail says it matched "by project, date and
+quantity"; a paired row whose date, quantity or beneficiary differs disagrees, naming the
+field.
 
 Every row is reported with its line number and its class:
   matched          same series and range, and the ledger's state is what the registry says
@@ -57,8 +69,8 @@ Exit codes: 0 nothing disagrees (every serial row matched, no ledger block unacc
 unreadable row); 1 discrepancies or unreadable rows, or the file could not be read; 2 usage error.`
 
 func cmdReconcile(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("reconcile", "reconcile [--registry car|verra|gold-standard] FILE [--project P]... [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format text|json|csv] [--output FILE] [--db URL]")
-	reg := fs.String("registry", "", "the registry that published FILE: car|verra|gold-standard (default: told by the file's header)")
+	fs := a.newFlags("reconcile", "reconcile [--registry car|verra|gold-standard|isometric] FILE [--project P]... [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format text|json|csv] [--output FILE] [--db URL]")
+	reg := fs.String("registry", "", "the registry that published FILE: car|verra|gold-standard|isometric (default: told by the file's header)")
 	var projects multiFlag
 	fs.Var(&projects, "project", "compare only this registry project's rows, as the export writes its id (repeatable; default: the projects the ledger's contracts name, else every project)")
 	from := fs.String("from", "", "compare only rows dated on or after this day (YYYY-MM-DD)")
@@ -84,7 +96,7 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 	if *reg != "" {
 		c, ok := ledger.NormalizeRegistry(*reg)
 		if !ok || !slices.Contains(registry.Registries, c) {
-			return usagef("--registry %q: exports of car (Climate Action Reserve), verra and gold-standard are read", *reg)
+			return usagef("--registry %q: exports of car (Climate Action Reserve), verra, gold-standard and isometric are read", *reg)
 		}
 		code = c
 	}
@@ -142,6 +154,14 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
+	// an export without serials (Isometric's) is matched with the entries recorded without
+	// serials, by project, date and quantity
+	var unserialized []store.LedgerEntry
+	if exp.Kind == registry.IsometricIssuances || exp.Kind == registry.IsometricRetirements {
+		if unserialized, err = s.LedgerEntriesWithoutSerials(ctx, exp.Registry); err != nil {
+			return err
+		}
+	}
 	contracts, err := s.Contracts(ctx)
 	if err != nil {
 		return err
@@ -170,6 +190,15 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 		if b.State == registry.StateRetired {
 			ranges[i].Retirement = &registry.Retirement{Beneficiary: b.Beneficiary, Reason: b.Reason, Claim: b.Claim}
 		}
+	}
+	for _, e := range unserialized {
+		l := registry.LedgerRange{Contract: e.Contract, Registry: e.Registry, State: registry.StateDelivered, Entry: e.Entry,
+			Date: e.Date, Projects: named[e.Contract], Kind: e.Kind, Quantity: e.Tonnes}
+		if e.Retired {
+			l.State = registry.StateRetired
+			l.Retirement = &registry.Retirement{Beneficiary: e.Beneficiary, Reason: e.Reason, Claim: e.Claim}
+		}
+		ranges = append(ranges, l)
 	}
 	res := registry.ReconcileIn(exp.Records, ranges, scope)
 	rep := reconcileReport{File: path, Export: exp, Result: res, Scope: scope}
@@ -282,9 +311,13 @@ func flatten(it registry.Item) reconcileRow {
 			row.serials = rec.Serials.String()
 		}
 		if rec.Err == "" {
-			row.quantity, row.status, row.date = strconv.FormatInt(rec.Count, 10), string(rec.Status), ledger.FormatDate(rec.Date)
+			row.quantity, row.status, row.date = whole(rec.Quantity), string(rec.Status), ledger.FormatDate(rec.Date)
 		}
-		if !rec.HasSerials() && rec.Err == "" {
+		switch {
+		case rec.HasSerials() || rec.Err != "":
+		case rec.ID != "":
+			row.serials = "(" + rec.ID + ", project " + rec.Project + ")"
+		default:
 			row.serials = "(" + rec.Project + " vintage " + rec.Vintage + ")"
 		}
 		return row
@@ -292,7 +325,7 @@ func flatten(it registry.Item) reconcileRow {
 	row.line = "-"
 	if len(it.Ledger) == 1 {
 		l := it.Ledger[0]
-		row.serials = fmt.Sprintf("%s:%d-%d", l.Prefix, l.First, l.Last)
+		row.serials = l.Where()
 		row.quantity, row.status, row.date = whole(l.Tonnes()), "ledger "+l.State, ledger.FormatDate(l.Date)
 	} else {
 		row.quantity, row.status = whole(it.LedgerTonnes), "ledger"
@@ -301,8 +334,12 @@ func flatten(it registry.Item) reconcileRow {
 }
 
 func (r reconcileReport) text(w io.Writer) error {
-	fmt.Fprintf(w, "Reconciliation of %s, a %s (%d rows, %d unreadable), with the ledger's %d serial blocks of registry %s\n\n",
-		r.File, r.Export.Kind.Name(), r.Result.Rows, r.Export.Unreadable(), r.Result.Blocks, r.Export.Registry)
+	what := "serial blocks"
+	if r.Export.Kind == registry.IsometricIssuances || r.Export.Kind == registry.IsometricRetirements {
+		what = "deliveries and retirements without serials"
+	}
+	fmt.Fprintf(w, "Reconciliation of %s, a %s (%d rows, %d unreadable), with the ledger's %d %s of registry %s\n\n",
+		r.File, r.Export.Kind.Name(), r.Result.Rows, r.Export.Unreadable(), r.Result.Blocks, what, r.Export.Registry)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLASS\tMEANING\tROWS\tLEDGER BLOCKS\tREGISTRY T\tLEDGER T")
 	for _, t := range r.Result.Totals {
@@ -404,6 +441,8 @@ type (
 		Reason      string         `json:"reason,omitempty"`
 		Project     string         `json:"project,omitempty"`
 		Vintage     string         `json:"vintage,omitempty"`
+		ID          string         `json:"id,omitempty"`    // the registry's own id of the row (Isometric's ret_..., iss_...)
+		Owner       string         `json:"owner,omitempty"` // whose credits a retirement retired, where named apart from the beneficiary
 		Problem     string         `json:"problem,omitempty"`
 		Error       string         `json:"error,omitempty"`
 		// Cancellation is why a cancelled row was cancelled, as told from its reason:
@@ -444,13 +483,13 @@ func (r reconcileReport) view() reconcileJSON {
 			j.Differences = append(j.Differences, differenceJSON{Field: f.Field, Registry: f.Registry, Ledger: f.Ledger})
 		}
 		for _, l := range it.Ledger {
-			j.Ledger = append(j.Ledger, ledgerBlockJS{Contract: l.Contract, Serials: fmt.Sprintf("%s:%d-%d", l.Prefix, l.First, l.Last),
+			j.Ledger = append(j.Ledger, ledgerBlockJS{Contract: l.Contract, Serials: l.Where(),
 				Tonnes: l.Tonnes(), State: l.State, Entry: l.Entry, Date: ledger.FormatDate(l.Date)})
 		}
 		if rec := it.Record; rec != nil {
 			j.Line = rec.Line
 			row := &rowJSON{Status: string(rec.Status), Date: ledger.FormatDate(rec.Date), Beneficiary: rec.Beneficiary,
-				Reason: rec.Reason, Cancellation: string(rec.Cancellation), Project: rec.Project, Vintage: rec.Vintage, Problem: rec.Problem, Error: rec.Err}
+				Reason: rec.Reason, Cancellation: string(rec.Cancellation), Project: rec.Project, Vintage: rec.Vintage, ID: rec.ID, Owner: rec.Owner, Problem: rec.Problem, Error: rec.Err}
 			if rec.HasSerials() {
 				row.Serials, row.Label = rec.Serials.String(), rec.Serials.Label
 			}

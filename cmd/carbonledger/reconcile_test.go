@@ -335,12 +335,13 @@ func TestReconcileUsage(t *testing.T) {
 		{[]string{"reconcile"}, 2, "reconcile needs one FILE"},
 		{[]string{"reconcile", car, car}, 2, "reconcile needs one FILE"},
 		{[]string{"reconcile", car, "--format", "xml"}, 2, `--format "xml" is not one of text, json, csv`},
-		{[]string{"reconcile", car, "--registry", "isometric"}, 2, "exports of car (Climate Action Reserve), verra and gold-standard are read"},
+		{[]string{"reconcile", car, "--registry", "puro"}, 2, "exports of car (Climate Action Reserve), verra, gold-standard and isometric are read"},
+		{[]string{"reconcile", car, "--registry", "isometric"}, 2, "is a Climate Action Reserve retirements export (registry car), not an export of isometric"},
 		{[]string{"reconcile", car, "--registry", "Gold Standard"}, 2, "is a Climate Action Reserve retirements export (registry car), not an export of gold-standard"},
 		{[]string{"reconcile", car, "--registry", "verra"}, 2, "is a Climate Action Reserve retirements export (registry car), not an export of verra"},
 		{[]string{"reconcile", unknown}, 1, "not a known registry export: the header (\"Date\", \"Amount\", \"Memo\"...) is none of"},
 		// a real export of a registry no reader knows yet is refused naming that registry
-		{[]string{"reconcile", recSample(t, "isometric-retirements.csv")}, 1, "not a known registry export: the header looks most like an Isometric retirements export (registry isometric), which reconcile does not read yet"},
+		{[]string{"reconcile", recSample(t, "isometric-projects.csv")}, 1, "not a known registry export: the header looks most like an Isometric projects export (registry isometric), which reconcile does not read yet"},
 		{[]string{"reconcile", filepath.Join(dir, "missing.csv")}, 1, "no such file"},
 		{[]string{"reconcile", "-h"}, 2, "Exit codes: 0 nothing disagrees"},
 	} {
@@ -1089,5 +1090,169 @@ func TestReconcileContractProjects(t *testing.T) {
 		if code != 2 || !strings.Contains(errOut, tt.says) {
 			t.Errorf("reconcile %q: exit %d, stderr %q; want 2 saying %q", tt.args, code, errOut, tt.says)
 		}
+	}
+}
+
+// recIsoProject is the Isometric project whose rows of isometric-retirements.csv the Isometric
+// tests record (7 rows, one of 0.019 credits = 19 kg).
+const recIsoProject = "prj_1JQEQKCF91S06HAJ"
+
+// recIsoRow is one row of isometric-retirements.csv, as the ledger records it.
+type recIsoRow struct {
+	line                         int
+	id, day, tonnes, beneficiary string
+	purposes                     string
+}
+
+// recIsoRows reads the sample's rows of one project with the standard library alone: the
+// retirement's UTC day, its kilograms as tonnes, its beneficiary.name and purposes.
+func recIsoRows(t *testing.T, project string) []recIsoRow {
+	t.Helper()
+	f, err := os.Open(recSample(t, "isometric-retirements.csv"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	all, err := csv.NewReader(f).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	col := map[string]int{}
+	for i, h := range all[0] {
+		col[h] = i
+	}
+	var out []recIsoRow
+	for i, r := range all[1:] {
+		if r[col["project_id"]] != project {
+			continue
+		}
+		kg, err := strconv.ParseInt(r[col["credit_batch_size_total.credit_kgs"]], 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		at := r[col["retired_at"]]
+		if !strings.HasSuffix(at, "Z") {
+			t.Fatalf("retired_at %q is not in UTC", at)
+		}
+		out = append(out, recIsoRow{line: i + 2, id: r[col["retirement_id"]], day: at[:10],
+			tonnes:      strconv.FormatInt(kg/1000, 10) + "." + strconv.FormatInt(1000+kg%1000, 10)[1:],
+			beneficiary: r[col["beneficiary.name"]], purposes: r[col["purposes"]]})
+	}
+	return out
+}
+
+// recIsoReport is the JSON report with each item's differences.
+type recIsoReport struct {
+	OK    bool `json:"ok"`
+	Items []struct {
+		Class       string `json:"class"`
+		Line        int    `json:"line"`
+		Detail      string `json:"detail"`
+		Differences []struct {
+			Field, Registry, Ledger string
+		} `json:"differences"`
+		Row *struct {
+			ID      string `json:"id"`
+			Project string `json:"project"`
+		} `json:"row"`
+	} `json:"items"`
+}
+
+// TestReconcileIsometricByProjectDateQuantity: a contract of registry isometric names one
+// project of the real retirements sample; each of that project's rows is recorded as a
+// delivery and a retirement without serials, on the registry's day (UTC), of its quantity to
+// the kilogram (0.019 t included), for its beneficiary. Reconciling the whole retirements file
+// matches exactly those rows "by project, date and quantity" and exits 0, the other projects'
+// rows outside and the deliveries not listed by a retirements export. With one row's quantity
+// changed in the file, exactly that row disagrees, on the quantity alone, and the exit is 1.
+func TestReconcileIsometricByProjectDateQuantity(t *testing.T) {
+	rows := recIsoRows(t, recIsoProject)
+	if len(rows) != 7 {
+		t.Fatalf("the sample has %d rows of %s, want 7", len(rows), recIsoProject)
+	}
+	url := pgtest.URL(t)
+	path := filepath.Join(t.TempDir(), "iso.json")
+	js := `{"code": "ISO-1", "buyer": "Acme Buyer", "supplier": "Isometric supplier", "project": "Isometric project",
+	  "method": "other", "country": "US", "registry": "isometric", "registry_projects": ["` + recIsoProject + `"],
+	  "term_start": "2025-01-01", "term_end": "2026-12-31", "signed_on": "2024-12-01", "tonnes": "100000",
+	  "delivery_mode": "transfer"}`
+	if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recOK(t, url, "contract", "add", "-f", path)
+	lines := map[int]bool{}
+	for _, r := range rows {
+		lines[r.line] = true
+		reason := r.purposes
+		if reason == "[]" {
+			reason = "retired at Isometric"
+		}
+		recOK(t, url, "deliver", "--contract", "ISO-1", "--tonnes", r.tonnes, "--date", r.day)
+		recOK(t, url, "retire", "--contract", "ISO-1", "--tonnes", r.tonnes, "--date", r.day, "--beneficiary", r.beneficiary, "--reason", reason)
+	}
+
+	check := func(file string, wantCode int) recIsoReport {
+		t.Helper()
+		code, out, errOut := recRun(t, url, "reconcile", "--registry", "isometric", file, "--format", "json")
+		if code != wantCode {
+			t.Fatalf("reconcile %s: exit %d, want %d\n%s\n%s", file, code, wantCode, out, errOut)
+		}
+		var r recIsoReport
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := check(recSample(t, "isometric-retirements.csv"), 0)
+	tally := map[string]int{}
+	for _, it := range r.Items {
+		tally[it.Class]++
+		switch {
+		case it.Line == 0:
+			if it.Class != "not_in_export" {
+				t.Errorf("ledger item %s: %s", it.Class, it.Detail)
+			}
+		case lines[it.Line]:
+			if it.Class != "matched" || !strings.Contains(it.Detail, "matched by project, date and quantity") ||
+				!strings.Contains(it.Detail, "agrees on date, beneficiary, quantity") || it.Row == nil || !strings.HasPrefix(it.Row.ID, "ret_") {
+				t.Errorf("line %d: %s: %s", it.Line, it.Class, it.Detail)
+			}
+		default:
+			if it.Class != "outside" {
+				t.Errorf("line %d of another project: %s: %s", it.Line, it.Class, it.Detail)
+			}
+		}
+	}
+	if !r.OK || tally["matched"] != 7 || tally["outside"] != 93 || tally["not_in_export"] != 7 {
+		t.Errorf("tally %v, ok %v", tally, r.OK)
+	}
+
+	// one retirement's quantity changed: exactly that row, on the quantity alone
+	all := recLines(t, "isometric-retirements.csv")
+	changed := rows[0] // ret_1KNHJ2ENB1S0KHVB, 36.0 credits, 36000 kg
+	old := all[changed.line-1]
+	spoilt := strings.Replace(old, ",36.0,36000,", ",37.0,37000,", 1)
+	if spoilt == old {
+		t.Fatalf("could not change the quantity of line %d: %s", changed.line, old)
+	}
+	all[changed.line-1] = spoilt
+	file := filepath.Join(t.TempDir(), "iso.csv")
+	if err := os.WriteFile(file, []byte(strings.Join(all, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r = check(file, 1)
+	var reported []int
+	for _, it := range r.Items {
+		if it.Class == "matched" || it.Class == "outside" || it.Class == "not_in_export" {
+			continue
+		}
+		reported = append(reported, it.Line)
+		if it.Line != changed.line || it.Class != "disagrees" || len(it.Differences) != 1 ||
+			it.Differences[0].Field != "quantity" || it.Differences[0].Registry != "37" || it.Differences[0].Ledger != "36" {
+			t.Errorf("line %d: %s: %s %+v", it.Line, it.Class, it.Detail, it.Differences)
+		}
+	}
+	if !slices.Equal(reported, []int{changed.line}) {
+		t.Errorf("rows reported: %v, want only line %d", reported, changed.line)
 	}
 }

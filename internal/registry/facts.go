@@ -93,6 +93,11 @@ func (r Record) registryBeneficiary() (name string, prefix bool, why string) {
 		if r.Beneficiary == "" {
 			return "", false, "the row's Using Entity is empty"
 		}
+	case IsometricRetirements:
+		// beneficiary.name, not owner.name (the account the credits were retired from)
+		if r.Beneficiary == "" {
+			return "", false, fmt.Sprintf("the row's beneficiary.name is empty (owner %q)", r.Owner)
+		}
 	default:
 		return "", false, "this kind of export names no beneficiary"
 	}

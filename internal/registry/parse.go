@@ -29,6 +29,10 @@ const (
 	fBeneficiary = "beneficiary"
 	fReason      = "reason"
 	fDetails     = "details"
+	fID          = "id"      // the registry's own id of the row (Isometric)
+	fOwner       = "owner"   // the account whose credits were retired (Isometric's owner.name)
+	fCredits     = "credits" // Isometric's quantity in credits (tonnes, up to 3 decimals)
+	fKgs         = "kgs"     // Isometric's quantity in kilograms, which must be whole
 )
 
 type column struct {
@@ -111,6 +115,27 @@ var layouts = []layout{
 		{fBeneficiary, "Using Entity", false},
 		{fReason, "Use Case", false},
 		{fDetails, "Note", false},
+	}},
+	// Isometric: CarbonPlan's flattening of its API. Dates are RFC 3339 instants
+	// ("2026-04-09T18:21:22.047712Z"); the row's day is the instant's day in UTC.
+	{kind: IsometricIssuances, dateForm: "RFC 3339 (2026-04-14T16:50:41.621676Z)", dateLayout: time.RFC3339Nano, cols: []column{
+		{fID, "id", true},
+		{fDate, "issued_at", true},
+		{fProject, "project_id", true},
+		{fKgs, "supplier_credit_batch_size_total.credit_kgs", true},
+		{fCredits, "supplier_credit_batch_size_total.credits", false},
+		{fBeneficiary, "supplier.organisation.name", false},
+	}},
+	{kind: IsometricRetirements, dateForm: "RFC 3339 (2026-04-09T18:21:22.047712Z)", dateLayout: time.RFC3339Nano, cols: []column{
+		{fID, "retirement_id", true},
+		{fDate, "retired_at", true},
+		{fProject, "project_id", true},
+		{fKgs, "credit_batch_size_total.credit_kgs", true},
+		{fCredits, "credit_batch_size_total.credits", false},
+		{fBeneficiary, "beneficiary.name", false},
+		{fOwner, "owner.name", false},
+		{fReason, "purposes", false},
+		{fDetails, "notes", false},
 	}},
 }
 
@@ -247,12 +272,6 @@ var unread = []struct {
 	name, registry string
 	cols           []string
 }{
-	{"Isometric issuances export", "isometric", []string{"id", "issued_at", "project_id", "supplier.id",
-		"supplier_credit_batch_size_total.credit_kgs", "buffer_pool_credit_batch_size_total.credit_kgs",
-		"credit_batch_size_total.credits", "credit_batch_size_total.credit_kgs"}},
-	{"Isometric retirements export", "isometric", []string{"retirement_id", "retired_at", "purposes", "beneficiary.id",
-		"beneficiary.name", "owner.id", "owner.name", "credit_batch_size_total.credits", "credit_batch_size_total.credit_kgs",
-		"project_id", "sequestered_on"}},
 	{"Isometric projects export", "isometric", []string{"id", "name", "status", "short_code", "protocol_slug",
 		"issued_credits_total.credits", "issued_credits_total.credit_kgs", "retired_credits_total.credits",
 		"retired_credits_total.credit_kgs", "crediting_period_start", "crediting_period_end"}},
@@ -267,7 +286,7 @@ func DetectKind(header []string) (Kind, error) {
 	return l.kind, nil
 }
 
-// Parse reads a registry export. registry is "car", "verra", "gold-standard", or "" to go by
+// Parse reads a registry export. registry is "car", "verra", "gold-standard", "isometric", or "" to go by
 // the header alone;
 // a file of another registry than the one named is refused (ErrWrongRegistry), and so is a
 // header of no known export (ErrUnknownExport). Rows that cannot be read do not stop the
@@ -323,7 +342,7 @@ func Parse(r io.Reader, registry string) (*Export, error) {
 
 // Registries are the registries whose exports Parse reads, as ledger.NormalizeRegistry names
 // them.
-var Registries = []string{"car", "verra", "gold-standard"}
+var Registries = []string{"car", "verra", "gold-standard", "isometric"}
 
 // record reads one data row.
 func (l *layout) record(line int, row []string, width int, cols map[string]int) Record {
@@ -378,9 +397,17 @@ func (l *layout) record(line int, row []string, width int, cols map[string]int) 
 	}
 
 	rec.Project, rec.Beneficiary, rec.Reason, rec.Details = get(fProject), get(fBeneficiary), get(fReason), get(fDetails)
+	rec.ID, rec.Owner = get(fID), get(fOwner)
 	rec.Vintage = get(fVintage)
 	if end := get(fVintageEnd); end != "" && end != rec.Vintage {
 		rec.Vintage += " to " + end
+	}
+	if l.kind == IsometricIssuances || l.kind == IsometricRetirements {
+		l.isometric(&rec, get, header, &bad)
+		if len(bad) > 0 {
+			rec.Err = strings.Join(bad, "; ")
+		}
+		return rec
 	}
 	if n, err := parseCount(get(fQuantity)); err != nil {
 		bad = append(bad, fmt.Sprintf("%s %q %s", header(fQuantity), get(fQuantity), err))
@@ -428,6 +455,62 @@ func (l *layout) record(line int, row []string, width int, cols map[string]int) 
 			rec.Count, rec.Serials.First, rec.Serials.Last, rec.Serials.Count())
 	}
 	return rec
+}
+
+var wholeKgRE = regexp.MustCompile(`^[0-9]+(?:\.0+)?$`)
+
+// isometric reads the quantity, date and status of an Isometric row. The quantity is the
+// kilogram column, which must be a whole number of kilograms (ledger.Tonnes is exact to the
+// kilogram); the credits column, when present, must say the same in tonnes (one credit is one
+// tonne: credits 531.0 is credit_kgs 531000, credits 0.019 is credit_kgs 19). The date is the
+// instant's day in UTC.
+func (l *layout) isometric(rec *Record, get func(string) string, header func(string) string, bad *[]string) {
+	if l.kind == IsometricIssuances {
+		rec.Status = StatusIssued
+	} else {
+		rec.Status = StatusRetired
+		// purposes is a Python list as text: ['corporate_targets']
+		p := strings.Trim(rec.Reason, "[]")
+		var ps []string
+		for _, x := range strings.Split(p, ",") {
+			if x = strings.Trim(strings.TrimSpace(x), `'"`); x != "" {
+				ps = append(ps, x)
+			}
+		}
+		rec.Reason = strings.Join(ps, ", ")
+	}
+	kgs := get(fKgs)
+	switch {
+	case kgs == "":
+		*bad = append(*bad, header(fKgs)+" is empty")
+	case !wholeKgRE.MatchString(kgs):
+		*bad = append(*bad, fmt.Sprintf("%s %q is not a whole number of kilograms (the ledger is exact to the kilogram)", header(fKgs), kgs))
+	default:
+		n, err := strconv.ParseInt(strings.SplitN(kgs, ".", 2)[0], 10, 64)
+		if err != nil || n > 1e18 {
+			*bad = append(*bad, fmt.Sprintf("%s %q is too large", header(fKgs), kgs))
+			break
+		}
+		rec.Count, rec.Quantity = n, ledger.TonnesFromKg(n)
+		if c := get(fCredits); c != "" {
+			t, err := ledger.ParseTonnes(c)
+			if err != nil || !t.Equal(rec.Quantity) {
+				*bad = append(*bad, fmt.Sprintf("%s %q is not %s %q in tonnes (one credit is one tonne)", header(fCredits), c, header(fKgs), kgs))
+			}
+		}
+	}
+	s := get(fDate)
+	if s == "" {
+		*bad = append(*bad, header(fDate)+" is empty")
+		return
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		*bad = append(*bad, fmt.Sprintf("%s %q is not a date in the registry's form %s", header(fDate), s, l.dateForm))
+		return
+	}
+	t = t.UTC()
+	rec.Date = time.Date(t.Year(), t.Month(), t.Day(), 0, 0, 0, 0, time.UTC)
 }
 
 // goldStandardStatus maps a Gold Standard row's Credit Status onto a status, explicitly:

@@ -436,8 +436,11 @@ func TestParseRefuses(t *testing.T) {
 			t.Errorf("header %q: got %v, want a %s", h, err, want)
 		}
 	}
-	if _, err := Parse(strings.NewReader(gsHeader), "isometric"); err == nil || !strings.Contains(err.Error(), `registry "isometric": exports of car, verra, gold-standard are read`) {
-		t.Errorf("Parse with registry isometric: got %v", err)
+	if _, err := Parse(strings.NewReader(gsHeader), "isometric"); !errors.Is(err, ErrWrongRegistry) {
+		t.Errorf("Parse of a Gold Standard file with registry isometric: got %v, want %v", err, ErrWrongRegistry)
+	}
+	if _, err := Parse(strings.NewReader(gsHeader), "puro"); err == nil || !strings.Contains(err.Error(), `registry "puro": exports of car, verra, gold-standard, isometric are read`) {
+		t.Errorf("Parse with registry puro: got %v", err)
 	}
 	for _, h := range []string{carHeader, verraHeader, "Date Issued,Project ID,Vintage,Total Offset Credits Issued\n"} {
 		if _, err := Parse(strings.NewReader(h), ""); err != nil {
@@ -552,8 +555,6 @@ func TestParseRefusesUnreadSamplesNamingTheirRegistry(t *testing.T) {
 		file, looksLike, registry string
 		has                       []string // columns of the file the message names as its evidence
 	}{
-		{"isometric-issuances.csv", "an Isometric issuances export", "isometric", []string{`"issued_at"`, `"credit_batch_size_total.credit_kgs"`}},
-		{"isometric-retirements.csv", "an Isometric retirements export", "isometric", []string{`"retirement_id"`, `"beneficiary.name"`}},
 		{"isometric-projects.csv", "an Isometric projects export", "isometric", []string{`"short_code"`, `"issued_credits_total.credit_kgs"`}},
 	} {
 		t.Run(tt.file, func(t *testing.T) {

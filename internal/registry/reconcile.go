@@ -25,18 +25,44 @@ type LedgerRange struct {
 	// date, beneficiary and purpose are not compared with it.
 	Retirement *Retirement
 	// Projects are the registry projects the block's contract names (its registry_projects),
-	// for a Scope that narrows by project; empty when it names none.
+	// for a Scope that narrows by project, and for matching rows without serials; empty when
+	// it names none.
 	Projects []string
+	// For a delivery or retirement recorded without serials (Prefix ""): Kind is the entry's
+	// kind (deliver, retire) and Quantity its quantity; State is retired when its credits went
+	// to the retired account (a retirement, or a delivery retired on delivery), else delivered.
+	Kind     string
+	Quantity ledger.Tonnes
 }
+
+// Unserialized reports whether this is an entry recorded without serials, not a serial block.
+func (l LedgerRange) Unserialized() bool { return l.Prefix == "" }
 
 // Count is the number of serials in the block.
 func (l LedgerRange) Count() int64 { return l.Last - l.First + 1 }
 
-// Tonnes is the block's quantity.
-func (l LedgerRange) Tonnes() ledger.Tonnes { return ledger.TonnesFromKg(l.Count() * 1000) }
+// Tonnes is the block's quantity, or the entry's for one recorded without serials.
+func (l LedgerRange) Tonnes() ledger.Tonnes {
+	if l.Unserialized() {
+		return l.Quantity
+	}
+	return ledger.TonnesFromKg(l.Count() * 1000)
+}
 
-// String is "CONTRACT PREFIX:FIRST-LAST state".
+// Where is "PREFIX:FIRST-LAST", or "entry ENTRY" for an entry recorded without serials.
+func (l LedgerRange) Where() string {
+	if l.Unserialized() {
+		return "entry " + l.Entry
+	}
+	return fmt.Sprintf("%s:%d-%d", l.Prefix, l.First, l.Last)
+}
+
+// String is "CONTRACT PREFIX:FIRST-LAST state", or "CONTRACT KIND ENTRY Q t state" for an
+// entry recorded without serials.
 func (l LedgerRange) String() string {
+	if l.Unserialized() {
+		return fmt.Sprintf("%s %s %s %s t %s", l.Contract, l.Kind, l.Entry, trimT(l.Quantity), l.State)
+	}
 	return fmt.Sprintf("%s %s:%d-%d %s", l.Contract, l.Prefix, l.First, l.Last, l.State)
 }
 
@@ -176,7 +202,9 @@ type series struct {
 // nothing overlaps, it is in the registry only. A block no row overlaps is in the ledger only
 // when the export would list it (see NotInExport). Rows without serials (issuance summaries)
 // are compared by project and vintage: the ledger may hold no more of a project's vintage than
-// the export shows issued.
+// the export shows issued. Rows of exports without serials (Isometric's) are matched with the
+// ledger's entries recorded without serials (LedgerRange with Prefix "") by project, date and
+// quantity (see matchByDate); other exports leave those entries out.
 func Reconcile(records []Record, ranges []LedgerRange) Result {
 	regs := map[string]bool{}
 	kinds := map[Kind]bool{}
@@ -184,11 +212,20 @@ func Reconcile(records []Record, ranges []LedgerRange) Result {
 		regs[r.Registry] = true
 		kinds[r.Kind] = true
 	}
-	var held []LedgerRange
+	var held, entries []LedgerRange
 	for _, l := range ranges {
-		if len(regs) == 0 || regs[l.Registry] {
-			held = append(held, l)
+		if len(regs) > 0 && !regs[l.Registry] {
+			continue
 		}
+		if l.Unserialized() {
+			// only rows without serials of exports matched by date (Isometric's) are matched
+			// with entries without serials; the other exports are reconciled by serial
+			if anyByDate(kinds) {
+				entries = append(entries, l)
+			}
+			continue
+		}
+		held = append(held, l)
 	}
 	sort.SliceStable(held, func(i, j int) bool {
 		if held[i].Prefix != held[j].Prefix {
@@ -227,7 +264,7 @@ func Reconcile(records []Record, ranges []LedgerRange) Result {
 		return out
 	}
 
-	res := Result{Rows: len(records), Blocks: len(held)}
+	res := Result{Rows: len(records), Blocks: len(held) + len(entries)}
 	seen := make([]bool, len(held))
 	issuances := map[[2]string][]int{} // project, vintage -> item indexes
 	for i := range records {
@@ -236,6 +273,8 @@ func Reconcile(records []Record, ranges []LedgerRange) Result {
 		switch {
 		case rec.Err != "":
 			it.Class, it.Detail = Unreadable, rec.Err
+		case rec.Kind.byDate():
+			// matched below, with the entries recorded without serials
 		case !rec.HasSerials():
 			it.Class = IssuanceSummary
 			key := [2]string{strings.ToUpper(rec.Project), rec.Vintage}
@@ -325,6 +364,7 @@ func Reconcile(records []Record, ranges []LedgerRange) Result {
 		}
 	}
 	res.Items = append(res.Items, tail...)
+	res.Items = append(res.Items, matchByDate(res.Items, entries, kinds)...)
 	res.total()
 	return res
 }

@@ -1,14 +1,18 @@
 // Package registry reads the public exports of carbon credit registries (the Climate Action
 // Reserve's retirement, cancellation and issuance reports, Verra's VCU transactions, Gold
-// Standard's issuances and retirements) and
-// reconciles them with the serial ranges the ledger holds. It imports no database: the store supplies the
+// Standard's issuances and retirements, Isometric's issuances and retirements as CarbonPlan
+// flattens its API) and reconciles them with the serial ranges the ledger holds, or, for rows
+// without serials (Isometric's), with its deliveries and retirements recorded without serials. It imports no database: the store supplies the
 // ledger's ranges and the CLI prints the result.
 //
 // Invariants:
 //   - every data row of a file becomes exactly one Record, in file order; a row that cannot be
 //     read is a Record with Err set and its line number, never dropped;
-//   - a Record's Quantity is its integer count of credits (one credit is one tonne); when a
-//     row also carries a serial range whose size differs, the row says so in Problem;
+//   - a Record's Quantity is its quantity in tonnes, exactly; Count is its integer count of
+//     credits (one credit is one tonne), except for Isometric, which gives quantities to the
+//     kilogram (credits 0.019 = credit_kgs 19: one credit is still one tonne) and where Count
+//     is the whole number of kilograms; when a row also carries a serial range whose
+//     size differs, the row says so in Problem;
 //   - a row's Status is what its export says happened to its credits, and no more: a
 //     cancellation (with its reason) is never read as a retirement, and a row that cannot be
 //     told is StatusRetiredOrCancelled;
@@ -54,6 +58,17 @@ const (
 	// Retirement Date, Using Entity (the beneficiary), Use Case and Note; its rows are Retired
 	// or Canceled, each by its Credit Status.
 	GSRetirements Kind = "gold-standard-retirements"
+	// IsometricIssuances is CarbonPlan's flattening of Isometric's issuances (its registry
+	// API): one row per issuance (id iss_...), with its project (prj_...), its date (issued_at,
+	// RFC 3339) and its batch sizes in credits and in kilograms; no serials. The row's quantity
+	// is the supplier's batch (supplier_credit_batch_size_total.credit_kgs), what can be
+	// delivered to a buyer; the buffer pool's share is not.
+	IsometricIssuances Kind = "isometric-issuances"
+	// IsometricRetirements is the same flattening of Isometric's retirements: one row per
+	// retirement (retirement_id ret_...), with its date (retired_at), purposes, beneficiary
+	// (beneficiary.name, who the claim is for, as against owner.name, whose credits were
+	// retired), project and quantity in credits and kilograms; no serials.
+	IsometricRetirements Kind = "isometric-retirements"
 )
 
 // Registry is the registry code (as ledger.NormalizeRegistry gives it) of the export.
@@ -65,6 +80,8 @@ func (k Kind) Registry() string {
 		return "verra"
 	case GSIssuances, GSRetirements:
 		return "gold-standard"
+	case IsometricIssuances, IsometricRetirements:
+		return "isometric"
 	}
 	return ""
 }
@@ -84,6 +101,10 @@ func (k Kind) Name() string {
 		return "Gold Standard issuances export"
 	case GSRetirements:
 		return "Gold Standard retirements export"
+	case IsometricIssuances:
+		return "Isometric issuances export"
+	case IsometricRetirements:
+		return "Isometric retirements export"
 	}
 	return string(k)
 }
@@ -217,7 +238,13 @@ type Record struct {
 	Reason      string        `json:"reason"`      // the registry's own reason: retirement, or cancellation
 	Details     string        `json:"details"`
 	Project     string        `json:"project"`
-	Vintage     string        `json:"vintage"`
+	// ID is the registry's own identifier of the row, where it has one (Isometric's
+	// retirement_id ret_..., or issuance id iss_...).
+	ID string `json:"id,omitempty"`
+	// Owner is the account holder whose credits a retirement retired, where the export names
+	// it apart from the beneficiary (Isometric's owner.name).
+	Owner   string `json:"owner,omitempty"`
+	Vintage string `json:"vintage"`
 	// Cancellation is why a cancelled row was cancelled, as far as Reason tells.
 	Cancellation CancelReason `json:"cancellation,omitempty"`
 	// Problem is set when the row was read but contradicts itself (a quantity that is not

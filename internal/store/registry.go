@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+
+	"github.com/carbonledger/carbonledger/ledger"
 )
 
 // LedgerSerial is a serial block as reconciliation with a registry export needs it: its
@@ -41,6 +43,53 @@ func (s *Store) LedgerSerials(ctx context.Context, registry string) ([]LedgerSer
 	var out []LedgerSerial
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
 		return tx.SelectContext(ctx, &out, qLedgerSerials, registry)
+	})
+	for i := range out {
+		out[i].Date = out[i].Date.UTC()
+	}
+	return out, err
+}
+
+// LedgerEntry is a delivery or retirement recorded without serials, as reconciliation with a
+// registry that publishes no serials (Isometric) needs it: its contract, kind, effective date,
+// quantity, whether its credits went to the retired account (a retirement, or a delivery
+// retired on delivery), and its beneficiary, reason and claim ("" where it has none).
+type LedgerEntry struct {
+	Contract    string        `db:"code" json:"contract"`
+	Registry    string        `db:"registry" json:"registry"`
+	Kind        string        `db:"kind" json:"kind"`
+	Entry       string        `db:"entry_id" json:"entry"`
+	Date        time.Time     `db:"effective_on" json:"date"`
+	Tonnes      ledger.Tonnes `db:"tonnes" json:"tonnes"`
+	Retired     bool          `db:"retired" json:"retired"`
+	Beneficiary string        `db:"beneficiary" json:"beneficiary,omitempty"`
+	Reason      string        `db:"reason" json:"reason,omitempty"`
+	Claim       string        `db:"claim" json:"claim,omitempty"`
+}
+
+// One query: the entries, their quantity (the credit leg) and whether it went to the retired
+// account; a delivery that was reverted is left out (a retirement cannot be reverted).
+const qLedgerEntriesWithoutSerials = `
+SELECT c.code, c.registry, e.kind, e.id AS entry_id, e.effective_on, q.tonnes, q.retired,
+       coalesce(e.metadata->>'beneficiary', '') AS beneficiary,
+       coalesce(e.metadata->>'reason', '') AS reason, coalesce(e.metadata->>'claim', '') AS claim
+  FROM entries e
+  JOIN contracts c ON c.book_id = e.book_id
+  JOIN LATERAL (SELECT sum(p.amount) AS tonnes, bool_or(a.kind = 'retired') AS retired
+                  FROM postings p JOIN accounts a ON a.id = p.account_id
+                 WHERE p.entry_id = e.id AND p.amount > 0) q ON true
+ WHERE c.registry = $1 AND e.kind IN ('deliver', 'retire')
+   AND e.metadata->>'serials' IS NULL
+   AND NOT EXISTS (SELECT 1 FROM entries r WHERE r.reverts = e.id)
+ ORDER BY e.effective_on, c.code, e.seq`
+
+// LedgerEntriesWithoutSerials returns the deliveries and retirements of one registry's
+// contracts that carry no serials (and were not reverted), ordered by date, contract and
+// position in the contract's book, read in one snapshot.
+func (s *Store) LedgerEntriesWithoutSerials(ctx context.Context, registry string) ([]LedgerEntry, error) {
+	var out []LedgerEntry
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		return tx.SelectContext(ctx, &out, qLedgerEntriesWithoutSerials, registry)
 	})
 	for i := range out {
 		out[i].Date = out[i].Date.UTC()
