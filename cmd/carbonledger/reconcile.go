@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/carbonledger/carbonledger/internal/registry"
-	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/ledger"
 )
 
@@ -36,6 +35,17 @@ date), the same quantity to the kilogram, and for a retirement the same benefici
 (beneficiary.name, not owner.name). The row's detail says it matched "by project, date and
 quantity"; a paired row whose date, quantity or beneficiary differs disagrees, naming the
 field.
+
+Deliveries recorded without serials are matched by transaction id first: a row whose own
+identifier is an entry's registry transaction id (registry_tx, given to deliver) is paired
+with it, whatever its project, day or quantity, and its detail says "matched by transaction
+id" (its facts are still compared: a retirement dated another day disagrees on the date).
+The identifier is Isometric's id (iss_...) or retirement_id (ret_...); the Reserve, Verra and
+Gold Standard have no transaction id column, so theirs is the row's serial range as the
+registry writes it. A row with serials that no ledger serial block overlaps is matched with
+the deliveries and retirements recorded without serials by transaction id, else by project,
+vintage (where both have one), date and quantity ("matched by project, vintage, date and
+quantity"); one paired with none stays registry_only.
 
 Every row is reported with its line number and its class:
   matched          same series and range, and the ledger's state is what the registry says
@@ -154,13 +164,12 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 	if err != nil {
 		return err
 	}
-	// an export without serials (Isometric's) is matched with the entries recorded without
-	// serials, by project, date and quantity
-	var unserialized []store.LedgerEntry
-	if exp.Kind == registry.IsometricIssuances || exp.Kind == registry.IsometricRetirements {
-		if unserialized, err = s.LedgerEntriesWithoutSerials(ctx, exp.Registry); err != nil {
-			return err
-		}
+	// the entries recorded without serials are matched with the rows no serial block accounts
+	// for (every row of an export without serials, Isometric's), by registry transaction id,
+	// else by project, vintage, date and quantity
+	unserialized, err := s.LedgerEntriesWithoutSerials(ctx, exp.Registry)
+	if err != nil {
+		return err
 	}
 	contracts, err := s.Contracts(ctx)
 	if err != nil {
@@ -193,7 +202,7 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 	}
 	for _, e := range unserialized {
 		l := registry.LedgerRange{Contract: e.Contract, Registry: e.Registry, State: registry.StateDelivered, Entry: e.Entry,
-			Date: e.Date, Projects: named[e.Contract], Kind: e.Kind, Quantity: e.Tonnes}
+			Date: e.Date, Projects: named[e.Contract], Kind: e.Kind, Quantity: e.Tonnes, Vintage: e.Vintage, RegistryTx: e.RegistryTx}
 		if e.Retired {
 			l.State = registry.StateRetired
 			l.Retirement = &registry.Retirement{Beneficiary: e.Beneficiary, Reason: e.Reason, Claim: e.Claim}
@@ -334,7 +343,7 @@ func flatten(it registry.Item) reconcileRow {
 }
 
 func (r reconcileReport) text(w io.Writer) error {
-	what := "serial blocks"
+	what := "serial blocks and deliveries and retirements without serials"
 	if r.Export.Kind == registry.IsometricIssuances || r.Export.Kind == registry.IsometricRetirements {
 		what = "deliveries and retirements without serials"
 	}

@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/carbonledger/carbonledger/internal/pgtest"
 )
@@ -1254,5 +1255,154 @@ func TestReconcileIsometricByProjectDateQuantity(t *testing.T) {
 	}
 	if !slices.Equal(reported, []int{changed.line}) {
 		t.Errorf("rows reported: %v, want only line %d", reported, changed.line)
+	}
+}
+
+// recContractJSON adds a contract from a JSON text.
+func recContractJSON(t *testing.T, url, js string) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "contract.json")
+	if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recOK(t, url, "contract", "add", "-f", path)
+}
+
+// recWriteLines writes the header of a sample and some of its lines (1-based) to a file.
+func recWriteLines(t *testing.T, sample string, edit func(string) string, lines ...int) string {
+	t.Helper()
+	all := recLines(t, sample)
+	out := []string{all[0]}
+	for _, n := range lines {
+		l := all[n-1]
+		if edit != nil {
+			l = edit(l)
+		}
+		out = append(out, l)
+	}
+	file := filepath.Join(t.TempDir(), sample)
+	if err := os.WriteFile(file, []byte(strings.Join(out, "\n")+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return file
+}
+
+// TestReconcileIsometricByTransactionID: a real Isometric retirement is recorded, under a
+// retire-on-delivery contract for the row's beneficiary, as a delivery without serials whose
+// --registry-tx is the row's ret_ id, dated three days after the registry's retirement; a
+// second delivery agrees with the row on project, day and quantity but has no transaction id.
+// Reconciling the row pairs it with the first, by transaction id (which takes precedence), and
+// reports exactly one difference, the date (a retirement's date is a fact its claim rests on);
+// the second is in the ledger only. With the row dated as the ledger's entry, it is matched
+// "by transaction id".
+func TestReconcileIsometricByTransactionID(t *testing.T) {
+	r := recIsoRows(t, recIsoProject)[0]
+	d, err := time.Parse("2006-01-02", r.day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := d.AddDate(0, 0, 3).Format("2006-01-02")
+	url := pgtest.URL(t)
+	recContractJSON(t, url, `{"code": "ISO-R", "buyer": "`+r.beneficiary+`", "supplier": "Isometric supplier", "project": "Isometric project",
+	  "method": "other", "country": "US", "registry": "isometric", "registry_projects": ["`+recIsoProject+`"],
+	  "term_start": "2025-01-01", "term_end": "2026-12-31", "signed_on": "2024-12-01", "tonnes": "100000",
+	  "delivery_mode": "retire_on_delivery"}`)
+	recOK(t, url, "deliver", "--contract", "ISO-R", "--tonnes", r.tonnes, "--date", r.day)
+	recOK(t, url, "deliver", "--contract", "ISO-R", "--tonnes", r.tonnes, "--date", later, "--registry-tx", r.id)
+
+	check := func(file string, wantCode int) recIsoReport {
+		t.Helper()
+		code, out, errOut := recRun(t, url, "reconcile", "--registry", "isometric", file, "--format", "json")
+		if code != wantCode {
+			t.Fatalf("reconcile: exit %d, want %d\n%s\n%s", code, wantCode, out, errOut)
+		}
+		var rep recIsoReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	rep := check(recWriteLines(t, "isometric-retirements.csv", nil, r.line), 1)
+	if len(rep.Items) != 2 {
+		t.Fatalf("items: %+v", rep.Items)
+	}
+	row, other := rep.Items[0], rep.Items[1]
+	if row.Line != 2 || row.Class != "disagrees" || !strings.Contains(row.Detail, "paired by transaction id "+r.id) ||
+		!strings.Contains(row.Detail, "on "+later) || len(row.Differences) != 1 || row.Differences[0].Field != "date" ||
+		row.Differences[0].Registry != r.day || row.Differences[0].Ledger != later {
+		t.Errorf("row: %s: %s %+v", row.Class, row.Detail, row.Differences)
+	}
+	if other.Line != 0 || other.Class != "ledger_only" || !strings.Contains(other.Detail, "on "+r.day) {
+		t.Errorf("the delivery without a transaction id: %s: %s", other.Class, other.Detail)
+	}
+
+	// the row dated as the ledger's entry: matched by transaction id; the other entry is
+	// still in the ledger only
+	moved := func(l string) string { return strings.Replace(l, ","+r.day+"T", ","+later+"T", 1) }
+	rep = check(recWriteLines(t, "isometric-retirements.csv", moved, r.line), 1)
+	if row := rep.Items[0]; row.Class != "matched" || !strings.HasPrefix(row.Detail, "matched by transaction id (the row's "+r.id+" is the entry's registry_tx)") {
+		t.Errorf("row dated %s: %s: %s", later, row.Class, row.Detail)
+	}
+}
+
+// TestReconcileVerraDeliveryWithoutSerials: a real Verra issuance block (line 102 of the
+// sample, project 1996, vintage 2024, 10,000 t issued 2026-04-13, still active) is recorded as
+// a delivery without serials of that day, vintage and quantity under a contract naming project
+// 1996; a second delivery, of vintage 2023, is recorded too. Before, a Verra export did not see
+// deliveries without serials; now the row is matched "by project, vintage, date and quantity",
+// the other delivery is in the ledger only (not of the row's vintage), and a row of another
+// project is outside. With the row's date changed, it disagrees on the date alone.
+func TestReconcileVerraDeliveryWithoutSerials(t *testing.T) {
+	const line = 102
+	row := recLines(t, "verra-transactions.csv")[line-1]
+	if !strings.HasPrefix(row, "2026-04-13,,2024-01-01,2024-12-31,1996,") || !strings.Contains(row, `"10,000",19410-942201922-942211921-`) {
+		t.Fatalf("line %d is not the block expected: %s", line, row)
+	}
+	url := pgtest.URL(t)
+	recContractJSON(t, url, `{"code": "VER-1", "buyer": "Acme Buyer", "supplier": "Verra supplier", "project": "Verra project",
+	  "method": "other", "country": "AR", "registry": "verra", "registry_projects": ["1996"],
+	  "term_start": "2025-01-01", "term_end": "2026-12-31", "signed_on": "2024-12-01", "tonnes": "100000",
+	  "delivery_mode": "transfer"}`)
+	recOK(t, url, "deliver", "--contract", "VER-1", "--tonnes", "10000", "--date", "2026-04-13", "--vintage", "2024")
+	recOK(t, url, "deliver", "--contract", "VER-1", "--tonnes", "10000", "--date", "2026-04-13", "--vintage", "2023")
+
+	check := func(file string, wantCode int) recIsoReport {
+		t.Helper()
+		code, out, errOut := recRun(t, url, "reconcile", file, "--format", "json")
+		if code != wantCode {
+			t.Fatalf("reconcile: exit %d, want %d\n%s\n%s", code, wantCode, out, errOut)
+		}
+		var rep recIsoReport
+		if err := json.Unmarshal([]byte(out), &rep); err != nil {
+			t.Fatal(err)
+		}
+		return rep
+	}
+	rep := check(recWriteLines(t, "verra-transactions.csv", nil, line, 2), 1)
+	got := map[string]string{}
+	for _, it := range rep.Items {
+		got[strconv.Itoa(it.Line)] = it.Class
+		switch it.Line {
+		case 2:
+			if !strings.HasPrefix(it.Detail, "matched by project, vintage, date and quantity (the ledger's entry has no serials): contract VER-1, delivered on 2026-04-13") {
+				t.Errorf("line %d: %s: %s", line, it.Class, it.Detail)
+			}
+		case 0:
+			if !strings.Contains(it.Detail, "no row of the export matches this deliver of 10000 t on 2026-04-13") {
+				t.Errorf("ledger item: %s: %s", it.Class, it.Detail)
+			}
+		}
+	}
+	if want := map[string]string{"2": "matched", "3": "outside", "0": "ledger_only"}; !maps.Equal(got, want) || len(rep.Items) != 3 {
+		t.Errorf("classes %v, want %v", got, want)
+	}
+
+	// the row's issuance date changed (its quantity is fixed by its serial range): it
+	// disagrees on the date alone
+	spoil := func(l string) string { return strings.Replace(l, "2026-04-13,", "2026-04-14,", 1) }
+	rep = check(recWriteLines(t, "verra-transactions.csv", spoil, line), 1)
+	if it := rep.Items[0]; it.Class != "disagrees" || len(it.Differences) != 1 || it.Differences[0].Field != "date" ||
+		it.Differences[0].Registry != "2026-04-14" || it.Differences[0].Ledger != "2026-04-13" {
+		t.Errorf("spoilt row: %s: %s %+v", it.Class, it.Detail, it.Differences)
 	}
 }

@@ -3,6 +3,7 @@ package registry
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/carbonledger/carbonledger/ledger"
@@ -10,20 +11,41 @@ import (
 
 // Matching without serials. Isometric publishes no serial numbers, so its rows are matched
 // with the deliveries and retirements the ledger records without serials (LedgerRange with
-// Prefix ""): a row matches an entry of a contract of the same registry that names the row's
-// project in its registry_projects, of the row's kind (an issuance a delivery, a retirement a
-// retirement: a retire entry, or a delivery retired on delivery), dated the row's day, of the
-// row's quantity exactly, and, for a retirement, for the beneficiary the row names (compared
-// as for the other registries, see sameBeneficiary). Each entry matches at most one row.
+// Prefix ""); so are the rows with serials of the other exports (CAR, Verra, Gold Standard)
+// that no serial block of the ledger overlaps, which would otherwise be in the registry only.
 //
-// Rows are paired in three passes, each over the rows in file order and the entries in the
-// ledger's order: every fact the same; then the same day and quantity (the beneficiary
-// differs); then the same project and kind and either the same day or the same quantity (the
-// other differs). A paired row whose facts all agree is Matched "by project, date and
-// quantity"; one whose facts differ Disagrees, naming each differing field; a row paired with
-// nothing is RegistryOnly. An entry no row pairs with is LedgerOnly when the export lists its
-// kind (a retirements export lists retirements, an issuances export deliveries), else
-// NotInExport.
+// First by registry transaction id: a row whose own identifier equals an entry's registry_tx
+// (compared without regard to case or surrounding spaces) matches that entry, whatever its
+// project, date or quantity, provided the kinds agree (see pairs). The row's identifier is
+// Isometric's id (iss_... for an issuance, ret_... for a retirement); for the exports with
+// serials it is the serial range exactly as the registry writes it (Verra's Serial Number
+// block 19385-941467007-...-1, Gold Standard's GS1-1-KE-..., the Reserve's "CAR-1-US-... -1
+// to 5000"), since none of them has a transaction id column; the Reserve's issuance rows have
+// neither, and are never matched with entries (they are issuance summaries).
+//
+// Else by project, vintage, date and quantity: a row matches an entry of a contract of the
+// same registry that names the row's project in its registry_projects, of the same vintage
+// where both have one (the row's Vintage, or Vintage Start, year), of the row's kind (an
+// issuance a delivery, a retirement a retirement: a retire entry, or a delivery retired on
+// delivery), dated the row's day, of the row's quantity exactly, and, for a retirement, for
+// the beneficiary the row names (compared as for the serial matches, see sameBeneficiary).
+// Each entry matches at most one row.
+//
+// Rows are paired in four passes, each over the rows in file order and the entries in the
+// ledger's order: the same transaction id; every fact the same; then the same day and
+// quantity (the beneficiary differs); then the same project and kind and either the same day
+// or the same quantity (the other differs). The facts of a paired row are then compared
+// (date, quantity and, for a retirement, beneficiary and purpose), also for a row paired by
+// transaction id: a retirement's date is a fact its claim rests on, so a row matched by
+// transaction id but dated another day Disagrees on the date; a delivery's date is shown
+// (Information), not judged, since credits may be delivered after the registry's row. A
+// paired row whose facts all agree is Matched, its detail saying which way ("matched by
+// transaction id", "matched by project, date and quantity"); one whose facts differ
+// Disagrees, naming each differing field. An Isometric row paired with nothing is
+// RegistryOnly; a row with serials paired with nothing keeps its class. An entry no row pairs
+// with is LedgerOnly when the export lists its kind (an Isometric retirements export lists
+// retirements, its issuances export deliveries; the others as for serial blocks, see
+// Kind.covers), else NotInExport.
 
 // byDate reports whether rows of this kind are matched by project, date and quantity.
 func (k Kind) byDate() bool { return k == IsometricIssuances || k == IsometricRetirements }
@@ -45,13 +67,66 @@ func (r Record) pairs(l LedgerRange) bool {
 	case IsometricRetirements:
 		return l.State == StateRetired
 	}
-	return false
+	switch r.Status {
+	case StatusIssued:
+		return l.State == StateDelivered
+	case StatusRetired, StatusRetiredOrCancelled:
+		return l.State == StateRetired
+	}
+	return false // a cancellation is never matched with a delivery or retirement
+}
+
+// withoutSerials reports whether the item's row is matched with the entries recorded without
+// serials: every readable row of an export without serials, and a row with serials that no
+// serial block of the ledger overlaps.
+func withoutSerials(it Item) bool {
+	rec := it.Record
+	if rec == nil || rec.Err != "" {
+		return false
+	}
+	return rec.Kind.byDate() || (rec.HasSerials() && it.Class == RegistryOnly && len(it.Ledger) == 0 && rec.Problem == "")
+}
+
+// txID is the row's own identifier, matched with an entry's registry_tx: Isometric's id, else
+// the serial range as the registry writes it; "" when it has neither.
+func (r Record) txID() string {
+	if r.ID != "" {
+		return r.ID
+	}
+	if r.HasSerials() {
+		return r.Serials.Label
+	}
+	return ""
+}
+
+func (r Record) sameTx(l LedgerRange) bool {
+	id := strings.TrimSpace(r.txID())
+	return id != "" && strings.EqualFold(id, strings.TrimSpace(l.RegistryTx))
+}
+
+// vintage is the row's vintage year (Verra's Vintage Start 2020-01-01 is 2020), or 0.
+func (r Record) vintage() int {
+	v := strings.TrimSpace(r.Vintage)
+	if len(v) < 4 {
+		return 0
+	}
+	y, err := strconv.Atoi(v[:4])
+	if err != nil || (len(v) > 4 && v[4] != '-') {
+		return 0
+	}
+	return y
+}
+
+// sameVintage reports whether the row and the entry are of the same vintage, or either has none.
+func (r Record) sameVintage(l LedgerRange) bool {
+	v := r.vintage()
+	return v == 0 || l.Vintage == 0 || v == l.Vintage
 }
 
 // listedByDate reports whether an export of these kinds would list the entry.
 func listedByDate(kinds map[Kind]bool, l LedgerRange) bool {
 	return (kinds[IsometricIssuances] && l.Kind == string(ledger.KindDeliver)) ||
-		(kinds[IsometricRetirements] && l.State == StateRetired)
+		(kinds[IsometricRetirements] && l.State == StateRetired) || coveredBy(kinds, l.State)
 }
 
 func (r Record) sameProject(l LedgerRange) bool {
@@ -78,12 +153,22 @@ func (r Record) sameBeneficiaryAs(l LedgerRange) bool {
 func matchByDate(items []Item, entries []LedgerRange, kinds map[Kind]bool) []Item {
 	var rows []int
 	for i, it := range items {
-		if rec := it.Record; rec != nil && rec.Err == "" && rec.Kind.byDate() {
+		if withoutSerials(it) {
 			rows = append(rows, i)
 		}
 	}
 	used := make([]bool, len(entries))
 	paired := map[int]int{}
+	byTx := map[int]bool{}
+	for _, i := range rows {
+		rec := items[i].Record
+		for k, l := range entries {
+			if !used[k] && rec.pairs(l) && rec.sameTx(l) {
+				used[k], paired[i], byTx[i] = true, k, true
+				break
+			}
+		}
+	}
 	passes := []func(r *Record, l LedgerRange) bool{
 		func(r *Record, l LedgerRange) bool {
 			return r.sameDay(l) && r.Quantity.Equal(l.Quantity) && r.sameBeneficiaryAs(l)
@@ -98,7 +183,7 @@ func matchByDate(items []Item, entries []LedgerRange, kinds map[Kind]bool) []Ite
 			}
 			rec := items[i].Record
 			for k, l := range entries {
-				if !used[k] && rec.pairs(l) && rec.sameProject(l) && ok(rec, l) {
+				if !used[k] && rec.pairs(l) && rec.sameProject(l) && rec.sameVintage(l) && ok(rec, l) {
 					used[k], paired[i] = true, k
 					break
 				}
@@ -108,10 +193,17 @@ func matchByDate(items []Item, entries []LedgerRange, kinds map[Kind]bool) []Ite
 	for _, i := range rows {
 		it := &items[i]
 		if k, ok := paired[i]; ok {
-			compareByDate(it, entries[k])
+			compareByDate(it, entries[k], byTx[i])
 			continue
 		}
 		rec := it.Record
+		if !rec.Kind.byDate() {
+			// a row with serials keeps its class (in the registry only)
+			if len(entries) > 0 {
+				it.Detail += "; no delivery or retirement the ledger records without serials matches it by transaction id (registry_tx) or by project, vintage, date and quantity"
+			}
+			continue
+		}
 		what := "delivery"
 		if rec.Status == StatusRetired {
 			what = "retirement"
@@ -126,14 +218,17 @@ func matchByDate(items []Item, entries []LedgerRange, kinds map[Kind]bool) []Ite
 		}
 		it := Item{Class: LedgerOnly, Ledger: []LedgerRange{l}, LedgerTonnes: l.Tonnes()}
 		if listedByDate(kinds, l) {
-			it.Detail = fmt.Sprintf("no row of the export matches this %s of %s t on %s (contract %s, entry %s) by project, date and quantity",
+			it.Detail = fmt.Sprintf("no row of the export matches this %s of %s t on %s (contract %s, entry %s) by transaction id or by project, date and quantity",
 				l.Kind, trimT(l.Quantity), ledger.FormatDate(l.Date), l.Contract, l.Entry)
+			if l.RegistryTx != "" {
+				it.Detail += fmt.Sprintf("; no row's id is its registry_tx %q", l.RegistryTx)
+			}
 			if len(l.Projects) == 0 {
 				it.Detail += fmt.Sprintf("; contract %s names no registry project (registry_projects), so no row can match it", l.Contract)
 			}
 		} else {
 			it.Class = NotInExport
-			it.Detail = fmt.Sprintf("a %s (%s): this kind of export lists only %s", l.Kind, l.State, listedKindsByDate(kinds))
+			it.Detail = fmt.Sprintf("a %s without serials (%s): this kind of export lists only %s", l.Kind, l.State, listedKindsByDate(kinds))
 		}
 		tail = append(tail, it)
 	}
@@ -148,16 +243,24 @@ func listedKindsByDate(kinds map[Kind]bool) string {
 	if kinds[IsometricRetirements] {
 		out = append(out, "retirements")
 	}
+	if len(out) == 0 {
+		return listedStates(kinds) + " credits"
+	}
 	return strings.Join(out, " and ")
 }
 
-// compareByDate compares a row with the entry it was paired with, fact by fact: date,
-// quantity and, for a retirement, beneficiary and purpose (shown, never a difference).
-func compareByDate(it *Item, l LedgerRange) {
+// compareByDate compares a row with the entry it was paired with (by transaction id when
+// byTx), fact by fact: date, quantity and, for a retirement, beneficiary and purpose (shown,
+// never a difference).
+func compareByDate(it *Item, l LedgerRange, byTx bool) {
 	rec := it.Record
 	it.Ledger, it.LedgerTonnes = []LedgerRange{l}, l.Quantity
 	d := Fact{Field: FieldDate, Outcome: Same, Registry: ledger.FormatDate(rec.Date), Ledger: ledger.FormatDate(l.Date)}
-	if d.Registry != d.Ledger {
+	switch {
+	case d.Registry == d.Ledger:
+	case byTx && rec.Status != StatusRetired && rec.Status != StatusRetiredOrCancelled:
+		d.Outcome, d.Note = Information, "matched by transaction id; a delivery may be recorded on another day than the registry's row"
+	default:
 		d.Outcome, d.Note = Differs, "the ledger's entry must be dated the day the registry's row is (in UTC)"
 	}
 	q := Fact{Field: FieldQuantity, Outcome: Same, Registry: trimT(rec.Quantity), Ledger: trimT(l.Quantity), Note: "tonnes"}
@@ -213,12 +316,28 @@ func compareByDate(it *Item, l LedgerRange) {
 			nc = append(nc, fmt.Sprintf("%s not compared (%s)", f.Field, f.Note))
 		}
 	}
+	how := "matched by project, date and quantity"
+	if rec.vintage() != 0 && l.Vintage != 0 {
+		how = "matched by project, vintage, date and quantity"
+	}
+	if byTx {
+		how = fmt.Sprintf("matched by transaction id (the row's %s is the entry's registry_tx)", rec.txID())
+	}
+	if rec.HasSerials() {
+		how += " (the ledger's entry has no serials)"
+	} else {
+		how += " (no serials)"
+	}
 	if len(differ) > 0 {
 		it.Class = Disagrees
-		it.Detail = fmt.Sprintf("paired by project and kind without serials with %s, but it differs: %s", at, strings.Join(differ, "; "))
+		paired := "paired by project and kind without serials"
+		if byTx {
+			paired = fmt.Sprintf("paired by transaction id %s", rec.txID())
+		}
+		it.Detail = fmt.Sprintf("%s with %s, but it differs: %s", paired, at, strings.Join(differ, "; "))
 	} else {
 		it.Class = Matched
-		it.Detail = "matched by project, date and quantity (no serials): " + at
+		it.Detail = how + ": " + at
 		if len(same) > 0 {
 			it.Detail += "; the ledger agrees on " + strings.Join(same, ", ")
 		}

@@ -189,10 +189,22 @@ func TestReconcileIsometricByDate(t *testing.T) {
 		}
 	}
 
-	// an export with serials ignores the entries without serials, as before
+	// an export with serials no longer ignores the entries without serials: a row no serial
+	// block overlaps is tried against them (here it matches none, and stays in the registry
+	// only), and the retirements it does not match are in the ledger only
 	car := Record{Line: 2, Registry: "isometric", Kind: CARRetirements, Status: StatusRetired,
 		Serials: ledger.SerialRange{Prefix: "X", First: 1, Last: 1}, Count: 1}
-	if r := Reconcile([]Record{car}, ledgerSide); len(r.Items) != 1 || r.Blocks != 0 {
-		t.Errorf("serial export with entries: %+v", r)
+	r3 := Reconcile([]Record{car}, ledgerSide)
+	if len(r3.Items) != 1+len(ledgerSide) || r3.Blocks != len(ledgerSide) || r3.Items[0].Class != RegistryOnly {
+		t.Errorf("serial export with entries: %+v", r3)
+	}
+	for _, it := range r3.Items[1:] {
+		want := LedgerOnly
+		if it.Ledger[0].State == StateDelivered {
+			want = NotInExport // a retirements export lists no deliveries
+		}
+		if it.Class != want {
+			t.Errorf("serial export, ledger item %s: %s", it.Class, it.Detail)
+		}
 	}
 }

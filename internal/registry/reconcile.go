@@ -33,6 +33,10 @@ type LedgerRange struct {
 	// to the retired account (a retirement, or a delivery retired on delivery), else delivered.
 	Kind     string
 	Quantity ledger.Tonnes
+	// Vintage is the entry's vintage year (0: none) and RegistryTx the registry transaction
+	// id its metadata records (registry_tx), for an entry recorded without serials.
+	Vintage    int
+	RegistryTx string
 }
 
 // Unserialized reports whether this is an entry recorded without serials, not a serial block.
@@ -203,8 +207,9 @@ type series struct {
 // when the export would list it (see NotInExport). Rows without serials (issuance summaries)
 // are compared by project and vintage: the ledger may hold no more of a project's vintage than
 // the export shows issued. Rows of exports without serials (Isometric's) are matched with the
-// ledger's entries recorded without serials (LedgerRange with Prefix "") by project, date and
-// quantity (see matchByDate); other exports leave those entries out.
+// ledger's entries recorded without serials (LedgerRange with Prefix "") by registry
+// transaction id, else by project, date and quantity (see matchByDate); so are the rows with
+// serials of the other exports that no serial block of the ledger overlaps.
 func Reconcile(records []Record, ranges []LedgerRange) Result {
 	regs := map[string]bool{}
 	kinds := map[Kind]bool{}
@@ -218,11 +223,7 @@ func Reconcile(records []Record, ranges []LedgerRange) Result {
 			continue
 		}
 		if l.Unserialized() {
-			// only rows without serials of exports matched by date (Isometric's) are matched
-			// with entries without serials; the other exports are reconciled by serial
-			if anyByDate(kinds) {
-				entries = append(entries, l)
-			}
+			entries = append(entries, l)
 			continue
 		}
 		held = append(held, l)

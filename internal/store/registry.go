@@ -50,10 +50,11 @@ func (s *Store) LedgerSerials(ctx context.Context, registry string) ([]LedgerSer
 	return out, err
 }
 
-// LedgerEntry is a delivery or retirement recorded without serials, as reconciliation with a
-// registry that publishes no serials (Isometric) needs it: its contract, kind, effective date,
-// quantity, whether its credits went to the retired account (a retirement, or a delivery
-// retired on delivery), and its beneficiary, reason and claim ("" where it has none).
+// LedgerEntry is a delivery or retirement recorded without serials, as reconciliation needs it
+// (with a registry that publishes no serials, Isometric, and with rows of the others that no
+// serial block of the ledger overlaps): its contract, kind, effective date, quantity, whether
+// its credits went to the retired account (a retirement, or a delivery retired on delivery),
+// its beneficiary, reason and claim ("" where it has none), vintage and registry transaction id.
 type LedgerEntry struct {
 	Contract    string        `db:"code" json:"contract"`
 	Registry    string        `db:"registry" json:"registry"`
@@ -65,6 +66,10 @@ type LedgerEntry struct {
 	Beneficiary string        `db:"beneficiary" json:"beneficiary,omitempty"`
 	Reason      string        `db:"reason" json:"reason,omitempty"`
 	Claim       string        `db:"claim" json:"claim,omitempty"`
+	// Vintage is the entry's vintage year (0: none); RegistryTx the registry transaction id
+	// its metadata records (a delivery's registry_tx; "" where it has none).
+	Vintage    int    `db:"vintage" json:"vintage,omitempty"`
+	RegistryTx string `db:"registry_tx" json:"registry_tx,omitempty"`
 }
 
 // One query: the entries, their quantity (the credit leg) and whether it went to the retired
@@ -72,7 +77,8 @@ type LedgerEntry struct {
 const qLedgerEntriesWithoutSerials = `
 SELECT c.code, c.registry, e.kind, e.id AS entry_id, e.effective_on, q.tonnes, q.retired,
        coalesce(e.metadata->>'beneficiary', '') AS beneficiary,
-       coalesce(e.metadata->>'reason', '') AS reason, coalesce(e.metadata->>'claim', '') AS claim
+       coalesce(e.metadata->>'reason', '') AS reason, coalesce(e.metadata->>'claim', '') AS claim,
+       coalesce(e.vintage, 0) AS vintage, coalesce(e.metadata->>'registry_tx', '') AS registry_tx
   FROM entries e
   JOIN contracts c ON c.book_id = e.book_id
   JOIN LATERAL (SELECT sum(p.amount) AS tonnes, bool_or(a.kind = 'retired') AS retired
