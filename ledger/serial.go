@@ -28,6 +28,43 @@ func (r SerialRange) Tonnes() Tonnes { return TonnesFromKg(r.Count() * 1000) }
 // String is the generic PREFIX:FIRST-LAST form.
 func (r SerialRange) String() string { return fmt.Sprintf("%s:%d-%d", r.Prefix, r.First, r.Last) }
 
+// Piece returns the part first..last of r's series, labelled as the registry writes it: r's
+// own label when the piece is the whole of r, else r's registry form rebuilt for the piece when
+// that form names its ends alone (Climate Action Reserve "SERIES-FIRST to LAST", Gold Standard
+// "SERIES-FIRST-LAST", carried-over "SERIAL - SERIAL"), else the generic PREFIX:FIRST-LAST. A
+// Verra label is not rebuilt: its leading block number is the registry's to give. A rebuilt
+// label is kept only when it parses back to exactly the piece.
+func (r SerialRange) Piece(first, last int64) SerialRange {
+	p := SerialRange{Prefix: r.Prefix, First: first, Last: last}
+	if first == r.First && last == r.Last && r.Label != "" {
+		p.Label = r.Label
+		return p
+	}
+	p.Label = p.String()
+	var l string
+	switch {
+	case genericSerialRE.MatchString(r.Label):
+	case carSerialRE.MatchString(r.Label):
+		l = fmt.Sprintf("%s-%d to %d", r.Prefix, first, last)
+	case verraSerialRE.MatchString(r.Label):
+	case gsSerialRE.MatchString(r.Label):
+		l = fmt.Sprintf("%s-%d-%d", r.Prefix, first, last)
+	case kyotoRangeRE.MatchString(r.Label):
+		if f := strings.Split(r.Prefix, "-"); len(f) == 6 {
+			serial := func(n int64) string {
+				return fmt.Sprintf("%s-%s-%d-%s-%s-%s-%s", f[0], f[1], n, f[2], f[3], f[4], f[5])
+			}
+			l = serial(first) + " - " + serial(last)
+		}
+	}
+	if l != "" {
+		if q, err := ParseSerials(l); err == nil && q.Prefix == p.Prefix && q.First == first && q.Last == last {
+			p.Label = l
+		}
+	}
+	return p
+}
+
 // Contains reports whether o lies wholly inside r.
 func (r SerialRange) Contains(o SerialRange) bool {
 	return r.Prefix == o.Prefix && o.First >= r.First && o.Last <= r.Last

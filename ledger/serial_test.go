@@ -450,3 +450,36 @@ func TestGoldStandardExportSerials(t *testing.T) {
 		})
 	}
 }
+
+// TestSerialRangePiece: a piece of a delivered range is labelled in the registry's own form
+// when that form names its ends alone, the whole range keeps its label exactly as written, and
+// a form whose label cannot be rebuilt (Verra's block number) falls back to the generic form.
+func TestSerialRangePiece(t *testing.T) {
+	for _, c := range []struct {
+		label       string
+		first, last int64
+		want        string
+	}{
+		{"CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000", 1, 5000, "CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000"},
+		{"CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000", 1, 1000, "CAR-1-US-1335-31-983-KS-2025-9205-1 to 1000"},
+		{"CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000", 1001, 5000, "CAR-1-US-1335-31-983-KS-2025-9205-1001 to 5000"},
+		{"GS1-1-KE-GS11603-16-2025-30256-110-5463", 200, 300, "GS1-1-KE-GS11603-16-2025-30256-200-300"},
+		{"RW-5-1459975-2-2-0-7014 - RW-5-1460107-2-2-0-7014", 1459980, 1460000, "RW-5-1459980-2-2-0-7014 - RW-5-1460000-2-2-0-7014"},
+		{"19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1", 941467007, 941467100, "VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1:941467007-941467100"},
+		{"19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1", 941467007, 941467431, "19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1"},
+		{"CAR-1-MX-1234-22-101-2024:1-5000", 10, 20, "CAR-1-MX-1234-22-101-2024:10-20"},
+	} {
+		r, err := ParseSerials(c.label)
+		if err != nil {
+			t.Fatalf("ParseSerials(%q): %v", c.label, err)
+		}
+		p := r.Piece(c.first, c.last)
+		if p.Label != c.want || p.Prefix != r.Prefix || p.First != c.first || p.Last != c.last {
+			t.Errorf("%q.Piece(%d, %d) = %+v, want label %q", c.label, c.first, c.last, p, c.want)
+		}
+	}
+	// A range with no label known (recorded before labels were kept) shows the generic form.
+	if got := (SerialRange{Prefix: "X", First: 1, Last: 9}).Piece(1, 9).Label; got != "X:1-9" {
+		t.Errorf("unlabelled piece = %q, want X:1-9", got)
+	}
+}

@@ -311,9 +311,11 @@ func cmdSerials(ctx context.Context, a *app, args []string) error {
 		return writeJSON(a.stdout, map[string]any{"blocks": bs})
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CONTRACT\tREGISTRY\tSERIALS\tTONNES\tSTATE\tENTRY")
+	// SERIALS as the registry writes them; RANGE in the generic form, series and numbers as the
+	// ledger compares them.
+	fmt.Fprintln(tw, "CONTRACT\tREGISTRY\tSERIALS\tRANGE\tTONNES\tSTATE\tENTRY")
 	for _, b := range bs {
-		fmt.Fprintf(tw, "%s\t%s\t%s:%d-%d\t%s\t%s\t%s\n", b.Contract, b.Registry, b.Prefix, b.First, b.Last, b.Tonnes, b.State, b.Entry)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s:%d-%d\t%s\t%s\t%s\n", b.Contract, b.Registry, b.Label, b.Prefix, b.First, b.Last, b.Tonnes, b.State, b.Entry)
 	}
 	return tw.Flush()
 }

@@ -67,6 +67,7 @@ type opsBook struct {
 	kinds    map[string]ledger.AccountKind    // the book's accounts' kinds, by code
 	versions map[string]store.ScheduleVersion // the schedule versions, by the entry that put them in force
 	reverted map[string]string                // the keys of reverted entries, by id
+	labels   map[string]string                // the serials as their requests wrote them, by entry id
 }
 
 func newOperations(w io.Writer) *opsExport { return &opsExport{w: csv.NewWriter(w)} }
@@ -106,8 +107,12 @@ func (x *opsExport) Book(b store.BookInfo) error {
 	if err != nil {
 		return err
 	}
+	labels, err := x.src.SerialLabels(x.ctx, b.Code)
+	if err != nil {
+		return err
+	}
 	bk := opsBook{code: b.Code, contract: true, kinds: make(map[string]ledger.AccountKind, len(b.Accounts)),
-		versions: make(map[string]store.ScheduleVersion, len(versions)), reverted: reverted}
+		versions: make(map[string]store.ScheduleVersion, len(versions)), reverted: reverted, labels: labels}
 	for _, a := range b.Accounts {
 		bk.kinds[a.Code] = ledger.AccountKind(a.Kind)
 	}
@@ -180,6 +185,14 @@ func (x *opsExport) Entry(e ledger.Entry) error {
 	}
 	md := e.Metadata
 	row := map[string]string{"op": string(e.Kind), "contract": bk.code, "key": e.Key}
+	// The serials as the request wrote them (the registry's own form) when recorded and the same
+	// range as the entry's metadata (the generic form), else the metadata's.
+	serials := md["serials"]
+	if l, ok := bk.labels[e.ID]; ok && serials != "" {
+		if r, err := ledger.ParseSerials(l); err == nil && r.String() == serials {
+			serials = l
+		}
+	}
 	if e.Kind != ledger.KindSign {
 		row["date"] = ledger.FormatDate(e.EffectiveOn)
 	}
@@ -201,7 +214,7 @@ func (x *opsExport) Entry(e ledger.Entry) error {
 			return err
 		}
 		vintage()
-		row["serials"], row["registry_tx"], row["price_per_tonne"], row["note"] = md["serials"], md["registry_tx"], md["price_per_tonne"], md["note"]
+		row["serials"], row["registry_tx"], row["price_per_tonne"], row["note"] = serials, md["registry_tx"], md["price_per_tonne"], md["note"]
 		if md["late"] == "true" {
 			row["allow_late"] = "true"
 		}
@@ -210,7 +223,7 @@ func (x *opsExport) Entry(e ledger.Entry) error {
 			return err
 		}
 		vintage()
-		row["beneficiary"], row["reason"], row["claim"], row["serials"] = md["beneficiary"], md["reason"], md["claim"], md["serials"]
+		row["beneficiary"], row["reason"], row["claim"], row["serials"] = md["beneficiary"], md["reason"], md["claim"], serials
 	case ledger.KindCancel:
 		row["reason"] = md["reason"]
 		if md["terminate"] == "true" {
@@ -222,7 +235,7 @@ func (x *opsExport) Entry(e ledger.Entry) error {
 		if err := moved(ledger.AccReversed, ledger.AccBufferCancelled); err != nil {
 			return err
 		}
-		row["reason"], row["remedy"], row["serials"] = md["reason"], md["remedy"], md["serials"]
+		row["reason"], row["remedy"], row["serials"] = md["reason"], md["remedy"], serials
 	case ledger.KindAmend:
 		row["reason"] = md["reason"]
 		before, err1 := ledger.ParseTonnes(md["tonnes_before"])

@@ -352,7 +352,7 @@ func (s *Server) dashContract(w http.ResponseWriter, r *http.Request, tok store.
 		return nil, err
 	}
 	for _, b := range bs {
-		v.Serials = append(v.Serials, reports.DashSerial{Registry: b.Registry, Serials: fmt.Sprintf("%s:%d-%d", b.Prefix, b.First, b.Last),
+		v.Serials = append(v.Serials, reports.DashSerial{Registry: b.Registry, Serials: b.Label,
 			Tonnes: b.Tonnes.String(), State: b.State, Entry: b.Entry, Vintage: b.Vintage})
 	}
 	return v, nil

@@ -845,30 +845,83 @@ func revertSerials(ctx context.Context, tx *sqlx.Tx, row contractRow, origID, en
 
 // SerialBlock is the state of a range of serials, for display and reconciliation.
 type SerialBlock struct {
-	Contract string        `db:"code" json:"contract"`
-	Registry string        `db:"registry" json:"registry"`
-	Prefix   string        `db:"prefix" json:"prefix"`
-	First    int64         `db:"first" json:"first"`
-	Last     int64         `db:"last" json:"last"`
-	State    string        `db:"state" json:"state"`
-	Entry    string        `db:"entry_id" json:"entry"`
-	Vintage  int           `db:"vintage" json:"vintage,omitempty"` // of the entry that last moved the block
-	Tonnes   ledger.Tonnes `db:"-" json:"tonnes"`
+	Contract string `db:"code" json:"contract"`
+	Registry string `db:"registry" json:"registry"`
+	Prefix   string `db:"prefix" json:"prefix"`
+	First    int64  `db:"first" json:"first"`
+	Last     int64  `db:"last" json:"last"`
+	// Label is the block as its registry writes it (see SerialBlocks).
+	Label   string        `db:"-" json:"label"`
+	State   string        `db:"state" json:"state"`
+	Entry   string        `db:"entry_id" json:"entry"`
+	Vintage int           `db:"vintage" json:"vintage,omitempty"` // of the entry that last moved the block
+	Tonnes  ledger.Tonnes `db:"-" json:"tonnes"`
 }
 
 // SerialBlocks lists the serial blocks of one contract, or of all when code is "".
 func (s *Store) SerialBlocks(ctx context.Context, code string) ([]SerialBlock, error) {
-	var out []SerialBlock
+	var rows []struct {
+		SerialBlock
+		EvLabel sql.NullString `db:"ev_label"`
+		EvFirst sql.NullInt64  `db:"ev_first"`
+		EvLast  sql.NullInt64  `db:"ev_last"`
+	}
+	// ev is the serial event by which the block's entry put (a range holding) the block in its
+	// state: the block itself when the entry moved exactly it, else the range a later move
+	// split it from (a delivery partly retired keeps its entry for what remains).
 	err := s.read(ctx, func(tx *sqlx.Tx) error {
-		return tx.SelectContext(ctx, &out, `
+		return tx.SelectContext(ctx, &rows, `
 			SELECT c.code, s.registry, s.prefix, lower(s.serials) AS first, upper(s.serials) - 1 AS last, s.state, s.entry_id,
-			       coalesce(e.vintage, 0) AS vintage
+			       coalesce(e.vintage, 0) AS vintage,
+			       ev.label AS ev_label, lower(ev.serials) AS ev_first, upper(ev.serials) - 1 AS ev_last
 			  FROM serial_blocks s JOIN contracts c ON c.id = s.contract_id JOIN entries e ON e.id = s.entry_id
+			  LEFT JOIN LATERAL (
+			        SELECT v.label, v.serials FROM serial_events v
+			         WHERE v.entry_id = s.entry_id AND v.registry = s.registry AND v.prefix = s.prefix
+			           AND v.to_state = s.state AND v.serials @> s.serials
+			         ORDER BY v.serials = s.serials DESC, v.id DESC LIMIT 1) ev ON true
 			 WHERE $1 = '' OR c.code = $1
 			 ORDER BY c.code, s.registry, s.prefix, lower(s.serials)`, code)
 	})
-	for i := range out {
-		out[i].Tonnes = ledger.TonnesFromKg((out[i].Last - out[i].First + 1) * 1000)
+	out := make([]SerialBlock, len(rows))
+	for i, r := range rows {
+		b := r.SerialBlock
+		b.Tonnes = ledger.TonnesFromKg((b.Last - b.First + 1) * 1000)
+		ev := ledger.SerialRange{Prefix: b.Prefix, First: b.First, Last: b.Last}
+		if r.EvLabel.Valid {
+			ev = ledger.SerialRange{Prefix: b.Prefix, First: r.EvFirst.Int64, Last: r.EvLast.Int64, Label: r.EvLabel.String}
+		}
+		// The registry's text as recorded when the block is the whole of ev; its registry form
+		// rebuilt for the block when a later move split it from ev and the form allows it;
+		// else the generic PREFIX:FIRST-LAST.
+		b.Label = ev.Piece(b.First, b.Last).Label
+		out[i] = b
 	}
 	return out, err
+}
+
+// SerialLabels returns the serials of the entries of contract code that moved serials, as
+// their requests wrote them (serial_events.label), by entry id: the entries' metadata keeps
+// the generic PREFIX:FIRST-LAST form, sealed by their hashes, and the operations export writes
+// these so that an import records the same text.
+func (s *Store) SerialLabels(ctx context.Context, code string) (map[string]string, error) {
+	var rows []struct {
+		Entry string `db:"entry_id"`
+		Label string `db:"label"`
+	}
+	err := s.read(ctx, func(tx *sqlx.Tx) error {
+		return tx.SelectContext(ctx, &rows, `
+			SELECT v.entry_id::text AS entry_id, min(v.label) AS label
+			  FROM serial_events v JOIN contracts c ON c.id = v.contract_id
+			 WHERE c.code = $1 AND v.label <> ''
+			 GROUP BY v.entry_id HAVING count(*) = 1`, code)
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(rows))
+	for _, r := range rows {
+		out[r.Entry] = r.Label
+	}
+	return out, nil
 }
