@@ -31,9 +31,9 @@ func (r SerialRange) String() string { return fmt.Sprintf("%s:%d-%d", r.Prefix, 
 // Piece returns the part first..last of r's series, labelled as the registry writes it: r's
 // own label when the piece is the whole of r, else r's registry form rebuilt for the piece when
 // that form names its ends alone (Climate Action Reserve "SERIES-FIRST to LAST", Gold Standard
-// "SERIES-FIRST-LAST", carried-over "SERIAL - SERIAL"), else the generic PREFIX:FIRST-LAST. A
-// Verra label is not rebuilt: its leading block number is the registry's to give. A rebuilt
-// label is kept only when it parses back to exactly the piece.
+// "SERIES-FIRST-LAST", Puro "SERIES_FIRST-LAST", carried-over "SERIAL - SERIAL"), else the
+// generic PREFIX:FIRST-LAST. A Verra label is not rebuilt: its leading block number is the
+// registry's to give. A rebuilt label is kept only when it parses back to exactly the piece.
 func (r SerialRange) Piece(first, last int64) SerialRange {
 	p := SerialRange{Prefix: r.Prefix, First: first, Last: last}
 	if first == r.First && last == r.Last && r.Label != "" {
@@ -49,6 +49,8 @@ func (r SerialRange) Piece(first, last int64) SerialRange {
 	case verraSerialRE.MatchString(r.Label):
 	case gsSerialRE.MatchString(r.Label):
 		l = fmt.Sprintf("%s-%d-%d", r.Prefix, first, last)
+	case puroSerialRE.MatchString(r.Label):
+		l = fmt.Sprintf("%s_%d-%d", r.Prefix, first, last)
 	case kyotoRangeRE.MatchString(r.Label):
 		if f := strings.Split(r.Prefix, "-"); len(f) == 6 {
 			serial := func(n int64) string {
@@ -71,7 +73,9 @@ func (r SerialRange) Contains(o SerialRange) bool {
 }
 
 var (
-	genericSerialRE = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._/-]{0,199}):([0-9]{1,15})-([0-9]{1,15})$`)
+	// The generic form; its prefix may hold a '+' so that a Puro series ("..._CORC100+_...")
+	// written in the generic form reads back.
+	genericSerialRE = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._/+-]{0,199}):([0-9]{1,15})-([0-9]{1,15})$`)
 	// Climate Action Reserve: "CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000"
 	carSerialRE = regexp.MustCompile(`^(CAR-[A-Za-z0-9-]+?)-([0-9]{1,15}) to ([0-9]{1,15})$`)
 	// Verra: "19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1"
@@ -81,6 +85,15 @@ var (
 	// serial. gsLooksRE tells an attempt at this form, to refuse it in its own words.
 	gsSerialRE = regexp.MustCompile(`^(GS[0-9]{1,6}-[0-9]{1,6}-[A-Z]{2}-GS[0-9]{1,12}-[0-9]{1,6}-[0-9]{4}-[0-9]{1,15})-([0-9]+)-([0-9]+)$`)
 	gsLooksRE  = regexp.MustCompile(`^(?i)GS[0-9]+-`)
+	// Puro.earth's certificates: "PURO_PR_<type>_<country>_<facility>_<vintage>_<issuance
+	// uuid>_<first>-<last>", the series everything before the final "_FIRST-LAST" (parts of
+	// letters, digits, '-' and '+', such as CORC100+, joined by single '_'), then the first and
+	// last serial of a range unique only within its issuance. puroLooksRE tells an attempt at
+	// this form, and puroLegacyRE Puro's legacy 30-digit serials (an 18-digit GSRN and a
+	// 12-digit sequence), to refuse them in their own words.
+	puroSerialRE = regexp.MustCompile(`^(PURO_[A-Za-z0-9+-]+(?:_[A-Za-z0-9+-]+)*)_([0-9]+)-([0-9]+)$`)
+	puroLooksRE  = regexp.MustCompile(`^(?i)PURO_`)
+	puroLegacyRE = regexp.MustCompile(`^[0-9]{30}(?:\s*-\s*[0-9]{30})?$`)
 	// A Kyoto-style unit serial, as Gold Standard writes credits carried over from another
 	// registry: "RW-5-1463953-2-2-0-7014" is party RW, unit type 5, serial 1463953, then the
 	// original and applicable commitment periods, the LULUCF activity and the project.
@@ -92,20 +105,24 @@ var (
 // maxSerialDigits is the most digits a serial number may have (its range is kept in 64 bits).
 const maxSerialDigits = 15
 
-// goldStandardForm and carriedOverForm show the registry forms in messages.
+// goldStandardForm, puroForm, puroLegacy and carriedOverForm show the registry forms in messages.
 const (
 	goldStandardForm = "Gold Standard's form SERIES-FIRST-LAST, such as GS1-1-KE-GS11603-16-2025-30256-110-5463 (the series GS1-1-KE-GS11603-16-2025-30256, then the first and the last serial, both included)"
+	puroForm         = "Puro's form SERIES_FIRST-LAST, such as PURO_PR_BIOCHAR_FI_FACILITY-1_2024_<issuance uuid>_1-100 (the series is everything before the final _FIRST-LAST, then the first and the last serial, both included)"
+	puroLegacy       = "a legacy Puro serial of 30 digits (an 18-digit GSRN and a 12-digit sequence), which does not fit the ledger's 64-bit serial numbers (at most 15 digits)"
 	carriedOverForm  = "Gold Standard's form for carried-over credits, two whole serials FIRST - LAST such as RW-5-1459975-2-2-0-7014 - RW-5-1460107-2-2-0-7014 (the third field is the serial; every other field is the series and must agree)"
 )
 
 // ParseSerials parses a serial range in the generic form PREFIX:FIRST-LAST or in a registry's
 // own form (Climate Action Reserve "PREFIX-FIRST to LAST", Verra
-// "BLOCK-FIRST-LAST-VCS-...", Gold Standard "GS1-...-BATCH-FIRST-LAST", and Gold Standard's
-// carried-over Kyoto units "RW-5-FIRST-2-2-0-7014 - RW-5-LAST-2-2-0-7014"). The range must not
+// "BLOCK-FIRST-LAST-VCS-...", Gold Standard "GS1-...-BATCH-FIRST-LAST", Puro
+// "PURO_PR_..._UUID_FIRST-LAST", and Gold Standard's carried-over Kyoto units
+// "RW-5-FIRST-2-2-0-7014 - RW-5-LAST-2-2-0-7014"). The range must not
 // be empty or reversed. Label keeps the text exactly as written (less surrounding space).
 //
 // A carried-over range's series is its serials less the serial field ("RW-5-2-2-0-7014"): the
-// two serials must agree in every other field.
+// two serials must agree in every other field. Puro's legacy serials of 30 digits are refused:
+// a serial number here has at most 15 digits.
 func ParseSerials(s string) (SerialRange, error) {
 	const field = "serials"
 	s = strings.TrimSpace(s)
@@ -134,6 +151,23 @@ func ParseSerials(s string) (SerialRange, error) {
 		}
 	} else if gsLooksRE.MatchString(s) {
 		return SerialRange{}, Invalid(field, s, "is not a serial range in "+goldStandardForm)
+	} else if m := puroSerialRE.FindStringSubmatch(s); m != nil {
+		r.Prefix, first, last = m[1], m[2], m[3]
+		if len(r.Prefix) > 200 {
+			return SerialRange{}, Invalid(field, s, "has a series of more than 200 characters in "+puroForm)
+		}
+		for _, n := range []string{first, last} {
+			if len(n) == 30 {
+				return SerialRange{}, Invalid(field, s, "has a serial number of 30 digits, "+puroLegacy)
+			}
+			if len(n) > maxSerialDigits {
+				return SerialRange{}, Invalid(field, s, fmt.Sprintf("has a serial number of %d digits (at most %d) in %s", len(n), maxSerialDigits, puroForm))
+			}
+		}
+	} else if puroLooksRE.MatchString(s) {
+		return SerialRange{}, Invalid(field, s, "is not a serial range in "+puroForm)
+	} else if puroLegacyRE.MatchString(s) {
+		return SerialRange{}, Invalid(field, s, "is "+puroLegacy+"; it cannot be recorded")
 	} else if m := kyotoRangeRE.FindStringSubmatch(s); m != nil && (kyotoSerialRE.MatchString(m[1]) || kyotoSerialRE.MatchString(m[2])) {
 		var err error
 		if r.Prefix, first, last, err = parseCarriedOver(m[1], m[2]); err != nil {

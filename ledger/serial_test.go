@@ -483,3 +483,135 @@ func TestSerialRangePiece(t *testing.T) {
 		t.Errorf("unlabelled piece = %q, want X:1-9", got)
 	}
 }
+
+// puroSeries is a Puro certificate series constructed from Puro's documented form
+// PURO_PR_<type>_<country>_<facility>_<vintage>_<issuance uuid>_<first>-<last> (the
+// registry-exports README, after docs.api.puro.earth), not copied from an export: the facility
+// and uuid are made up.
+const puroSeries = "PURO_PR_BIOCHAR_FI_CARBOFEX-NOKIA_2024_3f2b8c1e-6a4d-4e1b-9c7f-2d5e8a1b0c93"
+
+// TestParsePuroSerials: Puro's certificate ranges (constructed from its documented form, not
+// copied from an export) are the series, everything before the final _FIRST-LAST, then an
+// inclusive range; the label is the text as written, and a piece is rebuilt in Puro's form.
+func TestParsePuroSerials(t *testing.T) {
+	const corc = "PURO_PR_CORC100+_SE_STOCKHOLM-EXERGI_2023_0b7e9d42-51c3-4f8a-a6e2-9d1c7b3e5f60"
+	tests := []struct {
+		in          string
+		prefix      string
+		first, last int64
+	}{
+		{puroSeries + "_1-100", puroSeries, 1, 100},
+		{puroSeries + "_101-101", puroSeries, 101, 101},
+		{corc + "_1-100", corc, 1, 100},
+		{corc + "_0-0", corc, 0, 0},
+		{puroSeries + "_000010-000019", puroSeries, 10, 19},
+		{puroSeries + "_1-999999999999999", puroSeries, 1, 999999999999999}, // 15 digits
+		{"PURO_PR_ENHANCED-WEATHERING_GB_UNDO-1_2025_c4e1a7b2-0d3f-4b6a-8e9c-1f2a3b4c5d6e_5001-7500",
+			"PURO_PR_ENHANCED-WEATHERING_GB_UNDO-1_2025_c4e1a7b2-0d3f-4b6a-8e9c-1f2a3b4c5d6e", 5001, 7500},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			want := SerialRange{Prefix: tt.prefix, First: tt.first, Last: tt.last, Label: tt.in}
+			got, err := ParseSerials(tt.in)
+			if err != nil {
+				t.Fatalf("ParseSerials(%q): %v", tt.in, err)
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("ParseSerials(%q) (-want +got):\n%s", tt.in, diff)
+			}
+			if n := tt.last - tt.first + 1; got.RequireCount(TonnesFromKg(n*1000)) != nil {
+				t.Errorf("RequireCount(%d): want nil", n)
+			}
+			// the generic form is the same range, '+' and all
+			back, err := ParseSerials(got.String())
+			if err != nil || back.Prefix != got.Prefix || back.First != got.First || back.Last != got.Last {
+				t.Errorf("ParseSerials(String()=%q): got %+v, %v, want the same range", got.String(), back, err)
+			}
+			if pad, err := ParseSerials(" " + tt.in + "\n"); err != nil || pad != got {
+				t.Errorf("ParseSerials with surrounding space: got %+v, %v, want %+v", pad, err, got)
+			}
+		})
+	}
+
+	// The generic form wins where the text has a ':'.
+	for _, c := range []struct{ in, prefix string }{
+		{puroSeries + ":1-100", puroSeries},
+		{corc + ":1-100", corc},
+		{puroSeries + "_1-100:5-10", puroSeries + "_1-100"},
+	} {
+		got, err := ParseSerials(c.in)
+		if err != nil || got.Prefix != c.prefix || got.Label != c.in {
+			t.Errorf("ParseSerials(%q) = %+v, %v; want the generic form, prefix %q", c.in, got, err, c.prefix)
+		}
+	}
+
+	// Pieces are rebuilt in Puro's form, and parse back to exactly the piece.
+	for _, c := range []struct {
+		label       string
+		first, last int64
+		want        string
+	}{
+		{corc + "_1-100", 1, 100, corc + "_1-100"},
+		{corc + "_1-100", 1, 40, corc + "_1-40"},
+		{corc + "_1-100", 41, 100, corc + "_41-100"},
+		{puroSeries + "_000010-000019", 12, 12, puroSeries + "_12-12"},
+		{puroSeries + "_000010-000019", 10, 19, puroSeries + "_000010-000019"},
+	} {
+		r, err := ParseSerials(c.label)
+		if err != nil {
+			t.Fatalf("ParseSerials(%q): %v", c.label, err)
+		}
+		p := r.Piece(c.first, c.last)
+		if p.Label != c.want || p.Prefix != r.Prefix || p.First != c.first || p.Last != c.last {
+			t.Errorf("%q.Piece(%d, %d) = %+v, want label %q", c.label, c.first, c.last, p, c.want)
+		}
+		if q, err := ParseSerials(p.Label); err != nil || q.Prefix != p.Prefix || q.First != p.First || q.Last != p.Last {
+			t.Errorf("piece label %q parses to %+v, %v; want the piece", p.Label, q, err)
+		}
+	}
+	// Ranges of two issuances are two series, so equal numbers do not overlap.
+	a, _ := ParseSerials(puroSeries + "_1-100")
+	b, _ := ParseSerials(corc + "_1-100")
+	if a.Prefix == b.Prefix {
+		t.Errorf("two issuances share the series %q", a.Prefix)
+	}
+}
+
+func TestParsePuroSerialsRejects(t *testing.T) {
+	const puroRule = "is not a serial range in Puro's form SERIES_FIRST-LAST"
+	legacy := "643002406000000001" + "000000000001" // an 18-digit GSRN, a 12-digit sequence
+	legacyLast := "643002406000000001" + "000000000100"
+	tests := []struct{ in, rule string }{
+		{puroSeries + "_100-1", "ends before it starts; the range is FIRST-LAST with FIRST <= LAST, both included"},
+		{puroSeries + "_1-1234567890123456", "has a serial number of 16 digits (at most 15) in Puro's form"},
+		{puroSeries + "_" + legacy + "-" + legacyLast, "has a serial number of 30 digits, a legacy Puro serial of 30 digits (an 18-digit GSRN and a 12-digit sequence), which does not fit the ledger's 64-bit serial numbers (at most 15 digits)"},
+		{legacy + "-" + legacyLast, "is a legacy Puro serial of 30 digits (an 18-digit GSRN and a 12-digit sequence), which does not fit the ledger's 64-bit serial numbers (at most 15 digits)"},
+		{legacy + " - " + legacyLast, "at most 15 digits"},
+		{legacy, "is a legacy Puro serial of 30 digits"},
+		{puroSeries + "_1", puroRule},            // one number: no last serial
+		{puroSeries + "_1-", puroRule},           // no last serial
+		{puroSeries + "-1-100", puroRule},        // no '_' before the range
+		{puroSeries + "_1 - 100", puroRule},      // spaces
+		{puroSeries + "_1 to 100", puroRule},     // the Reserve's "to"
+		{puroSeries + "__1-100", puroRule},       // an empty part
+		{"PURO_1-100", puroRule},                 // no series after PURO_
+		{"PURO__X_1-100", puroRule},              // an empty part
+		{"PURO_PR_CORC100+:X_1-100", puroRule},   // a ':' the generic form does not take
+		{"puro_pr_biochar_fi_x_1-100", puroRule}, // lower case
+		{puroSeries + "_1-100x", puroRule},       // trailing text
+		{"PURO_PR_X_" + strings.Repeat("A", 200) + "_1-2", "has a series of more than 200 characters"},
+		{"PR_BIOCHAR_FI_X_2024_1-100", "is not a serial range: write PREFIX:FIRST-LAST"}, // not Puro's form
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseSerials(tt.in)
+			if err == nil {
+				t.Fatalf("ParseSerials(%q): got %+v, want an error that %s", tt.in, got, tt.rule)
+			}
+			wantFieldError(t, err, "serials", ErrInvalid, tt.rule)
+			if got != (SerialRange{}) {
+				t.Errorf("ParseSerials(%q) on error: got %+v, want the zero range", tt.in, got)
+			}
+		})
+	}
+}
