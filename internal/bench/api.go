@@ -65,11 +65,7 @@ func API(ctx context.Context, admin string, cfg Config, today time.Time) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(cfg.Log, "api: migrating %s\n", apiDBName)
-	if _, err := store.Migrate(ctx, apiURL); err != nil {
-		return err
-	}
-	s, err := store.Open(ctx, apiURL)
+	s, err := openFresh(ctx, apiURL, "api: migrating "+apiDBName, cfg.Log)
 	if err != nil {
 		return err
 	}

@@ -113,11 +113,7 @@ func Writes(ctx context.Context, admin string, cfg Config, today time.Time) erro
 		return err
 	}
 
-	fmt.Fprintf(cfg.Log, "writes: migrating %s\n", writeDBName)
-	if _, err := store.Migrate(ctx, writeURL); err != nil {
-		return err
-	}
-	s, err := store.Open(ctx, writeURL)
+	s, err := openFresh(ctx, writeURL, "writes: migrating "+writeDBName, cfg.Log)
 	if err != nil {
 		return err
 	}
@@ -489,6 +485,15 @@ func deliverLevel(ctx context.Context, s *store.Store, n int, codes []string, wa
 		err = fmt.Errorf("writes: every delivery failed at %d writers: %w", n, r.firstErr)
 	}
 	return r, err
+}
+
+// openFresh migrates the fresh database at url, saying so on log, and opens a store on it.
+func openFresh(ctx context.Context, url, say string, log io.Writer) (*store.Store, error) {
+	fmt.Fprintln(log, say)
+	if _, err := store.Migrate(ctx, url); err != nil {
+		return nil, err
+	}
+	return store.Open(ctx, url)
 }
 
 // runLevel runs n writers for warm+dur, each calling op on its own contracts in turn (writer i

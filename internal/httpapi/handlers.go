@@ -185,19 +185,35 @@ func limitOf(r *http.Request) (int, error) {
 	return n, nil
 }
 
-// trimPage cuts a list read with limit+1 items to limit and says whether there were more.
-func trimPage[T any](items []T, limit int) ([]T, bool) {
-	if len(items) > limit {
-		return items[:limit], true
-	}
-	return items, false
-}
-
-// Page is a list's answer: the items under their name, the cursor of the next page
-// (pass it as after=), and whether more items were there when this page was read.
+// Page is what a list's answer holds beside its items (writePage writes it).
 type Page struct {
 	Next    string `json:"next"`
 	HasMore bool   `json:"has_more"`
+}
+
+// writePage answers a list read with limit+1 items: at most limit of them, in their JSON
+// form, under name; next, the cursor after the page (to pass as after=); and has_more,
+// whether more items were there when the page was read.
+func writePage[T, V any](w http.ResponseWriter, name string, items []T, limit int, view func(T) V, next func(page []T) string) error {
+	more := len(items) > limit
+	if more {
+		items = items[:limit]
+	}
+	vs := make([]V, len(items))
+	for i, it := range items {
+		vs[i] = view(it)
+	}
+	list, err := json.Marshal(vs)
+	if err != nil {
+		return err
+	}
+	cursor, _ := json.Marshal(next(items))
+	nm, _ := json.Marshal(name)
+	body := fmt.Appendf(nil, "{%s:%s,\"next\":%s,\"has_more\":%t}\n", nm, list, cursor, more)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, err = w.Write(body)
+	return err
 }
 
 func (s *Server) listContracts(w http.ResponseWriter, r *http.Request, tok store.Token) error {
@@ -213,20 +229,12 @@ func (s *Server) listContracts(w http.ResponseWriter, r *http.Request, tok store
 	if err != nil {
 		return err
 	}
-	sts, more := trimPage(sts, limit)
-	out := struct {
-		Contracts []service.ContractJSON `json:"contracts"`
-		Page
-	}{Contracts: make([]service.ContractJSON, len(sts)), Page: Page{HasMore: more}}
-	for i, st := range sts {
-		out.Contracts[i] = service.ContractView(st)
-	}
-	if len(sts) > 0 {
-		after.Code = sts[len(sts)-1].Contract.Code
-	}
-	out.Next = encodeCursor("c", after)
-	writeJSONStatus(w, http.StatusOK, "application/json", out)
-	return nil
+	return writePage(w, "contracts", sts, limit, service.ContractView, func(page []ledger.ContractState) string {
+		if len(page) > 0 {
+			after.Code = page[len(page)-1].Contract.Code
+		}
+		return encodeCursor("c", after)
+	})
 }
 
 func (s *Server) getContract(w http.ResponseWriter, r *http.Request, tok store.Token) error {
@@ -259,20 +267,12 @@ func (s *Server) contractEntries(w http.ResponseWriter, r *http.Request, tok sto
 	if err != nil {
 		return err
 	}
-	es, more := trimPage(es, limit)
-	out := struct {
-		Entries []service.EntryJSON `json:"entries"`
-		Page
-	}{Entries: make([]service.EntryJSON, len(es)), Page: Page{HasMore: more}}
-	for i, e := range es {
-		out.Entries[i] = service.EntryView(e)
-	}
-	if len(es) > 0 {
-		after.Seq = es[len(es)-1].Seq
-	}
-	out.Next = encodeCursor("e", after)
-	writeJSONStatus(w, http.StatusOK, "application/json", out)
-	return nil
+	return writePage(w, "entries", es, limit, service.EntryView, func(page []ledger.Entry) string {
+		if len(page) > 0 {
+			after.Seq = page[len(page)-1].Seq
+		}
+		return encodeCursor("e", after)
+	})
 }
 
 // feed is the whole journal, book by book, each in chain order; its cursor holds how far
@@ -291,22 +291,17 @@ func (s *Server) feed(w http.ResponseWriter, r *http.Request, tok store.Token) e
 	if err != nil {
 		return err
 	}
-	es, more := trimPage(es, limit)
-	out := struct {
-		Entries []service.EntryJSON `json:"entries"`
-		Page
-	}{Entries: make([]service.EntryJSON, len(es)), Page: Page{HasMore: more}}
-	seen := map[int64]int64{}
-	for _, p := range pos {
-		seen[p.Book] = p.Seq
-	}
-	for i, e := range es {
-		out.Entries[i] = service.EntryView(e.Entry)
-		seen[e.BookID] = max(seen[e.BookID], e.Seq)
-	}
-	out.Next = encodeFeedCursor(seen)
-	writeJSONStatus(w, http.StatusOK, "application/json", out)
-	return nil
+	view := func(e store.FeedEntry) service.EntryJSON { return service.EntryView(e.Entry) }
+	return writePage(w, "entries", es, limit, view, func(page []store.FeedEntry) string {
+		seen := map[int64]int64{}
+		for _, p := range pos {
+			seen[p.Book] = p.Seq
+		}
+		for _, e := range page {
+			seen[e.BookID] = max(seen[e.BookID], e.Seq)
+		}
+		return encodeFeedCursor(seen)
+	})
 }
 
 func (s *Server) getEntry(w http.ResponseWriter, r *http.Request, tok store.Token) error {

@@ -123,9 +123,21 @@ func diffPosition(want, got ledger.Position) string {
 }
 
 // Audit audits the whole journal and, when prior is not nil, checks that today's books extend
-// that statement (signed by want, when want is not nil). It returns the audit's JSON form and
-// the audit itself (a statement is built from it).
+// that statement (signed by want, when want is not nil). It returns the audit's JSON form, its
+// findings and the extension's together, and the audit itself (a statement is built from it).
 func Audit(ctx context.Context, s *store.Store, prior *ledger.Statement, want ed25519.PublicKey) (AuditJSON, *store.AuditResult, error) {
+	out, res, since, err := AuditSince(ctx, s, prior, want)
+	if err != nil {
+		return out, res, err
+	}
+	out.Findings = append(out.Findings, since...)
+	out.OK = len(out.Findings) == 0
+	return out, res, nil
+}
+
+// AuditSince is Audit with the findings kept apart: the books' own in the JSON form, and
+// those of checking that they extend prior (none when prior is nil). The journal is read once.
+func AuditSince(ctx context.Context, s *store.Store, prior *ledger.Statement, want ed25519.PublicKey) (AuditJSON, *store.AuditResult, []ledger.Finding, error) {
 	var sinceSeqs map[string]int64
 	if prior != nil {
 		sinceSeqs = map[string]int64{}
@@ -135,21 +147,17 @@ func Audit(ctx context.Context, s *store.Store, prior *ledger.Statement, want ed
 	}
 	res, err := s.Audit(ctx, sinceSeqs)
 	if err != nil {
-		return AuditJSON{}, nil, err
+		return AuditJSON{}, nil, nil, err
 	}
-	findings := res.Findings
+	var since []ledger.Finding
 	if prior != nil {
-		more, err := CheckSince(ctx, s, res, prior, want)
-		if err != nil {
-			return AuditJSON{}, nil, err
+		if since, err = CheckSince(ctx, s, res, prior, want); err != nil {
+			return AuditJSON{}, nil, nil, err
 		}
-		findings = append(findings, more...)
 	}
-	if findings == nil {
-		findings = []ledger.Finding{}
-	}
+	findings := append([]ledger.Finding{}, res.Findings...)
 	return AuditJSON{OK: len(findings) == 0, Entries: res.Entries, Postings: res.Postings, Books: len(res.Heads), Digest: res.Digest,
-		KnownAt: res.KnownAt.Format("2006-01-02T15:04:05.000000Z"), Findings: findings, RecordedBy: recordedBy(res.RecordedBy)}, res, nil
+		KnownAt: res.KnownAt.Format("2006-01-02T15:04:05.000000Z"), Findings: findings, RecordedBy: recordedBy(res.RecordedBy)}, res, since, nil
 }
 
 func recordedBy(m map[string]int64) map[string]int64 {
