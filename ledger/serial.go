@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
 	"strconv"
@@ -25,8 +26,91 @@ func (r SerialRange) Count() int64 { return r.Last - r.First + 1 }
 // Tonnes is the range's quantity in tonnes.
 func (r SerialRange) Tonnes() Tonnes { return TonnesFromKg(r.Count() * 1000) }
 
-// String is the generic PREFIX:FIRST-LAST form.
-func (r SerialRange) String() string { return fmt.Sprintf("%s:%d-%d", r.Prefix, r.First, r.Last) }
+// String is the generic PREFIX:FIRST-LAST form, with the serial numbers whole however wide.
+func (r SerialRange) String() string { return FormatSerials(r.Prefix, r.First, r.Last) }
+
+// FormatSerials writes the range first..last of a series (a SerialRange's Prefix) in the
+// generic form PREFIX:FIRST-LAST, which ParseSerials reads back to the same series and range.
+func FormatSerials(prefix string, first, last int64) string {
+	base, high := splitSeries(prefix)
+	return base + ":" + wideNumber(high, first) + "-" + wideNumber(high, last)
+}
+
+// SeriesName is the series as the registry names it, without the high digits of wide serial
+// numbers.
+func SeriesName(prefix string) string {
+	base, _ := splitSeries(prefix)
+	return base
+}
+
+// SerialNumber writes serial number n of the series prefix in full.
+func SerialNumber(prefix string, n int64) string {
+	_, high := splitSeries(prefix)
+	return wideNumber(high, n)
+}
+
+// Serial numbers wider than wideDigits digits (a Puro legacy serial has 30) are kept exact by
+// splitting them: the digits above the last wideDigits join the series, after wideMark, and the
+// last wideDigits are the number within it. Two ranges overlap only within one series, so the
+// exclusion constraint on (series, range) still refuses every overlap; a range must lie within
+// one such series (its two ends agree above their last wideDigits digits).
+const (
+	wideDigits = 15
+	wideMark   = "#"
+	// maxSerialWidth is the most digits a serial number may have.
+	maxSerialWidth = 38
+)
+
+// splitSeries splits a series into the registry's own series and the high digits of its wide
+// serial numbers ("" when they fit).
+func splitSeries(prefix string) (base, high string) {
+	if i := strings.LastIndex(prefix, wideMark); i >= 0 {
+		return prefix[:i], prefix[i+1:]
+	}
+	return prefix, ""
+}
+
+// wideNumber writes the number whose high digits are high and whose last wideDigits are n.
+func wideNumber(high string, n int64) string {
+	if high == "" {
+		return strconv.FormatInt(n, 10)
+	}
+	return fmt.Sprintf("%s%0*d", high, wideDigits, n)
+}
+
+// splitWide reads the two ends of a range of series prefix, as digit strings of any width up
+// to maxSerialWidth, into the series they belong to and their numbers within it.
+func splitWide(prefix, first, last, form string) (string, int64, int64, error) {
+	var highs [2]string
+	var nums [2]int64
+	for i, d := range []string{first, last} {
+		d = strings.TrimLeft(d, "0")
+		if len(d) > maxSerialWidth {
+			return "", 0, 0, fmt.Errorf("has a serial number of %d digits (at most %d)%s", len(d), maxSerialWidth, form)
+		}
+		if len(d) > wideDigits {
+			highs[i], d = d[:len(d)-wideDigits], d[len(d)-wideDigits:]
+		}
+		if d == "" {
+			d = "0"
+		}
+		n, err := strconv.ParseInt(d, 10, 64)
+		if err != nil {
+			return "", 0, 0, fmt.Errorf("has a serial number %q that is not a number%s", d, form)
+		}
+		nums[i] = n
+	}
+	if highs[0] != highs[1] {
+		if len(highs[0]) < len(highs[1]) || (len(highs[0]) == len(highs[1]) && highs[0] < highs[1]) {
+			return "", 0, 0, fmt.Errorf("spans more than one block of 10^%d serials (serial numbers wider than %d digits are kept exact by the block they lie in): record it as one range per block, the first ending at %s", wideDigits, wideDigits, wideNumber(highs[0], 999_999_999_999_999))
+		}
+		return "", 0, 0, errors.New("ends before it starts; the range is FIRST-LAST with FIRST <= LAST, both included")
+	}
+	if highs[0] != "" {
+		prefix += wideMark + highs[0]
+	}
+	return prefix, nums[0], nums[1], nil
+}
 
 // Piece returns the part first..last of r's series, labelled as the registry writes it: r's
 // own label when the piece is the whole of r, else r's registry form rebuilt for the piece when
@@ -41,22 +125,29 @@ func (r SerialRange) Piece(first, last int64) SerialRange {
 		return p
 	}
 	p.Label = p.String()
+	base, high := splitSeries(r.Prefix)
+	f, t := wideNumber(high, first), wideNumber(high, last)
 	var l string
 	switch {
 	case genericSerialRE.MatchString(r.Label):
 	case carSerialRE.MatchString(r.Label):
-		l = fmt.Sprintf("%s-%d to %d", r.Prefix, first, last)
+		l = fmt.Sprintf("%s-%s to %s", base, f, t)
 	case verraSerialRE.MatchString(r.Label):
 	case gsSerialRE.MatchString(r.Label):
-		l = fmt.Sprintf("%s-%d-%d", r.Prefix, first, last)
+		l = fmt.Sprintf("%s-%s-%s", base, f, t)
 	case puroSerialRE.MatchString(r.Label):
-		l = fmt.Sprintf("%s_%d-%d", r.Prefix, first, last)
+		l = fmt.Sprintf("%s_%s-%s", base, f, t)
+	case puroLegacyRE.MatchString(r.Label):
+		l = f + " - " + t
+		if !strings.Contains(r.Label, " - ") && strings.Contains(r.Label, "-") {
+			l = f + "-" + t
+		}
 	case kyotoRangeRE.MatchString(r.Label):
-		if f := strings.Split(r.Prefix, "-"); len(f) == 6 {
-			serial := func(n int64) string {
-				return fmt.Sprintf("%s-%s-%d-%s-%s-%s-%s", f[0], f[1], n, f[2], f[3], f[4], f[5])
+		if g := strings.Split(base, "-"); len(g) == 6 {
+			serial := func(n string) string {
+				return fmt.Sprintf("%s-%s-%s-%s-%s-%s-%s", g[0], g[1], n, g[2], g[3], g[4], g[5])
 			}
-			l = serial(first) + " - " + serial(last)
+			l = serial(f) + " - " + serial(t)
 		}
 	}
 	if l != "" {
@@ -75,9 +166,9 @@ func (r SerialRange) Contains(o SerialRange) bool {
 var (
 	// The generic form; its prefix may hold a '+' so that a Puro series ("..._CORC100+_...")
 	// written in the generic form reads back.
-	genericSerialRE = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._/+-]{0,199}):([0-9]{1,15})-([0-9]{1,15})$`)
+	genericSerialRE = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._/+-]{0,199}):([0-9]{1,40})-([0-9]{1,40})$`)
 	// Climate Action Reserve: "CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000"
-	carSerialRE = regexp.MustCompile(`^(CAR-[A-Za-z0-9-]+?)-([0-9]{1,15}) to ([0-9]{1,15})$`)
+	carSerialRE = regexp.MustCompile(`^(CAR-[A-Za-z0-9-]+?)-([0-9]{1,40}) to ([0-9]{1,40})$`)
 	// Verra: "19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1"
 	verraSerialRE = regexp.MustCompile(`^([0-9]{1,12})-([0-9]{1,15})-([0-9]{1,15})-((?:VCS|CCB)-[A-Za-z0-9-]+)$`)
 	// Gold Standard: "GS1-1-KE-GS11603-16-2025-30256-110-5463", the series (registry, unit
@@ -93,7 +184,7 @@ var (
 	// 12-digit sequence), to refuse them in their own words.
 	puroSerialRE = regexp.MustCompile(`^(PURO_[A-Za-z0-9+-]+(?:_[A-Za-z0-9+-]+)*)_([0-9]+)-([0-9]+)$`)
 	puroLooksRE  = regexp.MustCompile(`^(?i)PURO_`)
-	puroLegacyRE = regexp.MustCompile(`^[0-9]{30}(?:\s*-\s*[0-9]{30})?$`)
+	puroLegacyRE = regexp.MustCompile(`^([0-9]{30})(?:\s*-\s*([0-9]{30}))?$`)
 	// A Kyoto-style unit serial, as Gold Standard writes credits carried over from another
 	// registry: "RW-5-1463953-2-2-0-7014" is party RW, unit type 5, serial 1463953, then the
 	// original and applicable commitment periods, the LULUCF activity and the project.
@@ -102,14 +193,15 @@ var (
 	kyotoRangeRE = regexp.MustCompile(`^(\S+)\s+-\s+(\S+)$`)
 )
 
-// maxSerialDigits is the most digits a serial number may have (its range is kept in 64 bits).
-const maxSerialDigits = 15
-
 // goldStandardForm, puroForm, puroLegacy and carriedOverForm show the registry forms in messages.
+// puroLegacySeries is the series of Puro's legacy 30-digit serials, which carry no series of
+// their own (their GSRN, the first 18 digits, names the production facility).
+const puroLegacySeries = "PURO"
+
 const (
 	goldStandardForm = "Gold Standard's form SERIES-FIRST-LAST, such as GS1-1-KE-GS11603-16-2025-30256-110-5463 (the series GS1-1-KE-GS11603-16-2025-30256, then the first and the last serial, both included)"
 	puroForm         = "Puro's form SERIES_FIRST-LAST, such as PURO_PR_BIOCHAR_FI_FACILITY-1_2024_<issuance uuid>_1-100 (the series is everything before the final _FIRST-LAST, then the first and the last serial, both included)"
-	puroLegacy       = "a legacy Puro serial of 30 digits (an 18-digit GSRN and a 12-digit sequence), which does not fit the ledger's 64-bit serial numbers (at most 15 digits)"
+	puroLegacy       = "Puro's legacy form of 30-digit serials (an 18-digit GSRN and a 12-digit sequence), FIRST - LAST or one serial"
 	carriedOverForm  = "Gold Standard's form for carried-over credits, two whole serials FIRST - LAST such as RW-5-1459975-2-2-0-7014 - RW-5-1460107-2-2-0-7014 (the third field is the serial; every other field is the series and must agree)"
 )
 
@@ -121,8 +213,9 @@ const (
 // be empty or reversed. Label keeps the text exactly as written (less surrounding space).
 //
 // A carried-over range's series is its serials less the serial field ("RW-5-2-2-0-7014"): the
-// two serials must agree in every other field. Puro's legacy serials of 30 digits are refused:
-// a serial number here has at most 15 digits.
+// two serials must agree in every other field. Puro's legacy serials of 30 digits, one or
+// "FIRST - LAST", are of the series PURO. Numbers of up to 38 digits are kept exact (see
+// wideDigits).
 func ParseSerials(s string) (SerialRange, error) {
 	const field = "serials"
 	s = strings.TrimSpace(s)
@@ -133,7 +226,7 @@ func ParseSerials(s string) (SerialRange, error) {
 		return SerialRange{}, Invalid(field, s, "is too long (at most 300 characters)")
 	}
 	var r SerialRange
-	var first, last string
+	var first, last, form string
 	if m := genericSerialRE.FindStringSubmatch(s); m != nil {
 		r.Prefix, first, last = m[1], m[2], m[3]
 	} else if m := carSerialRE.FindStringSubmatch(s); m != nil {
@@ -143,45 +236,33 @@ func ParseSerials(s string) (SerialRange, error) {
 		// suffix, and the leading block number is kept only in the label.
 		r.Prefix, first, last = m[4], m[2], m[3]
 	} else if m := gsSerialRE.FindStringSubmatch(s); m != nil {
-		r.Prefix, first, last = m[1], m[2], m[3]
-		for _, n := range []string{first, last} {
-			if len(n) > maxSerialDigits {
-				return SerialRange{}, Invalid(field, s, fmt.Sprintf("has a serial number of %d digits (at most %d) in %s", len(n), maxSerialDigits, goldStandardForm))
-			}
-		}
+		r.Prefix, first, last, form = m[1], m[2], m[3], " in "+goldStandardForm
 	} else if gsLooksRE.MatchString(s) {
 		return SerialRange{}, Invalid(field, s, "is not a serial range in "+goldStandardForm)
 	} else if m := puroSerialRE.FindStringSubmatch(s); m != nil {
-		r.Prefix, first, last = m[1], m[2], m[3]
+		r.Prefix, first, last, form = m[1], m[2], m[3], " in "+puroForm
 		if len(r.Prefix) > 200 {
-			return SerialRange{}, Invalid(field, s, "has a series of more than 200 characters in "+puroForm)
-		}
-		for _, n := range []string{first, last} {
-			if len(n) == 30 {
-				return SerialRange{}, Invalid(field, s, "has a serial number of 30 digits, "+puroLegacy)
-			}
-			if len(n) > maxSerialDigits {
-				return SerialRange{}, Invalid(field, s, fmt.Sprintf("has a serial number of %d digits (at most %d) in %s", len(n), maxSerialDigits, puroForm))
-			}
+			return SerialRange{}, Invalid(field, s, "has a series of more than 200 characters"+form)
 		}
 	} else if puroLooksRE.MatchString(s) {
 		return SerialRange{}, Invalid(field, s, "is not a serial range in "+puroForm)
-	} else if puroLegacyRE.MatchString(s) {
-		return SerialRange{}, Invalid(field, s, "is "+puroLegacy+"; it cannot be recorded")
+	} else if m := puroLegacyRE.FindStringSubmatch(s); m != nil {
+		r.Prefix, first, last, form = puroLegacySeries, m[1], m[2], " in "+puroLegacy
+		if last == "" {
+			last = first
+		}
 	} else if m := kyotoRangeRE.FindStringSubmatch(s); m != nil && (kyotoSerialRE.MatchString(m[1]) || kyotoSerialRE.MatchString(m[2])) {
 		var err error
 		if r.Prefix, first, last, err = parseCarriedOver(m[1], m[2]); err != nil {
 			return SerialRange{}, Invalid(field, s, err.Error())
 		}
+		form = " in " + carriedOverForm
 	} else {
 		return SerialRange{}, Invalid(field, s, "is not a serial range: write PREFIX:FIRST-LAST (such as CAR-1-MX-1234-22-101-2024:1-5000), or the registry's own form")
 	}
 	var err error
-	if r.First, err = strconv.ParseInt(first, 10, 64); err != nil {
-		return SerialRange{}, Invalid(field, s, "has a first serial that is not a number")
-	}
-	if r.Last, err = strconv.ParseInt(last, 10, 64); err != nil {
-		return SerialRange{}, Invalid(field, s, "has a last serial that is not a number")
+	if r.Prefix, r.First, r.Last, err = splitWide(r.Prefix, first, last, form); err != nil {
+		return SerialRange{}, Invalid(field, s, err.Error())
 	}
 	if r.First < 0 || r.Last < r.First {
 		return SerialRange{}, Invalid(field, s, "ends before it starts; the range is FIRST-LAST with FIRST <= LAST, both included")
@@ -204,11 +285,6 @@ func parseCarriedOver(a, b string) (prefix, first, last string, err error) {
 	series := func(m []string) string { return strings.Join([]string{m[1], m[2], m[4], m[5], m[6], m[7]}, "-") }
 	if series(ma) != series(mb) {
 		return "", "", "", fmt.Errorf("joins serials of two series (%s and %s, the serial field left out): write %s", series(ma), series(mb), carriedOverForm)
-	}
-	for _, n := range []string{ma[3], mb[3]} {
-		if len(n) > maxSerialDigits {
-			return "", "", "", fmt.Errorf("has a serial number of %d digits (at most %d) in %s", len(n), maxSerialDigits, carriedOverForm)
-		}
 	}
 	return series(ma), ma[3], mb[3], nil
 }
@@ -251,8 +327,8 @@ func CheckSerialsFree(blocks []SerialBlock, r SerialRange) error {
 	}
 	b := blocks[0]
 	return &FieldError{Field: "serials", Value: r.Label, Kind: ErrConflict, Rule: fmt.Sprintf(
-		"overlap serials %s:%d-%d already delivered under contract %s (now %s, entry %s); a serial is delivered once",
-		r.Prefix, b.First, b.Last, b.Contract, b.State, b.Entry)}
+		"overlap serials %s already delivered under contract %s (now %s, entry %s); a serial is delivered once",
+		FormatSerials(r.Prefix, b.First, b.Last), b.Contract, b.State, b.Entry)}
 }
 
 // FindSerialBlock returns the block that holds all of r under contract in state, among
@@ -271,9 +347,9 @@ func FindSerialBlock(blocks []SerialBlock, contract string, r SerialRange, state
 		case b.Contract != contract:
 			why = "belong (in part) to contract " + b.Contract
 		case b.State == SerialRetired:
-			why = fmt.Sprintf("are (in part) already retired (serials %d-%d, entry %s); a retired serial is never retired again", b.First, b.Last, b.Entry)
+			why = fmt.Sprintf("are (in part) already retired (serials %s-%s, entry %s); a retired serial is never retired again", SerialNumber(r.Prefix, b.First), SerialNumber(r.Prefix, b.Last), b.Entry)
 		case b.State != state:
-			why = fmt.Sprintf("are (in part) %s (serials %d-%d)", b.State, b.First, b.Last)
+			why = fmt.Sprintf("are (in part) %s (serials %s-%s)", b.State, SerialNumber(r.Prefix, b.First), SerialNumber(r.Prefix, b.Last))
 		default:
 			why = "are only partly held as " + string(state) + " under contract " + contract
 		}

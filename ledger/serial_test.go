@@ -79,7 +79,11 @@ func TestParseSerialsRejects(t *testing.T) {
 		{"X 1-2", "is not a serial range"},
 		{"-X:1-2", "is not a serial range"},
 		{"X:1 - 2", "is not a serial range"},
-		{"X:1234567890123456-1234567890123457", "is not a serial range"}, // 16 digits
+		{"X:" + strings.Repeat("9", 41) + "-" + strings.Repeat("9", 41), "is not a serial range"}, // 41 digits
+		{"X:" + strings.Repeat("9", 39) + "-" + strings.Repeat("9", 39), "has a serial number of 39 digits (at most 38)"},
+		{"X:999999999999999-1000000000000000", "spans more than one block of 10^15 serials (serial numbers wider than 15 digits are kept exact by the block they lie in): record it as one range per block, the first ending at 999999999999999"},
+		{"X:1234567890123456-1234567890123455", "ends before it starts"},
+		{"X:2000000000000000-1999999999999999", "ends before it starts"},
 		{"CAR-1-US-1335-31-983-KS-2025-9205-1 - 5000", "is not a serial range"},
 		{"CAR-1-US-1335-31-983-KS-2025-9205-1 to", "is not a serial range"},
 		{"19385-941467007-941467431-GS-VER-1", "is not a serial range"},
@@ -377,13 +381,13 @@ func TestParseGoldStandardSerialsRejects(t *testing.T) {
 		{"GS1-1-KE-GS11603-16-2025-30256-110 - 5463", gsRule},
 		{"GS1-1-KE-GS11603-16-2025-30256--110-5463", gsRule},
 		{"gs1-1-ke-gs11603-16-2025-30256-110-5463", gsRule},
-		{"GS1-1-KE-GS11603-16-2025-30256-1-1234567890123456", "has a serial number of 16 digits (at most 15) in Gold Standard's form"},
+		{"GS1-1-KE-GS11603-16-2025-30256-1-1234567890123456", "spans more than one block of 10^15 serials"},
 		{"RW-5-1467609-2-2-0-7014 - RW-5-1463953-2-2-0-7014", "ends before it starts"},
 		{"RW-5-1463953-2-2-0-7014 - RW-5-1467609-2-2-0-7015", "joins serials of two series (RW-5-2-2-0-7014 and RW-5-2-2-0-7015, the serial field left out)"},
 		{"RW-5-1463953-2-2-0-7014 - UG-5-1467609-2-2-0-7014", "joins serials of two series"},
 		{"RW-5-1463953-2-2-0-7014 - 1467609", `has a last serial "1467609" that is not a whole serial, in Gold Standard's form for carried-over credits`},
 		{"RW-5-1463953 - RW-5-1467609-2-2-0-7014", `has a first serial "RW-5-1463953" that is not a whole serial`},
-		{"RW-5-1463953-2-2-0-7014 - RW-5-12345678901234567-2-2-0-7014", "has a serial number of 17 digits (at most 15)"},
+		{"RW-5-1463953-2-2-0-7014 - RW-5-12345678901234567-2-2-0-7014", "spans more than one block of 10^15 serials"},
 		{"RW-5-1463953-2-2-0-7014-RW-5-1467609-2-2-0-7014", "is not a serial range: write PREFIX:FIRST-LAST"},
 		{"RW-5-1463953-2-2-0-7014", "is not a serial range: write PREFIX:FIRST-LAST"}, // one serial, no range
 	}
@@ -583,11 +587,10 @@ func TestParsePuroSerialsRejects(t *testing.T) {
 	legacyLast := "643002406000000001" + "000000000100"
 	tests := []struct{ in, rule string }{
 		{puroSeries + "_100-1", "ends before it starts; the range is FIRST-LAST with FIRST <= LAST, both included"},
-		{puroSeries + "_1-1234567890123456", "has a serial number of 16 digits (at most 15) in Puro's form"},
-		{puroSeries + "_" + legacy + "-" + legacyLast, "has a serial number of 30 digits, a legacy Puro serial of 30 digits (an 18-digit GSRN and a 12-digit sequence), which does not fit the ledger's 64-bit serial numbers (at most 15 digits)"},
-		{legacy + "-" + legacyLast, "is a legacy Puro serial of 30 digits (an 18-digit GSRN and a 12-digit sequence), which does not fit the ledger's 64-bit serial numbers (at most 15 digits)"},
-		{legacy + " - " + legacyLast, "at most 15 digits"},
-		{legacy, "is a legacy Puro serial of 30 digits"},
+		{puroSeries + "_1-1234567890123456", "spans more than one block of 10^15 serials"},
+		{puroSeries + "_1-" + strings.Repeat("1", 39), "has a serial number of 39 digits (at most 38) in Puro's form"},
+		{legacyLast + " - " + legacy, "ends before it starts"},
+		{"643002406000000999999999999999 - 643002406000001000000000000000", "spans more than one block of 10^15 serials"},
 		{puroSeries + "_1", puroRule},            // one number: no last serial
 		{puroSeries + "_1-", puroRule},           // no last serial
 		{puroSeries + "-1-100", puroRule},        // no '_' before the range
@@ -613,5 +616,73 @@ func TestParsePuroSerialsRejects(t *testing.T) {
 				t.Errorf("ParseSerials(%q) on error: got %+v, want the zero range", tt.in, got)
 			}
 		})
+	}
+}
+
+// TestParseWideSerials: serial numbers wider than 15 digits (Puro's legacy 30-digit serials
+// among them) are kept exact: the digits above the last 15 join the series, so a range's
+// generic form, its pieces and its label give back every digit, and two ranges of different
+// high digits never share a series.
+func TestParseWideSerials(t *testing.T) {
+	legacy := "643002406000000001" + "000000000001" // an 18-digit GSRN, a 12-digit sequence
+	legacyLast := "643002406000000001" + "000000000100"
+	tests := []struct {
+		in            string
+		prefix        string
+		first, last   int64
+		count         int64
+		generic, half string // String(), and the label of the piece first..first+count/2-1
+	}{
+		{legacy + " - " + legacyLast, "PURO#643002406000000", 1_000_000_000_001, 1_000_000_000_100, 100,
+			"PURO:" + legacy + "-" + legacyLast, legacy + " - 643002406000000001000000000050"},
+		{legacy + "-" + legacyLast, "PURO#643002406000000", 1_000_000_000_001, 1_000_000_000_100, 100,
+			"PURO:" + legacy + "-" + legacyLast, legacy + "-643002406000000001000000000050"},
+		{legacy, "PURO#643002406000000", 1_000_000_000_001, 1_000_000_000_001, 1, "PURO:" + legacy + "-" + legacy, ""},
+		{puroSeries + "_" + legacy + "-" + legacyLast, puroSeries + "#643002406000000", 1_000_000_000_001, 1_000_000_000_100, 100,
+			puroSeries + ":" + legacy + "-" + legacyLast, puroSeries + "_" + legacy + "-643002406000000001000000000050"},
+		{"X:12345678901234567890123456789012345678-12345678901234567890123456789012345679", "X#12345678901234567890123", 456789012345678, 456789012345679, 2,
+			"X:12345678901234567890123456789012345678-12345678901234567890123456789012345679", "X:12345678901234567890123456789012345678-12345678901234567890123456789012345678"},
+		{"X:0001000000000000001-1000000000000010", "X#1", 1, 10, 10, "X:1000000000000001-1000000000000010", "X:1000000000000001-1000000000000005"},
+		{"CAR-1-US-1-2024-1000000000000001 to 1000000000000010", "CAR-1-US-1-2024#1", 1, 10, 10,
+			"CAR-1-US-1-2024:1000000000000001-1000000000000010", "CAR-1-US-1-2024-1000000000000001 to 1000000000000005"},
+		{"GS1-1-KE-GS11603-16-2025-30256-1000000000000001-1000000000000010", "GS1-1-KE-GS11603-16-2025-30256#1", 1, 10, 10,
+			"GS1-1-KE-GS11603-16-2025-30256:1000000000000001-1000000000000010", "GS1-1-KE-GS11603-16-2025-30256-1000000000000001-1000000000000005"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			r, err := ParseSerials(tt.in)
+			if err != nil {
+				t.Fatalf("ParseSerials(%q): %v", tt.in, err)
+			}
+			want := SerialRange{Prefix: tt.prefix, First: tt.first, Last: tt.last, Label: tt.in}
+			if diff := cmp.Diff(want, r); diff != "" {
+				t.Errorf("ParseSerials(%q) (-want +got):\n%s", tt.in, diff)
+			}
+			if r.Count() != tt.count {
+				t.Errorf("Count: got %d, want %d", r.Count(), tt.count)
+			}
+			if got := r.String(); got != tt.generic {
+				t.Errorf("String: got %q, want %q", got, tt.generic)
+			}
+			back, err := ParseSerials(r.String())
+			if err != nil || back.Prefix != r.Prefix || back.First != r.First || back.Last != r.Last {
+				t.Errorf("ParseSerials(String()=%q): got %+v, %v, want the same range", r.String(), back, err)
+			}
+			if tt.half != "" {
+				if got := r.Piece(r.First, r.First+tt.count/2-1).Label; got != tt.half {
+					t.Errorf("Piece label: got %q, want %q", got, tt.half)
+				}
+			}
+		})
+	}
+	// The same sequence number under two GSRNs is two serials; two blocks of 10^15 are two series.
+	a, _ := ParseSerials(legacy)
+	b, _ := ParseSerials("643002406000000002000000000001")
+	if a.Prefix == b.Prefix && a.First == b.First {
+		t.Errorf("serials of two GSRNs read as one: %+v", a)
+	}
+	c, _ := ParseSerials("643002406000001001000000000001")
+	if a.Prefix == c.Prefix {
+		t.Errorf("two blocks of 10^15 share the series %q", a.Prefix)
 	}
 }

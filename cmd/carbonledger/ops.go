@@ -315,7 +315,7 @@ func cmdSerials(ctx context.Context, a *app, args []string) error {
 	// ledger compares them.
 	fmt.Fprintln(tw, "CONTRACT\tREGISTRY\tSERIALS\tRANGE\tTONNES\tSTATE\tENTRY")
 	for _, b := range bs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s:%d-%d\t%s\t%s\t%s\n", b.Contract, b.Registry, b.Label, b.Prefix, b.First, b.Last, b.Tonnes, b.State, b.Entry)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Contract, b.Registry, b.Label, ledger.FormatSerials(b.Prefix, b.First, b.Last), b.Tonnes, b.State, b.Entry)
 	}
 	return tw.Flush()
 }

@@ -176,7 +176,7 @@ func compareRetirement(it *Item) {
 	var dates, bens, purposes, without []string
 	for _, l := range retired {
 		if l.Retirement == nil {
-			without = append(without, fmt.Sprintf("%d-%d", max(l.First, a), min(l.Last, b)))
+			without = append(without, span(rec.Serials.Prefix, max(l.First, a), min(l.Last, b)))
 			continue
 		}
 		dates = distinct(dates, ledger.FormatDate(l.Date))

@@ -451,8 +451,8 @@ func (l *layout) record(line int, row []string, width int, cols map[string]int) 
 		return rec
 	}
 	if rec.HasSerials() && rec.Serials.Count() != rec.Count {
-		rec.Problem = fmt.Sprintf("the quantity %d disagrees with its serial range %d-%d, which holds %d serials (both ends included)",
-			rec.Count, rec.Serials.First, rec.Serials.Last, rec.Serials.Count())
+		rec.Problem = fmt.Sprintf("the quantity %d disagrees with its serial range %s, which holds %d serials (both ends included)",
+			rec.Count, span(rec.Serials.Prefix, rec.Serials.First, rec.Serials.Last), rec.Serials.Count())
 	}
 	return rec
 }
@@ -636,6 +636,7 @@ func parseSerials(k Kind, s string) (ledger.SerialRange, error) {
 // carProjectVintage reads the project and vintage out of a Reserve serial series:
 // "CAR-1-US-1335-31-983-KS-2025-9205" is project CAR1335, vintage 2025.
 func carProjectVintage(prefix string) (project, vintage string, ok bool) {
+	prefix, _, _ = strings.Cut(prefix, "#") // the high digits of wide serials, if any
 	f := strings.Split(prefix, "-")
 	if len(f) < 6 || f[0] != "CAR" {
 		return "", "", false
@@ -645,6 +646,11 @@ func carProjectVintage(prefix string) (project, vintage string, ok bool) {
 		return "", "", false
 	}
 	return "CAR" + project, vintage, true
+}
+
+// span writes the serials first..last of series prefix as FIRST-LAST, each number in full.
+func span(prefix string, first, last int64) string {
+	return ledger.SerialNumber(prefix, first) + "-" + ledger.SerialNumber(prefix, last)
 }
 
 func allDigits(s string) bool {

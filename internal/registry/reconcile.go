@@ -58,7 +58,7 @@ func (l LedgerRange) Where() string {
 	if l.Unserialized() {
 		return "entry " + l.Entry
 	}
-	return fmt.Sprintf("%s:%d-%d", l.Prefix, l.First, l.Last)
+	return ledger.FormatSerials(l.Prefix, l.First, l.Last)
 }
 
 // String is "CONTRACT PREFIX:FIRST-LAST state", or "CONTRACT KIND ENTRY Q t state" for an
@@ -67,7 +67,7 @@ func (l LedgerRange) String() string {
 	if l.Unserialized() {
 		return fmt.Sprintf("%s %s %s %s t %s", l.Contract, l.Kind, l.Entry, trimT(l.Quantity), l.State)
 	}
-	return fmt.Sprintf("%s %s:%d-%d %s", l.Contract, l.Prefix, l.First, l.Last, l.State)
+	return fmt.Sprintf("%s %s %s", l.Contract, ledger.FormatSerials(l.Prefix, l.First, l.Last), l.State)
 }
 
 // Class is how a row or a ledger block reconciles.
@@ -404,12 +404,13 @@ func classifyRow(it *Item, knownSeries bool) {
 			return
 		}
 		if knownSeries {
-			it.Detail = fmt.Sprintf("the ledger holds other serials of series %s, none of %d-%d", rec.Serials.Prefix, a, b)
+			it.Detail = fmt.Sprintf("the ledger holds other serials of series %s, none of %s", ledger.SeriesName(rec.Serials.Prefix), span(rec.Serials.Prefix, a, b))
 		} else {
-			it.Detail = "the ledger holds no serial of series " + rec.Serials.Prefix
+			it.Detail = "the ledger holds no serial of series " + ledger.SeriesName(rec.Serials.Prefix)
 		}
 		return
 	}
+	p := rec.Serials.Prefix
 	var inside int64
 	var gaps [][2]int64
 	var beyond, differ, retiredHere []string
@@ -418,7 +419,7 @@ func classifyRow(it *Item, knownSeries bool) {
 		lo, hi := max(l.First, a), min(l.Last, b)
 		inside += hi - lo + 1
 		if l.First < a || l.Last > b {
-			beyond = append(beyond, fmt.Sprintf("ledger block %d-%d (contract %s, %s) extends beyond the row's %d-%d", l.First, l.Last, l.Contract, l.State, a, b))
+			beyond = append(beyond, fmt.Sprintf("ledger block %s (contract %s, %s) extends beyond the row's %s", span(p, l.First, l.Last), l.Contract, l.State, span(p, a, b)))
 		}
 		if l.First > next {
 			gaps = append(gaps, [2]int64{next, l.First - 1})
@@ -426,10 +427,10 @@ func classifyRow(it *Item, knownSeries bool) {
 		next = max(next, l.Last+1)
 		if !rec.agrees(l.State) {
 			if rec.Status == StatusCancelled && l.State == StateRetired {
-				retiredHere = append(retiredHere, fmt.Sprintf("contract %s, entry %s, serials %d-%d", l.Contract, l.Entry, lo, hi))
+				retiredHere = append(retiredHere, fmt.Sprintf("contract %s, entry %s, serials %s", l.Contract, l.Entry, span(p, lo, hi)))
 				continue
 			}
-			differ = append(differ, fmt.Sprintf("%d-%d %s (contract %s, entry %s)", lo, hi, l.State, l.Contract, l.Entry))
+			differ = append(differ, fmt.Sprintf("%s %s (contract %s, entry %s)", span(p, lo, hi), l.State, l.Contract, l.Entry))
 		}
 	}
 	if next <= b {
@@ -447,7 +448,7 @@ func classifyRow(it *Item, knownSeries bool) {
 				g = append(g, fmt.Sprintf("and %d more", len(gaps)-3))
 				break
 			}
-			g = append(g, fmt.Sprintf("%d-%d", x[0], x[1]))
+			g = append(g, span(p, x[0], x[1]))
 		}
 		why = append(why, fmt.Sprintf("the ledger holds %d of the row's %d serials (missing %s)", inside, rec.Serials.Count(), strings.Join(g, ", ")))
 	}

@@ -512,7 +512,7 @@ func TestParseSerials(t *testing.T) {
 		}
 	}
 	for _, in := range []string{"", "   ", "ABC", "ABC:10-5", "ABC:1-", "ABC:-1-5", ":1-5", "ABC:1-5-7", "ABC 1-5", "ABC:1.5-7",
-		"CAR-1-MX-9 to", "ABC:1234567890123456-1234567890123457", "ABC:a-b", strings.Repeat("A", 301) + ":1-2"} {
+		"CAR-1-MX-9 to", "ABC:999999999999999-1000000000000000", "ABC:a-b", strings.Repeat("A", 301) + ":1-2"} {
 		_, err := ledger.ParseSerials(in)
 		if !errors.Is(err, ledger.ErrInvalid) {
 			t.Errorf("ParseSerials(%q) = %v, want ErrInvalid", in, err)

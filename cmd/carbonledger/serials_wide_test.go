@@ -1,0 +1,76 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/carbonledger/carbonledger/internal/pgtest"
+)
+
+// TestWideSerials records Puro's legacy 30-digit serials, which do not fit 64 bits: they are
+// kept to the digit, an overlapping range is refused by the database's exclusion constraint
+// whatever the form it is written in, the same sequence under another GSRN is other serials,
+// and a partial retirement leaves a block shown back in the registry's form with every digit.
+func TestWideSerials(t *testing.T) {
+	url := pgtest.URL(t)
+	path := filepath.Join(t.TempDir(), "puro.json")
+	js := `{"code": "WIDE", "buyer": "Acme Buyer", "supplier": "Biochar Oy", "project": "Biochar Oy",
+	  "method": "biochar", "country": "FI", "region": "Uusimaa", "registry": "puro", "standard": "Puro Biochar 2023",
+	  "term_start": "2025-01-01", "term_end": "2026-12-31", "signed_on": "2024-12-01", "tonnes": "10000",
+	  "delivery_mode": "transfer"}`
+	if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recOK(t, url, "contract", "add", "-f", path)
+	const (
+		gsrn  = "643002406000000001" // an 18-digit GSRN, then a 12-digit sequence
+		first = gsrn + "000000000001"
+		last  = gsrn + "000000000100"
+	)
+	recDeliver(t, url, "WIDE", first+" - "+last, "100")
+	// the same sequence numbers under another GSRN are other serials
+	other := "643002406000000002"
+	recDeliver(t, url, "WIDE", other+"000000000001 - "+other+"000000000100", "100")
+
+	// an overlap, in either form, is refused, and the message gives the numbers in full
+	for _, s := range []string{gsrn + "000000000100 - " + gsrn + "000000000150", "PURO:" + gsrn + "000000000050-" + gsrn + "000000000050"} {
+		tonnes := "51"
+		if strings.HasPrefix(s, "PURO:") {
+			tonnes = "1"
+		}
+		code, _, errOut := recRun(t, url, "deliver", "--contract", "WIDE", "--tonnes", tonnes, "--date", "2025-10-02", "--serials", s)
+		if code == 0 || !strings.Contains(errOut, "overlap serials PURO:"+first+"-"+last+" already delivered under contract WIDE") {
+			t.Errorf("delivering %s again: exit %d, stderr %q; want it refused as already delivered, in full", s, code, errOut)
+		}
+	}
+	// a range of 10^15 + 1 serials crossing a block boundary is refused by name
+	code, _, errOut := recRun(t, url, "deliver", "--contract", "WIDE", "--tonnes", "2", "--date", "2025-10-02", "--serials",
+		"643002406000000999999999999999 - 643002406000001000000000000000")
+	if code == 0 || !strings.Contains(errOut, "spans more than one block of 10^15 serials") {
+		t.Errorf("a range across a block boundary: exit %d, stderr %q", code, errOut)
+	}
+
+	// retire the first 40: the rest is shown back in Puro's legacy form, digit for digit
+	recRetireAs(t, url, "WIDE", first+" - "+gsrn+"000000000040", "40", "2025-11-01", "Acme Buyer", "Voluntary")
+	out := recOK(t, url, "serials", "WIDE")
+	for _, want := range []string{
+		first + " - " + gsrn + "000000000040",
+		gsrn + "000000000041 - " + last,
+		"PURO:" + gsrn + "000000000041-" + last,
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serials WIDE: want %q in\n%s", want, out)
+		}
+	}
+	// retiring a retired serial again is refused, naming the retired serials in full
+	code, _, errOut = recRun(t, url, "retire", "--contract", "WIDE", "--tonnes", "1", "--date", "2025-11-02", "--beneficiary", "Acme Buyer",
+		"--reason", "Voluntary", "--serials", gsrn+"000000000040")
+	if code == 0 || !strings.Contains(errOut, "already retired (serials "+first+"-"+gsrn+"000000000040") {
+		t.Errorf("retiring a retired serial: exit %d, stderr %q", code, errOut)
+	}
+	if code, out, errOut := recRun(t, url, "audit"); code != 0 {
+		t.Errorf("audit: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
