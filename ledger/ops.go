@@ -200,7 +200,7 @@ func BuildDeliver(c *Contract, schedule []ScheduleLine, pos Position, r DeliverR
 		if c.Registry == "" {
 			return Entry{}, Invalid("serials", r.Serials.Label, "cannot be recorded: contract "+c.Code+" names no registry")
 		}
-		if err := r.Serials.RequireCount(r.Tonnes); err != nil {
+		if err := r.Serials.RequireCountIn(c.Registry, r.Tonnes); err != nil {
 			return Entry{}, err
 		}
 		md["serials"] = r.Serials.String()
@@ -282,7 +282,7 @@ func BuildRetire(c *Contract, pos Position, r RetireRequest) (Entry, error) {
 			pos.Holding, c.Code, pos.Delivered, pos.Retired, pos.Reversed))
 	}
 	if r.Serials != nil {
-		if err := r.Serials.RequireCount(r.Tonnes); err != nil {
+		if err := r.Serials.RequireCountIn(c.Registry, r.Tonnes); err != nil {
 			return Entry{}, err
 		}
 		md["serials"] = r.Serials.String()
@@ -369,7 +369,7 @@ func BuildReverse(c *Contract, pos Position, r ReverseRequest) (Entry, error) {
 			return Entry{}, Insufficient("tonnes", r.Tonnes.String(), fmt.Sprintf("is more than the %s t held under %s; a reversal of retired credits is made good from the registry buffer (--remedy buffer)", pos.Holding, c.Code))
 		}
 		if r.Serials != nil {
-			if err := r.Serials.RequireCount(r.Tonnes); err != nil {
+			if err := r.Serials.RequireCountIn(c.Registry, r.Tonnes); err != nil {
 				return Entry{}, err
 			}
 			md["serials"] = r.Serials.String()

@@ -20,11 +20,37 @@ type SerialRange struct {
 	Label string `json:"label,omitempty"`
 }
 
-// Count is the number of serials (tonnes) in the range.
+// Count is the number of serials in the range.
 func (r SerialRange) Count() int64 { return r.Last - r.First + 1 }
 
-// Tonnes is the range's quantity in tonnes.
+// Tonnes is the range's quantity in tonnes where one serial is one tonne.
 func (r SerialRange) Tonnes() Tonnes { return TonnesFromKg(r.Count() * 1000) }
+
+// TonnesIn is the range's quantity in tonnes under registry (a registry code), whose serials
+// are of SerialUnitKg(registry) each.
+func (r SerialRange) TonnesIn(registry string) Tonnes { return SerialTonnes(registry, r.Count()) }
+
+// SerialUnitKg is how many kilograms one serial number stands for under registry (a registry
+// code): 1 for Isometric, which issues and retires credits to the kilogram, 1000 (a tonne)
+// for every other registry. The database's serial_unit_tonnes says the same (a test holds the
+// two equal).
+func SerialUnitKg(registry string) int64 {
+	if registry == "isometric" {
+		return 1
+	}
+	return 1000
+}
+
+// SerialTonnes is the quantity of n serials of registry.
+func SerialTonnes(registry string, n int64) Tonnes { return TonnesFromKg(n * SerialUnitKg(registry)) }
+
+// serialUnitWords says what one serial is under registry, for messages.
+func serialUnitWords(registry string) string {
+	if SerialUnitKg(registry) == 1 {
+		return "one serial is one kilogram under " + registry
+	}
+	return "one serial is one tonne"
+}
 
 // String is the generic PREFIX:FIRST-LAST form, with the serial numbers whole however wide.
 func (r SerialRange) String() string { return FormatSerials(r.Prefix, r.First, r.Last) }
@@ -289,10 +315,20 @@ func parseCarriedOver(a, b string) (prefix, first, last string, err error) {
 	return series(ma), ma[3], mb[3], nil
 }
 
-// RequireCount checks that a serial range holds exactly the given tonnes.
+// RequireCount checks that a serial range holds exactly the given tonnes, one serial a tonne
+// or, for a registry counting kilograms (Isometric), a kilogram: it is the check made before
+// the contract, and so its registry, is known.
 func (r SerialRange) RequireCount(t Tonnes) error {
-	if !r.Tonnes().Equal(t) {
-		return Invalid("serials", r.Label, fmt.Sprintf("holds %d serials (both ends included) but the tonnes are %s; one serial is one tonne", r.Count(), t))
+	if !r.Tonnes().Equal(t) && !r.TonnesIn("isometric").Equal(t) {
+		return Invalid("serials", r.Label, fmt.Sprintf("holds %d serials (both ends included) but the tonnes are %s; one serial is one tonne (one kilogram under Isometric)", r.Count(), t))
+	}
+	return nil
+}
+
+// RequireCountIn checks that a serial range holds exactly the given tonnes under registry.
+func (r SerialRange) RequireCountIn(registry string, t Tonnes) error {
+	if !r.TonnesIn(registry).Equal(t) {
+		return Invalid("serials", r.Label, fmt.Sprintf("holds %d serials (both ends included) but the tonnes are %s; %s", r.Count(), t, serialUnitWords(registry)))
 	}
 	return nil
 }

@@ -338,6 +338,14 @@ BEGIN
      WHERE a.book_id = p_book);
 END $$;
 
+-- What one serial number stands for under a registry, in tonnes: a kilogram under Isometric,
+-- which counts credits to the kilogram, a tonne elsewhere (ledger.SerialUnitKg; a test holds
+-- the two equal).
+CREATE OR REPLACE FUNCTION serial_unit_tonnes(p_registry text) RETURNS numeric
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE WHEN p_registry = 'isometric' THEN 0.001 ELSE 1 END::numeric
+$$;
+
 -- A contract as the domain sees it: its book's head, its terms, its schedule in force, its
 -- position by account kind and entry kind (from flows_monthly, which the posting trigger
 -- keeps equal to the postings), the tonnes of serials it holds as delivered, and the date of
@@ -368,7 +376,7 @@ BEGIN
                             'amount', p.amount::text)), '[]')
                        FROM (SELECT account_kind, kind, sum(amount) AS amount FROM flows_monthly
                               WHERE book_id = b.id GROUP BY 1, 2) p),
-        'serialized', (SELECT coalesce(sum(upper(serials) - lower(serials)), 0)::text FROM serial_blocks
+        'serialized', (SELECT coalesce(sum((upper(serials) - lower(serials)) * serial_unit_tonnes(registry)), 0)::text FROM serial_blocks
                         WHERE contract_id = c.id AND state = 'delivered'),
         'terminated', (SELECT min(e.effective_on) FROM entries e
                         WHERE e.book_id = b.id AND e.kind = 'cancel' AND e.metadata->>'terminate' = 'true'

@@ -1,12 +1,15 @@
 package main
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/carbonledger/carbonledger/internal/pgtest"
+	"github.com/carbonledger/carbonledger/ledger"
 )
 
 // TestWideSerials records Puro's legacy 30-digit serials, which do not fit 64 bits: they are
@@ -72,5 +75,57 @@ func TestWideSerials(t *testing.T) {
 	}
 	if code, out, errOut := recRun(t, url, "audit"); code != 0 {
 		t.Errorf("audit: exit %d\n%s\n%s", code, out, errOut)
+	}
+}
+
+// TestKilogramSerials: under Isometric one serial is one kilogram, so 19 serials are 0.019 t;
+// under every other registry one is a tonne. The check names the unit, the serials listing and
+// the holding count kilograms, the audit is clean, and the database's serial_unit_tonnes
+// agrees with the domain's for every registry.
+func TestKilogramSerials(t *testing.T) {
+	url := pgtest.URL(t)
+	path := filepath.Join(t.TempDir(), "iso.json")
+	js := `{"code": "ISO", "buyer": "Acme Buyer", "supplier": "Rock Co", "project": "Enhanced weathering",
+	  "method": "enhanced_weathering", "country": "US", "region": "Georgia", "registry": "isometric", "standard": "Isometric EW v1",
+	  "term_start": "2025-01-01", "term_end": "2026-12-31", "signed_on": "2024-12-01", "tonnes": "100",
+	  "delivery_mode": "transfer"}`
+	if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recOK(t, url, "contract", "add", "-f", path)
+	code, _, errOut := recRun(t, url, "deliver", "--contract", "ISO", "--tonnes", "19", "--date", "2025-10-01", "--serials", "ISO-PRJ-1:1-19")
+	if code == 0 || !strings.Contains(errOut, "holds 19 serials (both ends included) but the tonnes are 19.000; one serial is one kilogram under isometric") {
+		t.Errorf("19 t for 19 kg serials: exit %d, stderr %q", code, errOut)
+	}
+	recDeliver(t, url, "ISO", "ISO-PRJ-1:1-19000", "19")
+	recRetireAs(t, url, "ISO", "ISO-PRJ-1:1-19", "0.019", "2025-11-01", "Acme Buyer", "Voluntary")
+	out := recOK(t, url, "serials", "ISO")
+	for _, want := range []string{"ISO-PRJ-1:1-19 ", "0.019", "ISO-PRJ-1:20-19000", "18.981"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("serials ISO: want %q in\n%s", want, out)
+		}
+	}
+	// the holding's serialized part is 18.981 t: retiring 0.001 t more without serials is refused
+	code, _, errOut = recRun(t, url, "retire", "--contract", "ISO", "--tonnes", "0.001", "--date", "2025-11-02", "--beneficiary", "Acme Buyer", "--reason", "Voluntary")
+	if code == 0 || !strings.Contains(errOut, "18.981") {
+		t.Errorf("retiring serialized kilograms without serials: exit %d, stderr %q", code, errOut)
+	}
+	if code, out, errOut := recRun(t, url, "audit"); code != 0 {
+		t.Errorf("audit: exit %d\n%s\n%s", code, out, errOut)
+	}
+
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, reg := range ledger.RegistryCodes() {
+		var got string
+		if err := db.QueryRow(`SELECT (1000 * serial_unit_tonnes($1))::bigint::text`, reg).Scan(&got); err != nil {
+			t.Fatal(err)
+		}
+		if want := strconv.FormatInt(ledger.SerialUnitKg(reg), 10); got != want {
+			t.Errorf("registry %s: serial_unit_tonnes is %s kg, the domain's unit %s kg", reg, got, want)
+		}
 	}
 }

@@ -50,7 +50,7 @@ func (l LedgerRange) Tonnes() ledger.Tonnes {
 	if l.Unserialized() {
 		return l.Quantity
 	}
-	return ledger.TonnesFromKg(l.Count() * 1000)
+	return ledger.SerialTonnes(l.Registry, l.Count())
 }
 
 // Where is "PREFIX:FIRST-LAST", or "entry ENTRY" for an entry recorded without serials.
@@ -436,7 +436,9 @@ func classifyRow(it *Item, knownSeries bool) {
 	if next <= b {
 		gaps = append(gaps, [2]int64{next, b})
 	}
-	it.LedgerTonnes = ledger.TonnesFromKg(inside * 1000)
+	if len(it.Ledger) > 0 {
+		it.LedgerTonnes = ledger.SerialTonnes(it.Ledger[0].Registry, inside)
+	}
 	var why []string
 	if rec.Problem != "" {
 		why = append(why, rec.Problem)

@@ -316,7 +316,7 @@ func auditContracts(ctx context.Context, tx *sqlx.Tx) (map[int64]*ledger.AuditCo
 		Tonnes     ledger.Tonnes `db:"tonnes"`
 	}
 	if err := tx.SelectContext(ctx, &held, `
-		SELECT contract_id, sum(upper(serials) - lower(serials)) AS tonnes FROM serial_blocks WHERE state = 'delivered' GROUP BY 1`); err != nil {
+		SELECT contract_id, sum((upper(serials) - lower(serials)) * serial_unit_tonnes(registry)) AS tonnes FROM serial_blocks WHERE state = 'delivered' GROUP BY 1`); err != nil {
 		return nil, err
 	}
 	byID := map[int64]*ledger.AuditContract{}

@@ -886,7 +886,7 @@ func (s *Store) SerialBlocks(ctx context.Context, code string) ([]SerialBlock, e
 	out := make([]SerialBlock, len(rows))
 	for i, r := range rows {
 		b := r.SerialBlock
-		b.Tonnes = ledger.TonnesFromKg((b.Last - b.First + 1) * 1000)
+		b.Tonnes = ledger.SerialTonnes(b.Registry, b.Last-b.First+1)
 		ev := ledger.SerialRange{Prefix: b.Prefix, First: b.First, Last: b.Last}
 		if r.EvLabel.Valid {
 			ev = ledger.SerialRange{Prefix: b.Prefix, First: r.EvFirst.Int64, Last: r.EvLast.Int64, Label: r.EvLabel.String}
