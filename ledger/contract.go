@@ -119,7 +119,10 @@ type ScheduleLine struct {
 // as the registry writes them in its exports ("CAR1335", "1340", "GS11603"); empty when not
 // named. reconcile then compares only these projects' rows of an export. In the canonical
 // terms JSON only when not empty, so the terms digest of a contract naming none is what it
-// was before the field existed.
+// was before the field existed. RegistryAccounts are, the same way, the registry accounts
+// (account holders, as the registry's exports name them: the Reserve's Account Holder,
+// Isometric's owner) the contract's credits are held and retired in; reconcile then compares
+// only rows of those accounts, where a row names its account.
 type Contract struct {
 	Code                  string
 	Buyer                 string
@@ -130,6 +133,7 @@ type Contract struct {
 	Region                string
 	Registry              string   // a registry code, "" when not public
 	RegistryProjects      []string // the registry's project ids (see above)
+	RegistryAccounts      []string // the registry accounts (see above)
 	Standard              string
 	Durability            Durability
 	TermStart             time.Time
@@ -157,6 +161,7 @@ type contractJSON struct {
 	Region                string             `json:"region"`
 	Registry              string             `json:"registry"`
 	RegistryProjects      []string           `json:"registry_projects"`
+	RegistryAccounts      []string           `json:"registry_accounts"`
 	Standard              string             `json:"standard"`
 	DurabilityYears       Durability         `json:"durability_years"`
 	TermStart             *string            `json:"term_start"`
@@ -214,7 +219,7 @@ func jsonError(err error) error {
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return Invalid(strings.Trim(f, `"`), "", "is not a contract field (the fields are code, buyer, supplier, project, method, country, region, registry, registry_projects, standard, durability_years, term_start, term_end, signed_on, tonnes, price_per_tonne, currency, delivery_mode, over_delivery_tolerance, schedule, notes)")
+		return Invalid(strings.Trim(f, `"`), "", "is not a contract field (the fields are code, buyer, supplier, project, method, country, region, registry, registry_projects, registry_accounts, standard, durability_years, term_start, term_end, signed_on, tonnes, price_per_tonne, currency, delivery_mode, over_delivery_tolerance, schedule, notes)")
 	}
 	if errors.Is(err, io.EOF) {
 		return Invalid("contract", "", "is empty; give a JSON object")
@@ -285,6 +290,9 @@ func (j contractJSON) contract() (Contract, error) {
 	c.Registry = reg
 	for _, p := range j.RegistryProjects {
 		c.RegistryProjects = append(c.RegistryProjects, strings.TrimSpace(p))
+	}
+	for _, a := range j.RegistryAccounts {
+		c.RegistryAccounts = append(c.RegistryAccounts, strings.TrimSpace(a))
 	}
 	c.Durability = j.DurabilityYears
 	for _, d := range []struct {
@@ -419,7 +427,10 @@ func (c *Contract) Validate() error {
 	if c.Buyer == "" || c.Supplier == "" || c.Project == "" {
 		return Invalid("buyer", "", "buyer, supplier and project are required")
 	}
-	if err := checkRegistryProjects(c.Registry, c.RegistryProjects); err != nil {
+	if err := checkRegistryList("registry_projects", "project", "give the registry's project id as its exports write it (such as CAR1335, 1340 or GS11603)", c.Registry, c.RegistryProjects); err != nil {
+		return err
+	}
+	if err := checkRegistryList("registry_accounts", "account", "give the account holder as the registry's exports name it (such as the Reserve's Account Holder or Isometric's owner)", c.Registry, c.RegistryAccounts); err != nil {
 		return err
 	}
 	if !slices.Contains(Methods, c.Method) {
@@ -458,37 +469,38 @@ func (c *Contract) Validate() error {
 	return c.checkSchedule(c.Tonnes, c.Schedule)
 }
 
-// MaxRegistryProjects is how many registry projects a contract may name.
+// MaxRegistryProjects is how many registry projects (and how many registry accounts) a
+// contract may name.
 const MaxRegistryProjects = 100
 
-// checkRegistryProjects checks a contract's registry project ids: each a non-empty single line
-// of at most 100 characters without surrounding spaces, none twice (without regard to case),
-// and only on a contract that names its registry.
-func checkRegistryProjects(registry string, ps []string) error {
+// checkRegistryList checks a contract's registry project ids or accounts (list, each a what):
+// each a non-empty single line of at most 100 characters without surrounding spaces, none
+// twice (without regard to case), and only on a contract that names its registry.
+func checkRegistryList(list, what, hint, registry string, ps []string) error {
 	if len(ps) == 0 {
 		return nil
 	}
 	if registry == "" {
-		return Invalid("registry_projects", strings.Join(ps, ", "), "names registry projects, but the contract names no registry; give the registry too")
+		return Invalid(list, strings.Join(ps, ", "), "names registry "+what+"s, but the contract names no registry; give the registry too")
 	}
 	if len(ps) > MaxRegistryProjects {
-		return Invalid("registry_projects", strconv.Itoa(len(ps)), fmt.Sprintf("names more than %d projects", MaxRegistryProjects))
+		return Invalid(list, strconv.Itoa(len(ps)), fmt.Sprintf("names more than %d %ss", MaxRegistryProjects, what))
 	}
 	seen := map[string]int{}
 	for i, p := range ps {
-		field := fmt.Sprintf("registry_projects[%d]", i)
+		field := fmt.Sprintf("%s[%d]", list, i)
 		if strings.TrimSpace(p) == "" {
-			return Invalid(field, p, "is empty; give the registry's project id as its exports write it (such as CAR1335, 1340 or GS11603)")
+			return Invalid(field, p, "is empty; "+hint)
 		}
 		if p != strings.TrimSpace(p) || strings.ContainsAny(p, "\r\n\t") {
-			return Invalid(field, p, "has surrounding spaces or a line break; give the project id alone")
+			return Invalid(field, p, "has surrounding spaces or a line break; give the "+what+" alone")
 		}
 		if err := checkText(field, p, 100); err != nil {
 			return err
 		}
 		k := strings.ToUpper(p)
 		if j, dup := seen[k]; dup {
-			return Invalid(field, p, fmt.Sprintf("is registry_projects[%d] again; name each project once", j))
+			return Invalid(field, p, fmt.Sprintf("is %s[%d] again; name each %s once", list, j, what))
 		}
 		seen[k] = i
 	}
@@ -691,6 +703,7 @@ func (c Contract) MarshalJSON() ([]byte, error) {
 		Region                string       `json:"region"`
 		Registry              string       `json:"registry"`
 		RegistryProjects      []string     `json:"registry_projects,omitempty"`
+		RegistryAccounts      []string     `json:"registry_accounts,omitempty"`
 		Standard              string       `json:"standard"`
 		DurabilityYears       Durability   `json:"durability_years"`
 		TermStart             string       `json:"term_start"`
@@ -703,7 +716,7 @@ func (c Contract) MarshalJSON() ([]byte, error) {
 		OverDeliveryTolerance Tonnes       `json:"over_delivery_tolerance"`
 		Schedule              []line       `json:"schedule"`
 		Notes                 string       `json:"notes,omitempty"`
-	}{c.Code, c.Buyer, c.Supplier, c.Project, c.Method, c.Country, c.Region, c.Registry, c.RegistryProjects, c.Standard,
+	}{c.Code, c.Buyer, c.Supplier, c.Project, c.Method, c.Country, c.Region, c.Registry, c.RegistryProjects, c.RegistryAccounts, c.Standard,
 		c.Durability, FormatDate(c.TermStart), FormatDate(c.TermEnd), FormatDate(c.SignedOn), c.Tonnes, price,
 		c.Currency, c.DeliveryMode, c.OverDeliveryTolerance, sched, c.Notes})
 }

@@ -919,6 +919,7 @@ func TestContractRegistryProjectsKeepOldDigests(t *testing.T) {
 		{"minimal", contractFile(t, nil), "859e519fa8a3a068984d1dfae63faa87581356c5aeba72c6222eb46eb52a1034"},
 		{"minimal, an empty list", contractFile(t, map[string]any{"registry_projects": []string{}}), "859e519fa8a3a068984d1dfae63faa87581356c5aeba72c6222eb46eb52a1034"},
 		{"minimal, null", contractFile(t, map[string]any{"registry_projects": nil}), "859e519fa8a3a068984d1dfae63faa87581356c5aeba72c6222eb46eb52a1034"},
+		{"minimal, no accounts", contractFile(t, map[string]any{"registry_accounts": []string{}}), "859e519fa8a3a068984d1dfae63faa87581356c5aeba72c6222eb46eb52a1034"},
 	} {
 		c, err := ParseContractJSON(strings.NewReader(tt.js))
 		if err != nil {
@@ -928,8 +929,8 @@ func TestContractRegistryProjectsKeepOldDigests(t *testing.T) {
 			t.Errorf("%s: TermsDigest %s, want %s (the digest before registry_projects existed)", tt.name, got, tt.want)
 		}
 		b, _ := json.Marshal(c)
-		if strings.Contains(string(b), "registry_projects") {
-			t.Errorf("%s: canonical terms %s name registry_projects", tt.name, b)
+		if strings.Contains(string(b), "registry_projects") || strings.Contains(string(b), "registry_accounts") {
+			t.Errorf("%s: canonical terms %s name registry_projects or registry_accounts", tt.name, b)
 		}
 	}
 
@@ -953,6 +954,13 @@ func TestContractRegistryProjectsKeepOldDigests(t *testing.T) {
 	if unnamed.TermsDigest() == named.TermsDigest() {
 		t.Error("naming registry projects does not change the terms digest")
 	}
+	withAccounts, err := ParseContractJSON(strings.NewReader(contractFile(t, map[string]any{"registry": "car", "registry_projects": []string{"CAR1335", "CAR1480"}, "registry_accounts": []string{" Maple Leaf Foods"}})))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := json.Marshal(withAccounts); !strings.Contains(string(b), `"registry_accounts":["Maple Leaf Foods"]`) || withAccounts.TermsDigest() == named.TermsDigest() {
+		t.Errorf("canonical terms %s do not carry the accounts, or the digest does not change with them", b)
+	}
 
 	for _, tt := range []struct {
 		change map[string]any
@@ -963,6 +971,9 @@ func TestContractRegistryProjectsKeepOldDigests(t *testing.T) {
 		{map[string]any{"registry": "car", "registry_projects": []string{"CAR1335", "car1335"}}, "registry_projects[1]"},
 		{map[string]any{"registry": "car", "registry_projects": []string{strings.Repeat("9", 101)}}, "registry_projects[0]"},
 		{map[string]any{"registry": "car", "registry_projects": "CAR1335"}, "registry_projects"},
+		{map[string]any{"registry_accounts": []string{"Maple Leaf Foods"}}, "registry_accounts"}, // no registry
+		{map[string]any{"registry": "car", "registry_accounts": []string{"Maple Leaf Foods", "maple leaf foods"}}, "registry_accounts[1]"},
+		{map[string]any{"registry": "car", "registry_accounts": []string{"A\nB"}}, "registry_accounts[0]"},
 	} {
 		_, err := ParseContractJSON(strings.NewReader(contractFile(t, tt.change)))
 		if err == nil || fieldOf(err) != tt.field {

@@ -360,7 +360,7 @@ BEGIN
         'book', jsonb_build_object('id', b.id, 'code', b.code, 'head_seq', b.head_seq, 'head_hash', encode(b.head_hash, 'hex')),
         'contract', jsonb_build_object('id', c.id, 'book_id', c.book_id, 'code', c.code, 'buyer', c.buyer,
             'supplier', c.supplier, 'project', c.project, 'method', c.method, 'country', c.country, 'region', c.region,
-            'registry', c.registry, 'registry_projects', to_jsonb(c.registry_projects),
+            'registry', c.registry, 'registry_projects', to_jsonb(c.registry_projects), 'registry_accounts', to_jsonb(c.registry_accounts),
             'standard', c.standard, 'durability_years', c.durability_years,
             'durability_at_least', c.durability_at_least, 'term_start', c.term_start, 'term_end', c.term_end,
             'signed_on', c.signed_on, 'tonnes', c.tonnes::text, 'price_per_tonne', c.price_per_tonne::text,

@@ -61,15 +61,19 @@ Every row is reported with its line number and its class:
   issuance_summary a row without serials (CAR issuances), checked by project and vintage: the
                    ledger may hold no more of a project's vintage than was issued
   unreadable       a row that could not be read, with the reason
-  outside          a row of another project, or dated outside --from/--to (see below); not
-                   compared, not a discrepancy
+  outside          a row of another project or account, or dated outside --from/--to (see
+                   below); not compared, not a discrepancy
 
 Which rows are compared: when the ledger's contracts of the export's registry name their
 registry projects (registry_projects in the contract file), only those projects' rows, so a
 whole-registry export of a clean ledger exits 0; a row of another project whose serials the
 ledger holds is still compared. --project P (repeatable) compares exactly the projects given
 instead, as the export's project column writes them (CAR1335, Verra's 1340, Gold Standard's
-11603 or GS11603; case and the registry's letters do not matter). --from and --to
+11603 or GS11603; case and the registry's letters do not matter). In the same way, when the
+contracts name their registry accounts (registry_accounts), only rows of those accounts are
+compared where a row names the account its credits were retired from (the Reserve's Account
+Holder, Isometric's owner name or id; a row naming none is compared), and --account A
+(repeatable) compares exactly the accounts given. --from and --to
 (YYYY-MM-DD, inclusive) compare only rows dated in that period (the retirement's or
 cancellation's date, else the issuance's) and report only ledger blocks dated in it. An
 unreadable row is always compared. The text report counts the rows outside and does not
@@ -79,10 +83,12 @@ Exit codes: 0 nothing disagrees (every serial row matched, no ledger block unacc
 unreadable row); 1 discrepancies or unreadable rows, or the file could not be read; 2 usage error.`
 
 func cmdReconcile(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("reconcile", "reconcile [--registry car|verra|gold-standard|isometric] FILE [--project P]... [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format text|json|csv] [--output FILE] [--db URL]")
+	fs := a.newFlags("reconcile", "reconcile [--registry car|verra|gold-standard|isometric] FILE [--project P]... [--account A]... [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format text|json|csv] [--output FILE] [--db URL]")
 	reg := fs.String("registry", "", "the registry that published FILE: car|verra|gold-standard|isometric (default: told by the file's header)")
 	var projects multiFlag
 	fs.Var(&projects, "project", "compare only this registry project's rows, as the export writes its id (repeatable; default: the projects the ledger's contracts name, else every project)")
+	var accounts multiFlag
+	fs.Var(&accounts, "account", "compare only rows of this registry account, as the export names its holder (the Reserve's Account Holder, Isometric's owner name or id); rows naming no account are compared (repeatable; default: the accounts the ledger's contracts name, else every account)")
 	from := fs.String("from", "", "compare only rows dated on or after this day (YYYY-MM-DD)")
 	to := fs.String("to", "", "compare only rows dated on or before this day (YYYY-MM-DD)")
 	format := formatFlag(fs, "text", "text", "json", "csv")
@@ -120,6 +126,16 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 			return usagef("--project %q is given twice", p)
 		}
 		scope.Projects = append(scope.Projects, p)
+	}
+	for _, acc := range accounts {
+		acc = strings.TrimSpace(acc)
+		if acc == "" || strings.ContainsAny(acc, "\r\n") {
+			return usagef("--account %q: give one registry account per --account, as the export names its holder", acc)
+		}
+		if slices.ContainsFunc(scope.Accounts, func(q string) bool { return registry.AccountKey(q) == registry.AccountKey(acc) }) {
+			return usagef("--account %q is given twice", acc)
+		}
+		scope.Accounts = append(scope.Accounts, acc)
 	}
 	for _, d := range []struct {
 		flag, v string
@@ -177,9 +193,20 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 	}
 	named := map[string][]string{} // contract -> its registry projects
 	var namedAll []string
+	namedAccounts := map[string][]string{} // contract -> its registry accounts
+	var accountsAll []string
 	for _, st := range contracts {
 		c := st.Contract
-		if c.Registry != exp.Registry || len(c.RegistryProjects) == 0 {
+		if c.Registry != exp.Registry {
+			continue
+		}
+		namedAccounts[c.Code] = c.RegistryAccounts
+		for _, acc := range c.RegistryAccounts {
+			if !slices.ContainsFunc(accountsAll, func(q string) bool { return registry.AccountKey(q) == registry.AccountKey(acc) }) {
+				accountsAll = append(accountsAll, acc)
+			}
+		}
+		if len(c.RegistryProjects) == 0 {
 			continue
 		}
 		named[c.Code] = c.RegistryProjects
@@ -192,17 +219,20 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 	if len(scope.Projects) == 0 && len(namedAll) > 0 {
 		scope.Projects, scope.Named = namedAll, true
 	}
+	if len(scope.Accounts) == 0 && len(accountsAll) > 0 {
+		scope.Accounts, scope.AccountsNamed = accountsAll, true
+	}
 	ranges := make([]registry.LedgerRange, len(blocks))
 	for i, b := range blocks {
 		ranges[i] = registry.LedgerRange{Contract: b.Contract, Registry: b.Registry, Prefix: b.Prefix,
-			First: b.First, Last: b.Last, State: b.State, Entry: b.Entry, Date: b.Date, Projects: named[b.Contract]}
+			First: b.First, Last: b.Last, State: b.State, Entry: b.Entry, Date: b.Date, Projects: named[b.Contract], Accounts: namedAccounts[b.Contract]}
 		if b.State == registry.StateRetired {
 			ranges[i].Retirement = &registry.Retirement{Beneficiary: b.Beneficiary, Reason: b.Reason, Claim: b.Claim}
 		}
 	}
 	for _, e := range unserialized {
 		l := registry.LedgerRange{Contract: e.Contract, Registry: e.Registry, State: registry.StateDelivered, Entry: e.Entry,
-			Date: e.Date, Projects: named[e.Contract], Kind: e.Kind, Quantity: e.Tonnes, Vintage: e.Vintage, RegistryTx: e.RegistryTx}
+			Date: e.Date, Projects: named[e.Contract], Accounts: namedAccounts[e.Contract], Kind: e.Kind, Quantity: e.Tonnes, Vintage: e.Vintage, RegistryTx: e.RegistryTx}
 		if e.Retired {
 			l.State = registry.StateRetired
 			l.Retirement = &registry.Retirement{Beneficiary: e.Beneficiary, Reason: e.Reason, Claim: e.Claim}
@@ -408,7 +438,10 @@ type (
 	scopeJSON struct {
 		Projects []string `json:"projects,omitempty"`
 		// ProjectsFrom is "contracts" (named by the ledger's contracts) or "--project".
-		ProjectsFrom string `json:"projects_from,omitempty"`
+		ProjectsFrom string   `json:"projects_from,omitempty"`
+		Accounts     []string `json:"accounts,omitempty"`
+		// AccountsFrom is "contracts" (named by the ledger's contracts) or "--account".
+		AccountsFrom string `json:"accounts_from,omitempty"`
 		From         string `json:"from,omitempty"`
 		To           string `json:"to,omitempty"`
 		Description  string `json:"description"`
@@ -478,6 +511,12 @@ func (r reconcileReport) view() reconcileJSON {
 			v.Scope.ProjectsFrom = "--project"
 			if sc.Named {
 				v.Scope.ProjectsFrom = "contracts"
+			}
+		}
+		if len(sc.Accounts) > 0 {
+			v.Scope.Accounts, v.Scope.AccountsFrom = sc.Accounts, "--account"
+			if sc.AccountsNamed {
+				v.Scope.AccountsFrom = "contracts"
 			}
 		}
 	}

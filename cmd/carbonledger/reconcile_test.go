@@ -86,7 +86,11 @@ type recReport struct {
 	Rows         int    `json:"rows"`
 	Unreadable   int    `json:"unreadable"`
 	LedgerBlocks int    `json:"ledger_blocks"`
-	Totals       []struct {
+	Scope        *struct {
+		Accounts     []string `json:"accounts"`
+		AccountsFrom string   `json:"accounts_from"`
+	} `json:"scope"`
+	Totals []struct {
 		Class        string `json:"class"`
 		Rows         int    `json:"rows"`
 		Blocks       int    `json:"ledger_blocks"`
@@ -944,11 +948,22 @@ var recCAR1335 = [][5]string{
 // contract's registry_projects (nil: not named).
 func recProjectLedger(t *testing.T, projects []string) string {
 	t.Helper()
+	return recAccountLedger(t, projects, nil)
+}
+
+// recAccountLedger is recProjectLedger's ledger, its contract naming registry projects and
+// accounts (nil: none).
+func recAccountLedger(t *testing.T, projects, accounts []string) string {
+	t.Helper()
 	url := pgtest.URL(t)
 	named := ""
 	if projects != nil {
 		b, _ := json.Marshal(projects)
 		named = `"registry_projects": ` + string(b) + `,`
+	}
+	if accounts != nil {
+		b, _ := json.Marshal(accounts)
+		named += `"registry_accounts": ` + string(b) + `,`
 	}
 	path := filepath.Join(t.TempDir(), "c.json")
 	js := `{"code": "REC-PROJ", "buyer": "Acme Buyer", "supplier": "Coffeyville NAP2", "project": "Coffeyville NAP2",
@@ -1086,6 +1101,65 @@ func TestReconcileContractProjects(t *testing.T) {
 		{[]string{"--project", " "}, `--project "": give one registry project id per --project`},
 		{[]string{"--project", "CAR1335,CAR1480"}, `--project "CAR1335,CAR1480": give one registry project id per --project`},
 		{[]string{"--project", "CAR1335", "--project", "1335"}, `--project "1335" is given twice`},
+	} {
+		code, _, errOut := recRun(t, "postgres://127.0.0.1:1/never-used", append([]string{"reconcile", file}, tt.args...)...)
+		if code != 2 || !strings.Contains(errOut, tt.says) {
+			t.Errorf("reconcile %q: exit %d, stderr %q; want 2 saying %q", tt.args, code, errOut, tt.says)
+		}
+	}
+}
+
+// TestReconcileContractAccounts: a contract names the registry accounts its credits are
+// retired from (the Reserve's Account Holder). The whole Reserve retirements export: rows of
+// other accounts are outside, except one whose serials the ledger holds (its account is not
+// named); a row of a named account in another project is compared and in the registry only;
+// with the contract's project named too the export exits 0; --account narrows further.
+func TestReconcileContractAccounts(t *testing.T) {
+	file := recSample(t, "car-retirements.csv")
+	accounts := []string{"ACT Commodities BV", "Maple Leaf Foods"}
+
+	url := recAccountLedger(t, nil, accounts)
+	recOK(t, url, "audit") // the terms, accounts included, match the sealed digest
+	if out := recOK(t, url, "contract", "show", "REC-PROJ", "--format", "json"); !strings.Contains(out, `"registry_accounts": [`) || !strings.Contains(out, `"Maple Leaf Foods"`) {
+		t.Errorf("contract show does not show registry_accounts:\n%s", out)
+	}
+	code, js, errOut := recRun(t, url, "reconcile", file, "--format", "json")
+	r := recDecode(t, js)
+	if got, want := recTally(r), map[string]string{"matched": "6/0", "registry_only": "1/0", "outside": "93/0"}; code != 1 || !maps.Equal(got, want) {
+		t.Errorf("accounts named: exit %d, classes %v, stderr %q; want 1, %v", code, got, errOut, want)
+	}
+	classes := r.classes(t)
+	if classes[2] != "matched" || classes[54] != "registry_only" || classes[8] != "outside" {
+		t.Errorf("line 2 (another account, serials held) %s, line 54 (Maple Leaf Foods, CAR416) %s, line 8 %s; want matched, registry_only, outside",
+			classes[2], classes[54], classes[8])
+	}
+	for _, it := range r.Items {
+		if it.Line == 8 && !strings.Contains(it.Detail, "is not one of the ledger's accounts of this registry (ACT Commodities BV, Maple Leaf Foods)") {
+			t.Errorf("line 8: detail %q does not say why it is outside", it.Detail)
+		}
+	}
+	if r.Scope == nil || r.Scope.AccountsFrom != "contracts" || !slices.Equal(r.Scope.Accounts, accounts) {
+		t.Errorf("json scope: %+v", r.Scope)
+	}
+
+	// the contract's project named too: a clean ledger, the whole export exits 0
+	url = recAccountLedger(t, []string{"CAR1335"}, accounts)
+	code, out, errOut := recRun(t, url, "reconcile", file)
+	if code != 0 || !strings.Contains(out, "accounts ACT Commodities BV, Maple Leaf Foods (named by the ledger's contracts)") ||
+		!strings.Contains(out, "6 of 6 rows matched; 94 rows outside") {
+		t.Errorf("projects and accounts named: exit %d\n%s\n%s", code, out, errOut)
+	}
+	// --account replaces the contracts' accounts, in any case and spacing
+	r = recDecode(t, recOK(t, url, "reconcile", file, "--account", " maple  leaf foods", "--format", "json"))
+	if got, want := recTally(r), map[string]string{"matched": "2/0", "outside": "98/0"}; !maps.Equal(got, want) || !r.OK {
+		t.Errorf("--account maple leaf foods: ok %v, classes %v; want ok and %v", r.OK, got, want)
+	}
+	for _, tt := range []struct {
+		args []string
+		says string
+	}{
+		{[]string{"--account", " "}, `--account "": give one registry account per --account`},
+		{[]string{"--account", "ACT Commodities BV", "--account", "act commodities bv"}, `--account "act commodities bv" is given twice`},
 	} {
 		code, _, errOut := recRun(t, "postgres://127.0.0.1:1/never-used", append([]string{"reconcile", file}, tt.args...)...)
 		if code != 2 || !strings.Contains(errOut, tt.says) {

@@ -536,7 +536,7 @@ func (c *csvReader) next() (row, bool) {
 
 // contractJSON builds a contract's JSON from a contracts CSV record: each cell is the member
 // of its column, as a JSON string (the contract JSON's members are strings, tonnes and prices
-// and durability classes too), except the lists (schedule, registry_projects), each written as its JSON.
+// and durability classes too), except the lists (schedule, registry_projects, registry_accounts), each written as its JSON.
 func contractJSON(header, rec []string) ([]byte, error) {
 	m := make(map[string]json.RawMessage, len(header))
 	for i, h := range header {
@@ -555,7 +555,7 @@ func contractJSON(header, rec []string) ([]byte, error) {
 }
 
 // contractListMembers are the contract JSON's members that are not strings.
-var contractListMembers = map[string]bool{"schedule": true, "registry_projects": true}
+var contractListMembers = map[string]bool{"schedule": true, "registry_projects": true, "registry_accounts": true}
 
 // ndjsonReader reads one JSON object per line: an operation (it has "op"), a contract row of
 // an operations file ({"op": "contract", "terms": {...}, "key": ...}), or a contract.

@@ -29,10 +29,11 @@ const (
 	fBeneficiary = "beneficiary"
 	fReason      = "reason"
 	fDetails     = "details"
-	fID          = "id"      // the registry's own id of the row (Isometric)
-	fOwner       = "owner"   // the account whose credits were retired (Isometric's owner.name)
-	fCredits     = "credits" // Isometric's quantity in credits (tonnes, up to 3 decimals)
-	fKgs         = "kgs"     // Isometric's quantity in kilograms, which must be whole
+	fID          = "id"       // the registry's own id of the row (Isometric)
+	fOwner       = "owner"    // the account whose credits were retired (Isometric's owner.name, the Reserve's Account Holder)
+	fOwnerID     = "owner_id" // the registry's id of that account (Isometric's owner.id)
+	fCredits     = "credits"  // Isometric's quantity in credits (tonnes, up to 3 decimals)
+	fKgs         = "kgs"      // Isometric's quantity in kilograms, which must be whole
 )
 
 type column struct {
@@ -60,6 +61,7 @@ var layouts = []layout{
 		{fVintage, "Vintage", false},
 		{fProject, "Project ID", false},
 		{fBeneficiary, "Account Holder", false},
+		{fOwner, "Account Holder", false},
 		{fReason, "Retirement Reason", false},
 		{fDetails, "Retirement Reason Details", false},
 	}},
@@ -134,6 +136,7 @@ var layouts = []layout{
 		{fCredits, "credit_batch_size_total.credits", false},
 		{fBeneficiary, "beneficiary.name", false},
 		{fOwner, "owner.name", false},
+		{fOwnerID, "owner.id", false},
 		{fReason, "purposes", false},
 		{fDetails, "notes", false},
 	}},
@@ -397,7 +400,7 @@ func (l *layout) record(line int, row []string, width int, cols map[string]int) 
 	}
 
 	rec.Project, rec.Beneficiary, rec.Reason, rec.Details = get(fProject), get(fBeneficiary), get(fReason), get(fDetails)
-	rec.ID, rec.Owner = get(fID), get(fOwner)
+	rec.ID, rec.Owner, rec.OwnerID = get(fID), get(fOwner), get(fOwnerID)
 	rec.Vintage = get(fVintage)
 	if end := get(fVintageEnd); end != "" && end != rec.Vintage {
 		rec.Vintage += " to " + end

@@ -178,7 +178,7 @@ func TestParseRealRows(t *testing.T) {
 			Serials: ledger.SerialRange{Prefix: "CAR-1-US-1335-31-983-KS-2025-9205", First: 1, Last: 5000, Label: "CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000"},
 			Count:   5000, Quantity: ledger.MustTonnes("5000"), Status: StatusRetired, Date: ledger.Date(2025, 10, 27),
 			Beneficiary: "ClimeCo Corp MCK NAP2, LLC.", Reason: "On Behalf of Third Party", Details: "Retired on behalf of Kinaxis Inc. F2024 period",
-			Project: "CAR1335", Vintage: "2025"}},
+			Owner: "ClimeCo Corp MCK NAP2, LLC.", Project: "CAR1335", Vintage: "2025"}},
 		{"verra thousands separator", at(verra, 4), Record{Line: 4, Registry: "verra", Kind: VerraTransactions,
 			Serials: ledger.SerialRange{Prefix: "VCS-VCU-1310-VER-CN-13-3005-01012022-31102022-0", First: 941412555, Last: 941441125,
 				Label: "19381-941412555-941441125-VCS-VCU-1310-VER-CN-13-3005-01012022-31102022-0"},

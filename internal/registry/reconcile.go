@@ -28,6 +28,9 @@ type LedgerRange struct {
 	// for a Scope that narrows by project, and for matching rows without serials; empty when
 	// it names none.
 	Projects []string
+	// Accounts are the registry accounts the block's contract names (its registry_accounts),
+	// for a Scope that narrows by account; empty when it names none.
+	Accounts []string
 	// For a delivery or retirement recorded without serials (Prefix ""): Kind is the entry's
 	// kind (deliver, retire) and Quantity its quantity; State is retired when its credits went
 	// to the retired account (a retirement, or a delivery retired on delivery), else delivered.

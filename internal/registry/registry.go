@@ -242,8 +242,11 @@ type Record struct {
 	// retirement_id ret_..., or issuance id iss_...).
 	ID string `json:"id,omitempty"`
 	// Owner is the account holder whose credits a retirement retired, where the export names
-	// it apart from the beneficiary (Isometric's owner.name).
+	// it (Isometric's owner.name, the Reserve's Account Holder, which the Reserve also gives
+	// as the beneficiary), and OwnerID the registry's id of that account (Isometric's
+	// owner.id).
 	Owner   string `json:"owner,omitempty"`
+	OwnerID string `json:"owner_id,omitempty"`
 	Vintage string `json:"vintage"`
 	// Cancellation is why a cancelled row was cancelled, as far as Reason tells.
 	Cancellation CancelReason `json:"cancellation,omitempty"`

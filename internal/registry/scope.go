@@ -33,12 +33,44 @@ type Scope struct {
 	Projects []string
 	// Named says Projects are those the ledger's contracts of the registry name.
 	Named bool
+	// Accounts are the registry accounts compared: a row that names the account its credits
+	// were retired from (Record.Owner or OwnerID) is compared only when it is one of these,
+	// matched without regard to case or spaces; a row that names none is compared. Empty:
+	// every account.
+	Accounts []string
+	// AccountsNamed says Accounts are those the ledger's contracts of the registry name.
+	AccountsNamed bool
 	// From and To bound the rows' dates, both inclusive; the zero time leaves that end open.
 	From, To time.Time
 }
 
 // IsZero reports whether the scope narrows nothing.
-func (s Scope) IsZero() bool { return len(s.Projects) == 0 && s.From.IsZero() && s.To.IsZero() }
+func (s Scope) IsZero() bool {
+	return len(s.Projects) == 0 && len(s.Accounts) == 0 && s.From.IsZero() && s.To.IsZero()
+}
+
+// AccountKey is the form in which registry accounts are compared: upper case, spaces
+// collapsed.
+func AccountKey(a string) string { return strings.ToUpper(strings.Join(strings.Fields(a), " ")) }
+
+func (s Scope) hasAccount(a string) bool {
+	k := AccountKey(a)
+	return slices.ContainsFunc(s.Accounts, func(q string) bool { return AccountKey(q) == k })
+}
+
+// rowAccount is the account a row names, as the export writes it, and whether it is one of
+// the scope's (by its name or its id); "" when the row names none.
+func (s Scope) rowAccount(rec *Record) (string, bool) {
+	switch {
+	case rec.Owner == "" && rec.OwnerID == "":
+		return "", true
+	case rec.Owner != "" && s.hasAccount(rec.Owner), rec.OwnerID != "" && s.hasAccount(rec.OwnerID):
+		return "", true
+	case rec.Owner != "":
+		return rec.Owner, false
+	}
+	return rec.OwnerID, false
+}
 
 // projectPrefixes are the letters registries put before a project's number in one place and
 // not in another (Gold Standard's GSID column is "11603", its serials and site "GS11603").
@@ -97,6 +129,13 @@ func (s Scope) String() string {
 		}
 		parts = append(parts, fmt.Sprintf("%s %s (%s)", plural(len(s.Projects), "project", "projects"), strings.Join(s.Projects, ", "), src))
 	}
+	if len(s.Accounts) > 0 {
+		src := "given with --account"
+		if s.AccountsNamed {
+			src = "named by the ledger's contracts"
+		}
+		parts = append(parts, fmt.Sprintf("%s %s (%s)", plural(len(s.Accounts), "account", "accounts"), strings.Join(s.Accounts, ", "), src))
+	}
 	if s.hasPeriod() {
 		parts = append(parts, "rows "+s.Period())
 	}
@@ -119,6 +158,9 @@ func (s Scope) rowOutside(it Item) string {
 	if s.hasPeriod() && !rec.Date.IsZero() && !s.inPeriod(rec.Date) {
 		return fmt.Sprintf("dated %s, outside the period compared (%s)", ledger.FormatDate(rec.Date), s.Period())
 	}
+	if why := s.rowAccountOutside(it); why != "" {
+		return why
+	}
 	if len(s.Projects) == 0 || s.hasProject(rec.Project) {
 		return ""
 	}
@@ -135,10 +177,28 @@ func (s Scope) rowOutside(it Item) string {
 	return fmt.Sprintf("%s is not one of the projects given with --project (%s)", what, strings.Join(s.Projects, ", "))
 }
 
+// rowAccountOutside says why a row is outside the scope's accounts, or "".
+func (s Scope) rowAccountOutside(it Item) string {
+	if len(s.Accounts) == 0 {
+		return ""
+	}
+	acc, ok := s.rowAccount(it.Record)
+	if ok || (s.AccountsNamed && len(it.Ledger) > 0) {
+		return "" // the ledger holds its serials: compared whatever its account
+	}
+	if s.AccountsNamed {
+		return fmt.Sprintf("account %s is not one of the ledger's accounts of this registry (%s)", acc, strings.Join(s.Accounts, ", "))
+	}
+	return fmt.Sprintf("account %s is not one of the accounts given with --account (%s)", acc, strings.Join(s.Accounts, ", "))
+}
+
 // blockOutside says why a ledger block no compared row overlaps is outside the scope, or "".
 func (s Scope) blockOutside(l LedgerRange) string {
 	if s.hasPeriod() && !s.inPeriod(l.Date) {
 		return fmt.Sprintf("%s on %s, outside the period compared (%s)", l.State, ledger.FormatDate(l.Date), s.Period())
+	}
+	if len(s.Accounts) > 0 && !s.AccountsNamed && len(l.Accounts) > 0 && !slices.ContainsFunc(l.Accounts, s.hasAccount) {
+		return fmt.Sprintf("contract %s names accounts %s, none of those given with --account (%s)", l.Contract, strings.Join(l.Accounts, ", "), strings.Join(s.Accounts, ", "))
 	}
 	if len(s.Projects) == 0 || s.Named {
 		return ""

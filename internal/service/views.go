@@ -26,6 +26,7 @@ type ContractJSON struct {
 	Region                string              `json:"region"`
 	Registry              string              `json:"registry"`
 	RegistryProjects      []string            `json:"registry_projects,omitempty"` // only when the contract names any
+	RegistryAccounts      []string            `json:"registry_accounts,omitempty"` // only when the contract names any
 	Standard              string              `json:"standard"`
 	DurabilityYears       ledger.Durability   `json:"durability_years"`
 	TermStart             string              `json:"term_start"`
@@ -68,7 +69,7 @@ type ScheduleJSON struct {
 func ContractView(st ledger.ContractState) ContractJSON {
 	c, p := st.Contract, st.Position
 	v := ContractJSON{Code: c.Code, Buyer: c.Buyer, Supplier: c.Supplier, Project: c.Project, Method: c.Method,
-		Country: c.Country, Region: c.Region, Registry: c.Registry, RegistryProjects: c.RegistryProjects, Standard: c.Standard, DurabilityYears: c.Durability,
+		Country: c.Country, Region: c.Region, Registry: c.Registry, RegistryProjects: c.RegistryProjects, RegistryAccounts: c.RegistryAccounts, Standard: c.Standard, DurabilityYears: c.Durability,
 		TermStart: ledger.FormatDate(c.TermStart), TermEnd: ledger.FormatDate(c.TermEnd), SignedOn: ledger.FormatDate(c.SignedOn),
 		Tonnes: c.Tonnes, Currency: c.Currency, DeliveryMode: c.DeliveryMode, OverDeliveryTolerance: c.OverDeliveryTolerance,
 		Notes: c.Notes, ScheduleVersion: st.ScheduleVersion, Status: st.Status(), TerminatedOn: ledger.FormatDate(p.TerminatedOn),

@@ -125,12 +125,12 @@ func insertContract(ctx context.Context, tx *sqlx.Tx, c ledger.Contract, terms [
 	err := tx.GetContext(ctx, &contractID, `
 		INSERT INTO contracts (code, book_id, buyer, supplier, project, method, country, region, registry, standard,
 		    durability_years, durability_at_least, term_start, term_end, signed_on, tonnes, price_per_tonne, currency,
-		    delivery_mode, over_delivery_tolerance, notes, terms, registry_projects)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23)
+		    delivery_mode, over_delivery_tolerance, notes, terms, registry_projects, registry_accounts)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $23, $24)
 		RETURNING id`,
 		c.Code, bookID, c.Buyer, c.Supplier, c.Project, string(c.Method), c.Country, c.Region, c.Registry, c.Standard,
 		dur, c.Durability.AtLeast, c.TermStart, c.TermEnd, c.SignedOn, c.Tonnes.String(), price, c.Currency,
-		string(c.DeliveryMode), c.OverDeliveryTolerance.String(), c.Notes, string(terms), pq.StringArray(nonNilList(c.RegistryProjects)))
+		string(c.DeliveryMode), c.OverDeliveryTolerance.String(), c.Notes, string(terms), pq.StringArray(nonNilList(c.RegistryProjects)), pq.StringArray(nonNilList(c.RegistryAccounts)))
 	return contractID, err
 }
 
@@ -181,6 +181,7 @@ type contractRow struct {
 	OverDeliveryTolerance ledger.Tonnes  `db:"over_delivery_tolerance"`
 	Notes                 string         `db:"notes"`
 	RegistryProjects      pq.StringArray `db:"registry_projects"`
+	RegistryAccounts      pq.StringArray `db:"registry_accounts"`
 }
 
 // nonNilList is s, or an empty list for nil (a text[] NOT NULL column's empty value).
@@ -193,7 +194,7 @@ func nonNilList(s []string) []string {
 
 const contractCols = `id, book_id, code, buyer, supplier, project, method, country, region, registry, standard,
 	durability_years, durability_at_least, term_start, term_end, signed_on, tonnes, price_per_tonne::text AS price_per_tonne,
-	currency, delivery_mode, over_delivery_tolerance, notes, registry_projects`
+	currency, delivery_mode, over_delivery_tolerance, notes, registry_projects, registry_accounts`
 
 func (r contractRow) contract() ledger.Contract {
 	c := ledger.Contract{Code: r.Code, Buyer: r.Buyer, Supplier: r.Supplier, Project: r.Project, Method: ledger.Method(r.Method),
@@ -203,6 +204,9 @@ func (r contractRow) contract() ledger.Contract {
 		Currency: r.Currency, DeliveryMode: ledger.DeliveryMode(r.DeliveryMode), OverDeliveryTolerance: r.OverDeliveryTolerance, Notes: r.Notes}
 	if len(r.RegistryProjects) > 0 {
 		c.RegistryProjects = []string(r.RegistryProjects)
+	}
+	if len(r.RegistryAccounts) > 0 {
+		c.RegistryAccounts = []string(r.RegistryAccounts)
 	}
 	if r.PricePerTonne.Valid {
 		p := decimal.RequireFromString(r.PricePerTonne.String)
@@ -385,6 +389,7 @@ type opState struct {
 		OverDeliveryTolerance ledger.Tonnes `json:"over_delivery_tolerance"`
 		Notes                 string        `json:"notes"`
 		RegistryProjects      []string      `json:"registry_projects"`
+		RegistryAccounts      []string      `json:"registry_accounts"`
 	} `json:"contract"`
 	Schedule []struct {
 		Version  int           `json:"version"`
@@ -440,7 +445,7 @@ func (cur opState) state() (st ledger.ContractState, row contractRow, b book, er
 		Method: c.Method, Country: c.Country, Region: c.Region, Registry: c.Registry, Standard: c.Standard,
 		DurabilityAtLeast: c.DurabilityAtLeast, TermStart: date(c.TermStart), TermEnd: date(c.TermEnd),
 		SignedOn: date(c.SignedOn), Tonnes: c.Tonnes, Currency: c.Currency, DeliveryMode: c.DeliveryMode,
-		OverDeliveryTolerance: c.OverDeliveryTolerance, Notes: c.Notes, RegistryProjects: c.RegistryProjects}
+		OverDeliveryTolerance: c.OverDeliveryTolerance, Notes: c.Notes, RegistryProjects: c.RegistryProjects, RegistryAccounts: c.RegistryAccounts}
 	if c.DurabilityYears != nil {
 		row.DurabilityYears = sql.NullInt64{Int64: *c.DurabilityYears, Valid: true}
 	}
