@@ -79,7 +79,10 @@ type RetireRequest struct {
 	Claim       string
 	Serials     *SerialRange
 	Vintage     int
-	Key         string
+	// RegistryTx is the registry's id of the retirement (Isometric's ret_..., a retirement
+	// certificate number), for a retirement recorded without serials to be matched by it.
+	RegistryTx string
+	Key        string
 }
 
 // CancelRequest cancels open tonnes the supplier will not deliver; Terminate cancels all that
@@ -269,6 +272,9 @@ func BuildRetire(c *Contract, pos Position, r RetireRequest) (Entry, error) {
 		return Entry{}, err
 	}
 	if md["claim"], err = optText("claim", r.Claim, maxClaim); err != nil {
+		return Entry{}, err
+	}
+	if md["registry_tx"], err = optText("registry_tx", r.RegistryTx, maxRegistryTx); err != nil {
 		return Entry{}, err
 	}
 	if err := c.checkInTerm("date", r.Date); err != nil {

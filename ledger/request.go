@@ -79,7 +79,7 @@ var fieldTypes = map[string]fieldType{
 // the errors of one request.
 var opFields = map[Op][]string{
 	OpDeliver: {"contract", "tonnes", "date", "vintage", "serials", "registry_tx", "allow_late", "price_per_tonne", "note", "key"},
-	OpRetire:  {"contract", "tonnes", "date", "beneficiary", "reason", "claim", "serials", "vintage", "key"},
+	OpRetire:  {"contract", "tonnes", "date", "beneficiary", "reason", "claim", "serials", "vintage", "registry_tx", "key"},
 	OpCancel:  {"contract", "tonnes", "date", "reason", "terminate", "key"},
 	OpReverse: {"contract", "tonnes", "date", "reason", "remedy", "serials", "key"},
 	OpAmend:   {"contract", "tonnes", "schedule", "date", "reason", "key"},
@@ -126,7 +126,8 @@ func parseOperation(op string, fields map[string]string, bad map[string]bool, er
 	case OpRetire:
 		d := RetireRequest{Contract: p.contract(), Tonnes: p.tonnes(true), Date: p.date(true),
 			Beneficiary: p.text("beneficiary", true, maxBeneficiary), Reason: p.text("reason", true, maxReason),
-			Claim: p.text("claim", false, maxClaim), Serials: p.serials(), Vintage: p.year("vintage"), Key: p.key()}
+			Claim: p.text("claim", false, maxClaim), Serials: p.serials(), Vintage: p.year("vintage"),
+			RegistryTx: p.text("registry_tx", false, maxRegistryTx), Key: p.key()}
 		p.serialCount(d.Serials, d.Tonnes)
 		r = d
 	case OpCancel:
@@ -546,6 +547,7 @@ func (r RetireRequest) Fields() map[string]string {
 	f.set("claim", r.Claim)
 	f.serials(r.Serials)
 	f.year("vintage", r.Vintage)
+	f.set("registry_tx", r.RegistryTx)
 	f.set("key", r.Key)
 	return f
 }
@@ -854,6 +856,7 @@ type (
 		Claim       string       `json:"claim,omitempty"`
 		Serials     *SerialRange `json:"serials,omitempty"`
 		Vintage     int          `json:"vintage,omitempty"`
+		RegistryTx  string       `json:"registry_tx,omitempty"`
 	}
 	cancelDigest struct {
 		Contract  string    `json:"contract"`
@@ -889,7 +892,7 @@ func (r DeliverRequest) digestForm() any {
 }
 
 func (r RetireRequest) digestForm() any {
-	return retireDigest{r.Contract, r.Tonnes, r.Date, r.Beneficiary, r.Reason, r.Claim, r.Serials, r.Vintage}
+	return retireDigest{r.Contract, r.Tonnes, r.Date, r.Beneficiary, r.Reason, r.Claim, r.Serials, r.Vintage, r.RegistryTx}
 }
 
 func (r CancelRequest) digestForm() any {

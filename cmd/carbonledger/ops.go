@@ -137,13 +137,14 @@ func cmdDeliver(ctx context.Context, a *app, args []string) error {
 }
 
 func cmdRetire(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("retire", "retire --contract CODE --tonnes T --date D --beneficiary NAME --reason TEXT [--claim PERIOD] [--serials PREFIX:FIRST-LAST] [--key K]")
+	fs := a.newFlags("retire", "retire --contract CODE --tonnes T --date D --beneficiary NAME --reason TEXT [--claim PERIOD] [--serials PREFIX:FIRST-LAST] [--registry-tx ID] [--key K]")
 	format := a.opFlags(fs, true)
 	fs.String("beneficiary", "", "on whose behalf the credits are retired (required)")
 	fs.String("reason", "", "why (required)")
 	fs.String("claim", "", "the claim period, e.g. 2025 or FY2025")
 	fs.String("serials", "", "serial range to retire, PREFIX:FIRST-LAST (required for serialized credits)")
 	fs.Int("vintage", 0, "vintage year (default: the delivered block's)")
+	fs.String("registry-tx", "", "the registry's id of the retirement (such as Isometric's ret_...), which reconcile matches")
 	return a.runOp(ctx, fs, args, format, nil)
 }
 

@@ -37,7 +37,7 @@ quantity"; a paired row whose date, quantity or beneficiary differs disagrees, n
 field.
 
 Deliveries recorded without serials are matched by transaction id first: a row whose own
-identifier is an entry's registry transaction id (registry_tx, given to deliver) is paired
+identifier is an entry's registry transaction id (registry_tx, given to deliver or retire) is paired
 with it, whatever its project, day or quantity, and its detail says "matched by transaction
 id" (its facts are still compared: a retirement dated another day disagrees on the date).
 The identifier is Isometric's id (iss_...) or retirement_id (ret_...); the Reserve, Verra and

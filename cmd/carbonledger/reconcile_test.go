@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/carbonledger/carbonledger/internal/pgtest"
+	"github.com/carbonledger/carbonledger/ledger"
 )
 
 // recSamples is where the real registry exports live: $CARBONLEDGER_REGISTRY_EXPORTS, else the
@@ -1416,6 +1417,50 @@ func TestReconcileIsometricByTransactionID(t *testing.T) {
 	rep = check(recWriteLines(t, "isometric-retirements.csv", moved, r.line), 1)
 	if row := rep.Items[0]; row.Class != "matched" || !strings.HasPrefix(row.Detail, "matched by transaction id (the row's "+r.id+" is the entry's registry_tx)") {
 		t.Errorf("row dated %s: %s: %s", later, row.Class, row.Detail)
+	}
+}
+
+// TestReconcileIsometricRetirementByTransactionID: under a transfer contract the credits are
+// delivered, then retired without serials with retire --registry-tx naming the row's ret_ id,
+// for the row's beneficiary but on another day and with a quantity that differs: the row
+// pairs with that retirement by transaction id (not with the delivery), and reports exactly
+// the date and the quantity. The id travels in the journal (it is in the export's row).
+func TestReconcileIsometricRetirementByTransactionID(t *testing.T) {
+	r := recIsoRows(t, recIsoProject)[0]
+	d, err := time.Parse("2006-01-02", r.day)
+	if err != nil {
+		t.Fatal(err)
+	}
+	later := d.AddDate(0, 0, 2).Format("2006-01-02")
+	url := pgtest.URL(t)
+	recContractJSON(t, url, `{"code": "ISO-T", "buyer": "`+r.beneficiary+`", "supplier": "Isometric supplier", "project": "Isometric project",
+	  "method": "other", "country": "US", "registry": "isometric", "registry_projects": ["`+recIsoProject+`"],
+	  "term_start": "2025-01-01", "term_end": "2026-12-31", "signed_on": "2024-12-01", "tonnes": "100000",
+	  "delivery_mode": "transfer"}`)
+	recOK(t, url, "deliver", "--contract", "ISO-T", "--tonnes", "5000", "--date", "2025-06-01")
+	more := ledger.MustTonnes(r.tonnes).Add(ledger.MustTonnes("0.001")).String()
+	recOK(t, url, "retire", "--contract", "ISO-T", "--tonnes", more, "--date", later, "--beneficiary", r.beneficiary,
+		"--reason", "corporate targets", "--registry-tx", r.id)
+
+	code, out, errOut := recRun(t, url, "reconcile", "--registry", "isometric", recWriteLines(t, "isometric-retirements.csv", nil, r.line), "--format", "json")
+	var rep recIsoReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("reconcile: exit %d: %v\n%s\n%s", code, err, out, errOut)
+	}
+	if code != 1 || len(rep.Items) == 0 {
+		t.Fatalf("reconcile: exit %d, items %+v", code, rep.Items)
+	}
+	row := rep.Items[0]
+	var fields []string
+	for _, f := range row.Differences {
+		fields = append(fields, f.Field)
+	}
+	slices.Sort(fields)
+	if row.Line != 2 || row.Class != "disagrees" || !strings.Contains(row.Detail, "paired by transaction id "+r.id) || !slices.Equal(fields, []string{"date", "quantity"}) {
+		t.Errorf("row: %s: %s, differences %v; want disagrees, paired by transaction id, on date and quantity", row.Class, row.Detail, fields)
+	}
+	if out := recOK(t, url, "export", "--format", "csv"); !strings.Contains(out, r.id) {
+		t.Errorf("the export does not carry the retirement's registry_tx %s:\n%s", r.id, out)
 	}
 }
 

@@ -224,6 +224,7 @@ func (x *opsExport) Entry(e ledger.Entry) error {
 		}
 		vintage()
 		row["beneficiary"], row["reason"], row["claim"], row["serials"] = md["beneficiary"], md["reason"], md["claim"], serials
+		row["registry_tx"] = md["registry_tx"]
 	case ledger.KindCancel:
 		row["reason"] = md["reason"]
 		if md["terminate"] == "true" {
