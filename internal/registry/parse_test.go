@@ -439,8 +439,11 @@ func TestParseRefuses(t *testing.T) {
 	if _, err := Parse(strings.NewReader(gsHeader), "isometric"); !errors.Is(err, ErrWrongRegistry) {
 		t.Errorf("Parse of a Gold Standard file with registry isometric: got %v, want %v", err, ErrWrongRegistry)
 	}
-	if _, err := Parse(strings.NewReader(gsHeader), "puro"); err == nil || !strings.Contains(err.Error(), `registry "puro": exports of car, verra, gold-standard, isometric are read`) {
-		t.Errorf("Parse with registry puro: got %v", err)
+	if _, err := Parse(strings.NewReader(gsHeader), "acr"); err == nil || !strings.Contains(err.Error(), `registry "acr": exports of car, verra, gold-standard, isometric, puro are read`) {
+		t.Errorf("Parse with registry acr: got %v", err)
+	}
+	if _, err := Parse(strings.NewReader(gsHeader), "puro"); !errors.Is(err, ErrWrongRegistry) {
+		t.Errorf("Parse of a Gold Standard file with registry puro: got %v, want %v", err, ErrWrongRegistry)
 	}
 	for _, h := range []string{carHeader, verraHeader, "Date Issued,Project ID,Vintage,Total Offset Credits Issued\n"} {
 		if _, err := Parse(strings.NewReader(h), ""); err != nil {

@@ -499,7 +499,8 @@ func classifyRow(it *Item, knownSeries bool) {
 }
 
 func anySerialKind(kinds map[Kind]bool) bool {
-	return kinds[CARRetirements] || kinds[CARCancellations] || kinds[VerraTransactions] || kinds[GSIssuances] || kinds[GSRetirements]
+	return kinds[CARRetirements] || kinds[CARCancellations] || kinds[VerraTransactions] || kinds[GSIssuances] || kinds[GSRetirements] ||
+		kinds[PuroCertificates] || kinds[PuroTransactions]
 }
 
 func coveredBy(kinds map[Kind]bool, state string) bool {
