@@ -220,8 +220,23 @@ func elementsOf(s span) ([]span, bool) {
 // the rest is one unreadable Record.
 type jsonBreak struct {
 	off   int // where the record that could not be read starts
-	at    int // where the error is
 	cause error
+}
+
+// jsonError says where the JSON text from start on goes wrong, by its line. (A Decoder's
+// syntax errors count from where it started scanning, not from the file's start.)
+func jsonError(data []byte, li lines, start int) error {
+	var v any
+	err := json.Unmarshal(data[start:], &v)
+	var se *json.SyntaxError
+	switch {
+	case errors.As(err, &se) && int(se.Offset) >= len(data)-start && strings.Contains(se.Error(), "end of JSON input"):
+		return fmt.Errorf("line %d: the file ends inside a JSON value", li.at(len(data)))
+	case errors.As(err, &se):
+		at := max(start, start+int(se.Offset)-1)
+		return fmt.Errorf("line %d: %v", li.at(at), se)
+	}
+	return fmt.Errorf("line %d: not a JSON value", li.at(start))
 }
 
 // jsonRecords streams the file's records: the elements of a top-level array, or of a
@@ -231,49 +246,37 @@ type jsonBreak struct {
 func jsonRecords(data []byte) (recs []span, brk *jsonBreak, err error) {
 	dec := json.NewDecoder(bytes.NewReader(data))
 	li := newLines(data)
-	syntax := func(e error) error {
-		var se *json.SyntaxError
-		if errors.As(e, &se) {
-			return fmt.Errorf("line %d: %v", li.at(int(se.Offset)), se)
-		}
-		if errors.Is(e, io.ErrUnexpectedEOF) || errors.Is(e, io.EOF) {
-			return fmt.Errorf("line %d: the file ends inside a JSON value", li.at(len(data)))
-		}
-		return e
+	invalid := func(pos int) error {
+		return fmt.Errorf("%w: the file is not valid JSON (%v)", ErrUnknownExport, jsonError(data, li, valueStart(data, pos)))
 	}
-	breakAt := func(pos int, e error) *jsonBreak {
-		at := len(data)
-		var se *json.SyntaxError
-		if errors.As(e, &se) {
-			at = int(se.Offset)
+	// stop ends the list at pos: refused when no record was read, else the rest unreadable
+	stop := func(pos int) error {
+		if len(recs) == 0 {
+			return invalid(pos)
 		}
-		return &jsonBreak{off: valueStart(data, pos), at: at, cause: syntax(e)}
+		start := valueStart(data, pos)
+		brk = &jsonBreak{off: start, cause: jsonError(data, li, start)}
+		return nil
 	}
-	// the elements of the array the decoder just opened
+	// the elements of the array the decoder just opened, and its closing ]
 	list := func() error {
 		for dec.More() {
 			pos := int(dec.InputOffset())
 			var v json.RawMessage
 			if err := dec.Decode(&v); err != nil {
-				if len(recs) == 0 {
-					return fmt.Errorf("%w: the file is not valid JSON (%v)", ErrUnknownExport, syntax(err))
-				}
-				brk = breakAt(pos, err)
-				return nil
+				return stop(pos)
 			}
 			recs = append(recs, span{v, int(dec.InputOffset()) - len(v)})
 		}
-		if _, err := dec.Token(); err != nil { // the closing ]
-			if len(recs) == 0 {
-				return fmt.Errorf("%w: the file is not valid JSON (%v)", ErrUnknownExport, syntax(err))
-			}
-			brk = breakAt(int(dec.InputOffset()), err)
+		pos := int(dec.InputOffset())
+		if _, err := dec.Token(); err != nil {
+			return stop(pos)
 		}
 		return nil
 	}
 	t, err := dec.Token()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: the file is not valid JSON (%v)", ErrUnknownExport, syntax(err))
+		return nil, nil, invalid(0)
 	}
 	switch t {
 	case json.Delim('['):
@@ -283,40 +286,40 @@ func jsonRecords(data []byte) (recs []span, brk *jsonBreak, err error) {
 	case json.Delim('{'):
 		start := valueStart(data, 0)
 		sawData := false
-		for dec.More() && brk == nil {
+		for brk == nil && dec.More() {
+			pos := int(dec.InputOffset())
 			k, err := dec.Token()
 			if err != nil {
-				return nil, nil, fmt.Errorf("%w: the file is not valid JSON (%v)", ErrUnknownExport, syntax(err))
-			}
-			if k == "data" && !sawData {
-				pos := valueStart(data, int(dec.InputOffset()))
-				if pos < len(data) && data[pos] == '[' {
-					sawData = true
-					if _, err := dec.Token(); err != nil {
-						return nil, nil, fmt.Errorf("%w: the file is not valid JSON (%v)", ErrUnknownExport, syntax(err))
-					}
-					if err := list(); err != nil {
-						return nil, nil, err
-					}
-					continue
+				if err := stop(pos); err != nil {
+					return nil, nil, err
 				}
+				break
 			}
+			if at := valueStart(data, int(dec.InputOffset())); k == "data" && !sawData && at < len(data) && data[at] == '[' {
+				sawData = true
+				dec.Token() // the [
+				if err := list(); err != nil {
+					return nil, nil, err
+				}
+				continue
+			}
+			pos = int(dec.InputOffset())
 			var v json.RawMessage
 			if err := dec.Decode(&v); err != nil {
-				if len(recs) == 0 {
-					return nil, nil, fmt.Errorf("%w: the file is not valid JSON (%v)", ErrUnknownExport, syntax(err))
+				if err := stop(pos); err != nil {
+					return nil, nil, err
 				}
-				brk = breakAt(int(dec.InputOffset()), err)
 			}
 		}
 		if brk != nil {
 			return recs, brk, nil
 		}
+		pos := int(dec.InputOffset())
 		if _, err := dec.Token(); err != nil { // the closing }
-			if len(recs) == 0 {
-				return nil, nil, fmt.Errorf("%w: the file is not valid JSON (%v)", ErrUnknownExport, syntax(err))
+			if err := stop(pos); err != nil {
+				return nil, nil, err
 			}
-			return recs, breakAt(int(dec.InputOffset()), err), nil
+			return recs, brk, nil
 		}
 		if !sawData {
 			end := int(dec.InputOffset())
@@ -328,9 +331,10 @@ func jsonRecords(data []byte) (recs []span, brk *jsonBreak, err error) {
 	if brk != nil {
 		return recs, brk, nil
 	}
+	end := int(dec.InputOffset())
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return nil, nil, fmt.Errorf("%w: more follows the file's JSON value, which ends on line %d; give one JSON value (an array of records, or {\"data\": [...]}); JSON lines, one record a line, is not read",
-			ErrUnknownExport, li.at(int(dec.InputOffset())))
+			ErrUnknownExport, li.at(end))
 	}
 	return recs, nil, nil
 }
