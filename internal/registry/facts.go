@@ -104,7 +104,7 @@ func (r Record) registryBeneficiary() (name string, prefix bool, why string) {
 		switch {
 		case r.Beneficiary != "":
 		case r.BeneficiaryHidden != "":
-			return "", false, fmt.Sprintf("the registry hides the beneficiary %s (beneficiaryHiddenUntil)", r.BeneficiaryHidden)
+			return "", false, fmt.Sprintf("the registry hides the beneficiary %s, as its beneficiaryHiddenUntil says", r.BeneficiaryHidden)
 		default:
 			return "", false, fmt.Sprintf("the row's retirementDetails.beneficiaryName is empty (account holder %q)", r.Owner)
 		}

@@ -228,7 +228,7 @@ func TestParsePuroHiddenBeneficiary(t *testing.T) {
 		switch {
 		case want[0] != "" && name != want[0]:
 			t.Errorf("%s: the row's beneficiary is %q", details, name)
-		case want[0] == "" && want[1] != "" && (name != "" || why != "the registry hides the beneficiary "+want[1]+" (beneficiaryHiddenUntil)"):
+		case want[0] == "" && want[1] != "" && (name != "" || why != "the registry hides the beneficiary "+want[1]+", as its beneficiaryHiddenUntil says"):
 			t.Errorf("%s: %q, %q", details, name, why)
 		case want[0] == "" && want[1] == "" && (name != "" || why != `the row's retirementDetails.beneficiaryName is empty (account holder "Acme Buyer Oy")`):
 			t.Errorf("%s: %q, %q", details, name, why)
@@ -551,7 +551,7 @@ func TestReconcilePuro(t *testing.T) {
 		f[FieldPurpose].Registry != "GENERIC_COMPENSATION: Compensation of 2024 business travel" {
 		t.Errorf("line 24 facts: %+v", items[24].Facts)
 	}
-	if f := outcomes(66)[FieldBeneficiary]; f.Outcome != NotCompared || f.Note != "the registry hides the beneficiary until 2026-05-31 (beneficiaryHiddenUntil)" {
+	if f := outcomes(66)[FieldBeneficiary]; f.Outcome != NotCompared || f.Note != "the registry hides the beneficiary until 2026-05-31, as its beneficiaryHiddenUntil says" {
 		t.Errorf("line 66 beneficiary: %+v", f)
 	}
 	if d := items[66].Detail; !strings.Contains(d, "beneficiary not compared (the registry hides the beneficiary until 2026-05-31") {
