@@ -350,7 +350,7 @@ func TestReconcileUsage(t *testing.T) {
 		// a real export of a registry no reader knows yet is refused naming that registry
 		{[]string{"reconcile", recSample(t, "isometric-projects.csv")}, 1, "not a known registry export: the header looks most like an Isometric projects export (registry isometric), which reconcile does not read yet"},
 		{[]string{"reconcile", projects}, 1, "not a known registry export: the JSON records look most like a Puro projects list (registry puro), which reconcile does not read"},
-		{[]string{"reconcile", puroFile("puro-transactions.json"), "--registry", "verra"}, 2, "the file is a Puro transactions list (JSON) (registry puro), not an export of verra"},
+		{[]string{"reconcile", puroFile("puro-transactions.json"), "--registry", "verra"}, 2, "the file is a Puro JSON transactions list (registry puro), not an export of verra"},
 		{[]string{"reconcile", filepath.Join(dir, "missing.csv")}, 1, "no such file"},
 		{[]string{"reconcile", "-h"}, 2, "Exit codes: 0 nothing disagrees"},
 	} {

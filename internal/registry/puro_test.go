@@ -355,8 +355,8 @@ func TestParsePuroBrokenJSON(t *testing.T) {
 // is told it is read as JSON. A Puro file named as another registry's is refused as such.
 func TestParseRefusesUnknownJSON(t *testing.T) {
 	wantKeys := []string{
-		`a Puro transactions list (JSON) (keys "type", "completedOn", "bundles", each bundle with "certificates", "volume")`,
-		`a Puro certificates list (JSON) (keys "certificates", "volume")`,
+		`a Puro JSON transactions list (keys "type", "completedOn", "bundles", each bundle with "certificates", "volume")`,
+		`a Puro JSON certificates list (keys "certificates", "volume")`,
 	}
 	for _, tt := range []struct {
 		name, text, registry string
@@ -369,15 +369,15 @@ func TestParseRefusesUnknownJSON(t *testing.T) {
 		  "supplierName": "Y", "methodologyCode": "C03000000", "creditingPeriodStart": "2022-06-10"}]}`, "", ErrUnknownExport,
 			append([]string{"the JSON records look most like a Puro projects list (registry puro), which reconcile does not read", `"creditingPeriodStart"`}, wantKeys...)},
 		{"a transaction without its date", `[{"id": "t", "type": "Retirement", "volume": 5, "accountHolderName": "A", "bundles": []}]`, "", ErrUnknownExport,
-			[]string{`the JSON records look like a Puro transactions list (JSON) but lack the key(s) "completedOn"`}},
+			[]string{`the JSON records look like a Puro JSON transactions list but lack the key(s) "completedOn"`}},
 		{"Isometric's API", `[{"retirement_id": "ret_1", "retired_at": "2026-04-09T18:21:22Z", "project_id": "prj_1",
 		  "credit_batch_size_total": {"credits": 531.0, "credit_kgs": 531000}, "beneficiary": {"name": "Workday"}}]`, "", ErrUnknownExport,
 			append([]string{"the JSON records have the fields of an Isometric retirements export (registry isometric", `"beneficiary.name"`,
 				"which reconcile reads as CSV, not JSON"}, wantKeys...)},
 		{"Puro's JSON named verra", "", "verra", ErrWrongRegistry,
-			[]string{"the file is a Puro transactions list (JSON) (registry puro), not an export of verra"}},
+			[]string{"the file is a Puro JSON transactions list (registry puro), not an export of verra"}},
 		{"a CSV with Puro's keys", "certificates,volume,accountHolderName\n" + puroA + "_1-2,2,A\n", "", ErrUnknownExport,
-			[]string{`the header has the keys of a Puro certificates list (JSON) (registry puro: "certificates", "volume", "accountHolderName"), which reconcile reads as JSON, not CSV`}},
+			[]string{`the header has the keys of a Puro JSON certificates list (registry puro: "certificates", "volume", "accountHolderName"), which reconcile reads as JSON, not CSV`}},
 		{"a CSV of nothing known", "Date,Amount\n", "", ErrUnknownExport,
 			append([]string{"Puro's exports are read as JSON"}, wantKeys...)},
 		{"a Gold Standard CSV named puro", gsHeader, "puro", ErrWrongRegistry,

@@ -124,9 +124,9 @@ func (k Kind) Name() string {
 	case IsometricRetirements:
 		return "Isometric retirements export"
 	case PuroCertificates:
-		return "Puro certificates list (JSON)"
+		return "Puro JSON certificates list"
 	case PuroTransactions:
-		return "Puro transactions list (JSON)"
+		return "Puro JSON transactions list"
 	}
 	return string(k)
 }
