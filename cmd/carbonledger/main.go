@@ -63,7 +63,7 @@ func commands() []command {
 		{"revert", "correct a mistaken entry with a reverting entry", cmdRevert},
 		{"import", "record contracts and operations from CSV or NDJSON files, all or nothing", cmdImport},
 		{"report", "term, period or portfolio report (table, csv, json, html)", cmdReport},
-		{"reconcile", "match a registry's export (CAR, Verra, Gold Standard) against the ledger's serials (exit 1 on discrepancies)", cmdReconcile},
+		{"reconcile", "match a registry's export (CAR, Verra, Gold Standard, Isometric, Puro) against the ledger (exit 1 on discrepancies)", cmdReconcile},
 		{"export", "write the journal for hledger or beancount, or as CSV (operations for import, or postings)", cmdExport},
 		{"audit", "recompute every total from the postings and verify the hash chains (exit 1 on findings)", cmdAudit},
 		{"journal", "list a contract's journal entries", cmdJournal},

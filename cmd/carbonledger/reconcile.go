@@ -18,12 +18,14 @@ import (
 )
 
 const reconcileHelp = `
-Reads a registry's public export (CSV) and matches it, by serial range, against the serial
-blocks the ledger holds for that registry: the Climate Action Reserve's retirements,
-cancellations and issuances reports, Verra's VCU transactions export, and Gold Standard's
-issuances and retirements exports (Credit Status Issued, Retired or Canceled; a cancellation is
-never a retirement). The kind of file is told by its header; --registry, when given, must agree
-with it.
+Reads a registry's public export (CSV, or Puro's JSON) and matches it, by serial range,
+against the serial blocks the ledger holds for that registry: the Climate Action Reserve's
+retirements, cancellations and issuances reports, Verra's VCU transactions export, Gold
+Standard's issuances and retirements exports (Credit Status Issued, Retired or Canceled; a
+cancellation is never a retirement), and Puro.earth's certificates list and transactions
+(JSON). The kind of file is told by its header (a JSON file's by its records' keys);
+--registry, when given, must agree with it. A file no reader knows is refused, naming the
+columns or keys each export needs and the export it looks most like.
 
 Isometric's issuances and retirements (CarbonPlan's CSV flattening of its API) carry no
 serials: their quantities are read exactly from the kilogram columns (one credit is one tonne;
@@ -36,13 +38,27 @@ date), the same quantity to the kilogram, and for a retirement the same benefici
 quantity"; a paired row whose date, quantity or beneficiary differs disagrees, naming the
 field.
 
+Puro.earth publishes JSON: its certificates list (the active bundles and their owners; the
+Registry API's certificates, one page {"pagination", "data"} or a bare array) and its
+transactions (the public registry's retirements list, or the Registry API's transactions).
+Each certificate bundle is one row, an inclusive serial range within its issuance
+(PURO_PR_CORC100+_FI_577166_2020_<issuance uuid>_1-100; the uuid is part of the series), so a
+retirement of several bundles is several rows; a row's line is the line its bundle's object
+starts on. An active bundle is issued (the ledger's delivered); a Retirement's bundles are
+retired, for retirementDetails.beneficiaryName (not the accountHolderName retired from); a
+Withdrawal's are cancelled, never retired. Puro may hide a beneficiary for up to 12 months:
+the name is then not stated and not compared, and the row says until when. Issuance and
+transfer transactions say when credits moved, not where they stand: their bundles are
+unreadable rows saying so, and a file of only those is refused. A Puro project is its
+production facility (productionFacilityCode, 577166).
+
 Deliveries recorded without serials are matched by transaction id first: a row whose own
 identifier is an entry's registry transaction id (registry_tx, given to deliver or retire) is paired
 with it, whatever its project, day or quantity, and its detail says "matched by transaction
 id" (its facts are still compared: a retirement dated another day disagrees on the date).
-The identifier is Isometric's id (iss_...) or retirement_id (ret_...); the Reserve, Verra and
-Gold Standard have no transaction id column, so theirs is the row's serial range as the
-registry writes it. A row with serials that no ledger serial block overlaps is matched with
+The identifier is Isometric's id (iss_...) or retirement_id (ret_...), or Puro's transaction
+id; the Reserve, Verra and Gold Standard have no transaction id column, so theirs is the row's
+serial range as the registry writes it. A row with serials that no ledger serial block overlaps is matched with
 the deliveries and retirements recorded without serials by transaction id, else by project,
 vintage (where both have one), date and quantity ("matched by project, vintage, date and
 quantity"); one paired with none stays registry_only.
@@ -69,11 +85,12 @@ registry projects (registry_projects in the contract file), only those projects'
 whole-registry export of a clean ledger exits 0; a row of another project whose serials the
 ledger holds is still compared. --project P (repeatable) compares exactly the projects given
 instead, as the export's project column writes them (CAR1335, Verra's 1340, Gold Standard's
-11603 or GS11603; case and the registry's letters do not matter). In the same way, when the
-contracts name their registry accounts (registry_accounts), only rows of those accounts are
-compared where a row names the account its credits were retired from (the Reserve's Account
-Holder, Isometric's owner name or id; a row naming none is compared), and --account A
-(repeatable) compares exactly the accounts given. --from and --to
+11603 or GS11603, Puro's facility 577166; case and the registry's letters do not matter). In
+the same way, when the contracts name their registry accounts (registry_accounts), only rows
+of those accounts are compared where a row names the account its credits were retired from
+(the Reserve's Account Holder, Isometric's owner name or id, Puro's accountHolderName; a row
+naming none is compared), and --account A (repeatable) compares exactly the accounts given.
+--from and --to
 (YYYY-MM-DD, inclusive) compare only rows dated in that period (the retirement's or
 cancellation's date, else the issuance's) and report only ledger blocks dated in it. An
 unreadable row is always compared. The text report counts the rows outside and does not
@@ -83,12 +100,12 @@ Exit codes: 0 nothing disagrees (every serial row matched, no ledger block unacc
 unreadable row); 1 discrepancies or unreadable rows, or the file could not be read; 2 usage error.`
 
 func cmdReconcile(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("reconcile", "reconcile [--registry car|verra|gold-standard|isometric] FILE [--project P]... [--account A]... [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format text|json|csv] [--output FILE] [--db URL]")
-	reg := fs.String("registry", "", "the registry that published FILE: car|verra|gold-standard|isometric (default: told by the file's header)")
+	fs := a.newFlags("reconcile", "reconcile [--registry car|verra|gold-standard|isometric|puro] FILE [--project P]... [--account A]... [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--format text|json|csv] [--output FILE] [--db URL]")
+	reg := fs.String("registry", "", "the registry that published FILE: car|verra|gold-standard|isometric|puro (default: told by the file's header, or a JSON file's keys)")
 	var projects multiFlag
 	fs.Var(&projects, "project", "compare only this registry project's rows, as the export writes its id (repeatable; default: the projects the ledger's contracts name, else every project)")
 	var accounts multiFlag
-	fs.Var(&accounts, "account", "compare only rows of this registry account, as the export names its holder (the Reserve's Account Holder, Isometric's owner name or id); rows naming no account are compared (repeatable; default: the accounts the ledger's contracts name, else every account)")
+	fs.Var(&accounts, "account", "compare only rows of this registry account, as the export names its holder (the Reserve's Account Holder, Isometric's owner name or id, Puro's accountHolderName); rows naming no account are compared (repeatable; default: the accounts the ledger's contracts name, else every account)")
 	from := fs.String("from", "", "compare only rows dated on or after this day (YYYY-MM-DD)")
 	to := fs.String("to", "", "compare only rows dated on or before this day (YYYY-MM-DD)")
 	format := formatFlag(fs, "text", "text", "json", "csv")
@@ -103,7 +120,7 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 		return err
 	}
 	if len(pos) != 1 {
-		return usagef("reconcile needs one FILE, the registry's export in CSV ('-' for stdin); got %d arguments", len(pos))
+		return usagef("reconcile needs one FILE, the registry's export in CSV, or Puro's JSON ('-' for stdin); got %d arguments", len(pos))
 	}
 	if err := checkFormat(*format, "text", "json", "csv"); err != nil {
 		return err
@@ -112,7 +129,7 @@ func cmdReconcile(ctx context.Context, a *app, args []string) error {
 	if *reg != "" {
 		c, ok := ledger.NormalizeRegistry(*reg)
 		if !ok || !slices.Contains(registry.Registries, c) {
-			return usagef("--registry %q: exports of car (Climate Action Reserve), verra, gold-standard and isometric are read", *reg)
+			return usagef("--registry %q: exports of car (Climate Action Reserve), verra, gold-standard, isometric and puro are read", *reg)
 		}
 		code = c
 	}
@@ -483,10 +500,13 @@ type (
 		Reason      string         `json:"reason,omitempty"`
 		Project     string         `json:"project,omitempty"`
 		Vintage     string         `json:"vintage,omitempty"`
-		ID          string         `json:"id,omitempty"`    // the registry's own id of the row (Isometric's ret_..., iss_...)
+		ID          string         `json:"id,omitempty"`    // the registry's own id of the row (Isometric's ret_..., iss_...; Puro's transaction id)
 		Owner       string         `json:"owner,omitempty"` // whose credits a retirement retired, where named apart from the beneficiary
-		Problem     string         `json:"problem,omitempty"`
-		Error       string         `json:"error,omitempty"`
+		// BeneficiaryHidden says until when the registry hides a retirement's beneficiary
+		// (Puro's beneficiaryHiddenUntil: "until 2027-03-31"); the beneficiary is then not compared.
+		BeneficiaryHidden string `json:"beneficiary_hidden,omitempty"`
+		Problem           string `json:"problem,omitempty"`
+		Error             string `json:"error,omitempty"`
 		// Cancellation is why a cancelled row was cancelled, as told from its reason:
 		// compliance conversion, transfer to another registry, buffer, reversal.
 		Cancellation string `json:"cancellation,omitempty"`
@@ -537,7 +557,8 @@ func (r reconcileReport) view() reconcileJSON {
 		if rec := it.Record; rec != nil {
 			j.Line = rec.Line
 			row := &rowJSON{Status: string(rec.Status), Date: ledger.FormatDate(rec.Date), Beneficiary: rec.Beneficiary,
-				Reason: rec.Reason, Cancellation: string(rec.Cancellation), Project: rec.Project, Vintage: rec.Vintage, ID: rec.ID, Owner: rec.Owner, Problem: rec.Problem, Error: rec.Err}
+				Reason: rec.Reason, Cancellation: string(rec.Cancellation), Project: rec.Project, Vintage: rec.Vintage, ID: rec.ID, Owner: rec.Owner,
+				BeneficiaryHidden: rec.BeneficiaryHidden, Problem: rec.Problem, Error: rec.Err}
 			if rec.HasSerials() {
 				row.Serials, row.Label = rec.Serials.String(), rec.Serials.Label
 			}

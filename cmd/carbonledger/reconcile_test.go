@@ -333,6 +333,11 @@ func TestReconcileUsage(t *testing.T) {
 	if err := os.WriteFile(unknown, []byte("Date,Amount,Memo\n2025-01-01,10,x\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// Puro's projects list, which no reader knows
+	projects := filepath.Join(t.TempDir(), "projects.json")
+	if err := os.WriteFile(projects, []byte(`{"data": [{"projectId": "227253", "code": "227253", "name": "X", "countryCode": "PH", "supplierName": "Y", "methodologyCode": "C03000000"}]}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tt := range []struct {
 		args []string
 		code int
@@ -341,13 +346,16 @@ func TestReconcileUsage(t *testing.T) {
 		{[]string{"reconcile"}, 2, "reconcile needs one FILE"},
 		{[]string{"reconcile", car, car}, 2, "reconcile needs one FILE"},
 		{[]string{"reconcile", car, "--format", "xml"}, 2, `--format "xml" is not one of text, json, csv`},
-		{[]string{"reconcile", car, "--registry", "puro"}, 2, "exports of car (Climate Action Reserve), verra, gold-standard and isometric are read"},
+		{[]string{"reconcile", car, "--registry", "acr"}, 2, "exports of car (Climate Action Reserve), verra, gold-standard, isometric and puro are read"},
+		{[]string{"reconcile", car, "--registry", "puro"}, 2, "is a Climate Action Reserve retirements export (registry car), not an export of puro"},
 		{[]string{"reconcile", car, "--registry", "isometric"}, 2, "is a Climate Action Reserve retirements export (registry car), not an export of isometric"},
 		{[]string{"reconcile", car, "--registry", "Gold Standard"}, 2, "is a Climate Action Reserve retirements export (registry car), not an export of gold-standard"},
 		{[]string{"reconcile", car, "--registry", "verra"}, 2, "is a Climate Action Reserve retirements export (registry car), not an export of verra"},
 		{[]string{"reconcile", unknown}, 1, "not a known registry export: the header (\"Date\", \"Amount\", \"Memo\"...) is none of"},
 		// a real export of a registry no reader knows yet is refused naming that registry
 		{[]string{"reconcile", recSample(t, "isometric-projects.csv")}, 1, "not a known registry export: the header looks most like an Isometric projects export (registry isometric), which reconcile does not read yet"},
+		{[]string{"reconcile", projects}, 1, "not a known registry export: the JSON records look most like a Puro projects list (registry puro), which reconcile does not read"},
+		{[]string{"reconcile", puroFile("puro-transactions.json"), "--registry", "verra"}, 2, "the file is a Puro JSON transactions list (registry puro), not an export of verra"},
 		{[]string{"reconcile", filepath.Join(dir, "missing.csv")}, 1, "no such file"},
 		{[]string{"reconcile", "-h"}, 2, "Exit codes: 0 nothing disagrees"},
 	} {
@@ -1523,5 +1531,103 @@ func TestReconcileVerraDeliveryWithoutSerials(t *testing.T) {
 	if it := rep.Items[0]; it.Class != "disagrees" || len(it.Differences) != 1 || it.Differences[0].Field != "date" ||
 		it.Differences[0].Registry != "2026-04-14" || it.Differences[0].Ledger != "2026-04-13" {
 		t.Errorf("spoilt row: %s: %s %+v", it.Class, it.Detail, it.Differences)
+	}
+}
+
+// puroFile is one of the Puro files internal/registry tests with: hand-written from Puro's
+// documented shape, since no real export of Puro's was at hand (see its README).
+func puroFile(name string) string {
+	return filepath.Join("..", "..", "internal", "registry", "testdata", name)
+}
+
+// TestReconcilePuro: a ledger that holds what the Puro files show (the two active bundles of
+// one issuance delivered; a retirement of two bundles, of two issuances, retired on its day for
+// its beneficiary; a retirement whose beneficiary the registry hides; a withdrawal reversed)
+// reconciles with both files, told from their keys, exit 0, every bundle its own row. A
+// quantity changed in the file reports exactly that row, exit 1.
+func TestReconcilePuro(t *testing.T) {
+	url := pgtest.URL(t)
+	path := filepath.Join(t.TempDir(), "puro.json")
+	js := `{"code": "REC-PURO", "buyer": "Nordic Offtake AB", "supplier": "Example Biochar Producer Oy", "project": "Example Biochar Plant 1",
+	  "method": "biochar", "country": "FI", "region": "Finland", "registry": "Puro.earth", "standard": "Puro Standard Biochar",
+	  "term_start": "2024-01-01", "term_end": "2026-12-31", "signed_on": "2023-12-01", "tonnes": "1000",
+	  "delivery_mode": "transfer"}`
+	if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recOK(t, url, "contract", "add", "-f", path)
+	const (
+		a = "PURO_PR_CORC100+_FI_577166_2024_0b6c1e52-4a7f-4c2e-9d15-3f8a2b7c9e01"
+		b = "PURO_PR_CORC100+_SE_293847_2025_7d2f9a30-1c4b-4e8a-b6d2-5e9c0f1a2b34"
+	)
+	deliver := func(serials, tonnes string) {
+		recOK(t, url, "deliver", "--contract", "REC-PURO", "--tonnes", tonnes, "--date", "2024-12-01", "--vintage", "2024", "--serials", serials)
+	}
+	for _, d := range []struct{ serials, tonnes string }{
+		{a + "_1-100", "100"}, {a + "_301-450", "150"}, {a + "_101-200", "100"}, {b + "_1-60", "60"}, {a + "_201-240", "40"}, {a + "_241-300", "60"},
+	} {
+		deliver(d.serials, d.tonnes)
+	}
+	recRetireAs(t, url, "REC-PURO", a+"_101-200", "100", "2025-03-14", "Kestrel Logistics Oy", "GENERIC_COMPENSATION")
+	recRetireAs(t, url, "REC-PURO", b+"_1-60", "60", "2025-03-14", "Kestrel Logistics Oy", "GENERIC_COMPENSATION")
+	recRetireAs(t, url, "REC-PURO", a+"_201-240", "40", "2025-06-02", "Someone The Registry Hides", "OTHER")
+	recOK(t, url, "reverse", "--contract", "REC-PURO", "--tonnes", "60", "--date", "2025-01-20", "--reason", "registry withdrawal", "--serials", a+"_241-300")
+
+	for _, tt := range []struct {
+		file, kind string
+		lines      []int
+	}{
+		{"puro-certificates.json", "puro-certificates", []int{8, 21}},
+		{"puro-transactions.json", "puro-transactions", []int{24, 37, 66, 87}},
+	} {
+		t.Run(tt.file, func(t *testing.T) {
+			for _, reg := range [][]string{nil, {"--registry", "puro"}, {"--registry", "Puro.earth"}} {
+				code, out, errOut := recRun(t, url, append(append([]string{"reconcile"}, reg...), puroFile(tt.file), "--format", "json")...)
+				if code != 0 {
+					t.Fatalf("reconcile %v: exit %d\n%s\n%s", reg, code, out, errOut)
+				}
+				r := recDecode(t, out)
+				if r.Kind != tt.kind || r.Registry != "puro" || !r.OK || r.Rows != len(tt.lines) || r.LedgerBlocks != 6 {
+					t.Errorf("report head: %+v", r)
+				}
+				got := r.classes(t)
+				for _, line := range tt.lines {
+					if got[line] != "matched" {
+						t.Errorf("line %d: %q", line, got[line])
+					}
+				}
+			}
+		})
+	}
+
+	// the hidden beneficiary is not compared, and the row says why
+	out := recOK(t, url, "reconcile", puroFile("puro-transactions.json"))
+	if !strings.Contains(out, "beneficiary not compared (the registry hides the beneficiary until 2026-05-31, as its beneficiaryHiddenUntil says)") {
+		t.Errorf("text report:\n%s", out)
+	}
+
+	// one fact changed: the second bundle of the retirement says 59 credits (and the
+	// transaction 159)
+	text, err := os.ReadFile(puroFile("puro-transactions.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.Replace(strings.Replace(string(text), `"volume": 160`, `"volume": 159`, 1),
+		`"volume": 60,
+        "methodologyCode": "C07000000"`, `"volume": 59,
+        "methodologyCode": "C07000000"`, 1)
+	file := filepath.Join(t.TempDir(), "puro-changed.json")
+	if err := os.WriteFile(file, []byte(changed), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := recRun(t, url, "reconcile", file, "--format", "json")
+	if code != 1 || !strings.Contains(errOut, "discrepancies: 1 row disagreeing (quantity, range, state or retirement) (3 of 4 rows matched)") {
+		t.Errorf("exit %d, stderr %q", code, errOut)
+	}
+	got := recDecode(t, out).classes(t)
+	for line, want := range map[int]string{24: "matched", 37: "disagrees", 66: "matched", 87: "matched"} {
+		if got[line] != want {
+			t.Errorf("line %d: %q, want %q", line, got[line], want)
+		}
 	}
 }

@@ -98,6 +98,16 @@ func (r Record) registryBeneficiary() (name string, prefix bool, why string) {
 		if r.Beneficiary == "" {
 			return "", false, fmt.Sprintf("the row's beneficiary.name is empty (owner %q)", r.Owner)
 		}
+	case PuroTransactions:
+		// retirementDetails.beneficiaryName, not accountHolderName (the account retired from);
+		// Puro may hide the name for up to 12 months after the retirement
+		switch {
+		case r.Beneficiary != "":
+		case r.BeneficiaryHidden != "":
+			return "", false, fmt.Sprintf("the registry hides the beneficiary %s, as its beneficiaryHiddenUntil says", r.BeneficiaryHidden)
+		default:
+			return "", false, fmt.Sprintf("the row's retirementDetails.beneficiaryName is empty (account holder %q)", r.Owner)
+		}
 	default:
 		return "", false, "this kind of export names no beneficiary"
 	}
@@ -123,7 +133,8 @@ func sameBeneficiary(registry, led string, prefix bool) bool {
 }
 
 // registryPurpose is the row's purpose: its reason and details (Verra's Retirement Reason and
-// Details, the Reserve's Retirement Reason and Details, Gold Standard's Use Case and Note).
+// Details, the Reserve's Retirement Reason and Details, Gold Standard's Use Case and Note,
+// Puro's usageType and retirementPurpose).
 func (r Record) registryPurpose() string {
 	var parts []string
 	for _, s := range []string{r.Reason, r.Details} {
@@ -176,7 +187,7 @@ func compareRetirement(it *Item) {
 	var dates, bens, purposes, without []string
 	for _, l := range retired {
 		if l.Retirement == nil {
-			without = append(without, span(rec.Serials.Prefix, max(l.First, a), min(l.Last, b)))
+			without = append(without, serialSpan(rec.Serials.Prefix, max(l.First, a), min(l.Last, b)))
 			continue
 		}
 		dates = distinct(dates, ledger.FormatDate(l.Date))

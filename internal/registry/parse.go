@@ -197,6 +197,7 @@ func detect(header []string) (*layout, map[string]int, error) {
 		found, of      int
 		has, missing   []string
 		read           bool
+		json           bool // an export read as JSON (Puro's), whose keys the header has
 	}
 	var near *guess
 	consider := func(g guess) {
@@ -229,6 +230,16 @@ func detect(header []string) (*layout, map[string]int, error) {
 		}
 		consider(g)
 	}
+	for _, sh := range jsonShapes {
+		g := guess{name: sh.kind.Name(), registry: sh.kind.Registry(), of: len(sh.required) + len(sh.optional), json: true}
+		for _, k := range append(slices.Clone(sh.required), sh.optional...) {
+			if _, ok := idx[normHeader(k)]; ok {
+				g.found++
+				g.has = append(g.has, strconv.Quote(k))
+			}
+		}
+		consider(g)
+	}
 	var want []string
 	for _, l := range layouts {
 		var req []string
@@ -240,6 +251,9 @@ func detect(header []string) (*layout, map[string]int, error) {
 		want = append(want, fmt.Sprintf("a %s (columns %s)", l.kind.Name(), strings.Join(req, ", ")))
 	}
 	switch {
+	case near != nil && near.json:
+		return nil, nil, fmt.Errorf("%w: the header has the keys of %s (registry %s: %s), which reconcile reads as JSON, not CSV; the CSV exports read are %s",
+			ErrUnknownExport, withArticle(near.name), near.registry, strings.Join(near.has, ", "), strings.Join(want, "; "))
 	case near != nil && near.read:
 		return nil, nil, fmt.Errorf("%w: the header looks like a %s but lacks the column(s) %s",
 			ErrUnknownExport, near.name, strings.Join(near.missing, ", "))
@@ -255,8 +269,8 @@ func detect(header []string) (*layout, map[string]int, error) {
 	for i, h := range shown {
 		quoted[i] = strconv.Quote(h)
 	}
-	return nil, nil, fmt.Errorf("%w: the header (%s...) is none of %s", ErrUnknownExport,
-		strings.Join(quoted, ", "), strings.Join(want, "; "))
+	return nil, nil, fmt.Errorf("%w: the header (%s...) is none of %s; Puro's exports are read as JSON: %s", ErrUnknownExport,
+		strings.Join(quoted, ", "), strings.Join(want, "; "), wantJSON())
 }
 
 // withArticle puts "a" or "an" before a name.
@@ -289,11 +303,13 @@ func DetectKind(header []string) (Kind, error) {
 	return l.kind, nil
 }
 
-// Parse reads a registry export. registry is "car", "verra", "gold-standard", "isometric", or "" to go by
-// the header alone;
-// a file of another registry than the one named is refused (ErrWrongRegistry), and so is a
-// header of no known export (ErrUnknownExport). Rows that cannot be read do not stop the
-// parse: each becomes a Record with its line number and Err.
+// Parse reads a registry export: CSV, told by its header row, or JSON (Puro's), told by its
+// first record's keys (see parseJSON). registry is "car", "verra", "gold-standard",
+// "isometric", "puro", or "" to go by the file alone; a file of another registry than the one
+// named is refused (ErrWrongRegistry), and so is one of no known export (ErrUnknownExport),
+// naming the columns or keys each export requires and the export it looks most like. Rows
+// that cannot be read do not stop the parse: each becomes a Record with its line number and
+// Err.
 func Parse(r io.Reader, registry string) (*Export, error) {
 	if registry != "" && !slices.Contains(Registries, registry) {
 		return nil, fmt.Errorf("registry %q: exports of %s are read", registry, strings.Join(Registries, ", "))
@@ -301,6 +317,13 @@ func Parse(r io.Reader, registry string) (*Export, error) {
 	br := bufio.NewReader(r)
 	if b, _ := br.Peek(len(bom)); bytes.Equal(b, bom) {
 		br.Discard(len(bom))
+	}
+	if looksJSON(br) {
+		data, err := io.ReadAll(br)
+		if err != nil {
+			return nil, err
+		}
+		return parseJSON(data, registry)
 	}
 	cr := csv.NewReader(br)
 	cr.FieldsPerRecord = -1 // a row of the wrong width is reported, not fatal
@@ -345,7 +368,7 @@ func Parse(r io.Reader, registry string) (*Export, error) {
 
 // Registries are the registries whose exports Parse reads, as ledger.NormalizeRegistry names
 // them.
-var Registries = []string{"car", "verra", "gold-standard", "isometric"}
+var Registries = []string{"car", "verra", "gold-standard", "isometric", "puro"}
 
 // record reads one data row.
 func (l *layout) record(line int, row []string, width int, cols map[string]int) Record {
@@ -455,7 +478,7 @@ func (l *layout) record(line int, row []string, width int, cols map[string]int) 
 	}
 	if rec.HasSerials() && rec.Serials.Count() != rec.Count {
 		rec.Problem = fmt.Sprintf("the quantity %d disagrees with its serial range %s, which holds %d serials (both ends included)",
-			rec.Count, span(rec.Serials.Prefix, rec.Serials.First, rec.Serials.Last), rec.Serials.Count())
+			rec.Count, serialSpan(rec.Serials.Prefix, rec.Serials.First, rec.Serials.Last), rec.Serials.Count())
 	}
 	return rec
 }
@@ -609,6 +632,8 @@ func parseSerials(k Kind, s string) (ledger.SerialRange, error) {
 		form = `"BLOCK-FIRST-LAST-VCS-..."`
 	case GSIssuances, GSRetirements:
 		form = `"GS1-...-BATCH-FIRST-LAST" (or, for credits carried over, "RW-5-FIRST-... - RW-5-LAST-...")`
+	case PuroCertificates, PuroTransactions:
+		form = puroSerialForm
 	}
 	r, err := ledger.ParseSerials(s)
 	if err != nil {
@@ -618,6 +643,9 @@ func parseSerials(k Kind, s string) (ledger.SerialRange, error) {
 		}
 		if errors.As(err, &fe) && (k == GSIssuances || k == GSRetirements) && strings.Contains(fe.Rule, "Gold Standard") {
 			return r, errors.New(fe.Rule) // the ledger's reason names Gold Standard's forms
+		}
+		if errors.As(err, &fe) && (k == PuroCertificates || k == PuroTransactions) && strings.Contains(fe.Rule, "Puro") {
+			return r, errors.New(fe.Rule) // the ledger's reason names Puro's forms (and its legacy serials)
 		}
 		return r, fmt.Errorf("is not a serial range in the registry's form %s", form)
 	}
@@ -629,6 +657,8 @@ func parseSerials(k Kind, s string) (ledger.SerialRange, error) {
 		ok = (strings.HasPrefix(r.Prefix, "VCS-") || strings.HasPrefix(r.Prefix, "CCB-")) && !strings.Contains(s, ":")
 	case GSIssuances, GSRetirements:
 		ok = !strings.Contains(s, ":") && (strings.HasPrefix(r.Prefix, "GS") || strings.Contains(s, " - "))
+	case PuroCertificates, PuroTransactions:
+		ok = !strings.Contains(s, ":") && strings.HasPrefix(r.Prefix, "PURO_")
 	}
 	if !ok {
 		return ledger.SerialRange{}, fmt.Errorf("is not a serial range in the registry's form %s", form)
@@ -651,8 +681,8 @@ func carProjectVintage(prefix string) (project, vintage string, ok bool) {
 	return "CAR" + project, vintage, true
 }
 
-// span writes the serials first..last of series prefix as FIRST-LAST, each number in full.
-func span(prefix string, first, last int64) string {
+// serialSpan writes the serials first..last of series prefix as FIRST-LAST, each number in full.
+func serialSpan(prefix string, first, last int64) string {
 	return ledger.SerialNumber(prefix, first) + "-" + ledger.SerialNumber(prefix, last)
 }
 

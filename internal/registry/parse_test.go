@@ -439,8 +439,11 @@ func TestParseRefuses(t *testing.T) {
 	if _, err := Parse(strings.NewReader(gsHeader), "isometric"); !errors.Is(err, ErrWrongRegistry) {
 		t.Errorf("Parse of a Gold Standard file with registry isometric: got %v, want %v", err, ErrWrongRegistry)
 	}
-	if _, err := Parse(strings.NewReader(gsHeader), "puro"); err == nil || !strings.Contains(err.Error(), `registry "puro": exports of car, verra, gold-standard, isometric are read`) {
-		t.Errorf("Parse with registry puro: got %v", err)
+	if _, err := Parse(strings.NewReader(gsHeader), "acr"); err == nil || !strings.Contains(err.Error(), `registry "acr": exports of car, verra, gold-standard, isometric, puro are read`) {
+		t.Errorf("Parse with registry acr: got %v", err)
+	}
+	if _, err := Parse(strings.NewReader(gsHeader), "puro"); !errors.Is(err, ErrWrongRegistry) {
+		t.Errorf("Parse of a Gold Standard file with registry puro: got %v, want %v", err, ErrWrongRegistry)
 	}
 	for _, h := range []string{carHeader, verraHeader, "Date Issued,Project ID,Vintage,Total Offset Credits Issued\n"} {
 		if _, err := Parse(strings.NewReader(h), ""); err != nil {
@@ -487,8 +490,8 @@ func TestCARProjectVintage(t *testing.T) {
 	}
 }
 
-// FuzzParse: whatever the input, Parse does not panic, every row it reads is one record with
-// a line number, and reconciling the records accounts for each exactly once.
+// FuzzParse: whatever the input, CSV or JSON, Parse does not panic, every row it reads is one
+// record with a line number, and reconciling the records accounts for each exactly once.
 func FuzzParse(f *testing.F) {
 	f.Add(carHeader + "2025,CAR-1-US-1-2-3-KS-2025-9-1 to 5000,\"5,000\",10/27/2025,CAR1,x,Other,\n")
 	f.Add("\xef\xbb\xbf" + verraHeader + "2026-04-03,2020-01-01,2020-12-31,1340,10,1-11-20-VCS-VCU-1,2026-04-10,Acme,,\r\n")
@@ -497,6 +500,16 @@ func FuzzParse(f *testing.F) {
 	f.Add("a,b\n1,2\n")
 	f.Add(gsHeader + "2025,Retired,10,11603,2026-03-31T12:00:00.5,2026-04-10,GS1-1-KE-GS11603-16-2025-30256-1-10,Voluntary,Acme,\"a\nb\"\n")
 	f.Add(gsHeader + "2019,Canceled,133,4823,2026-03-26,,RW-5-1459975-2-2-0-7014 - RW-5-1460107-2-2-0-7014,,,Transferred\n")
+	// Puro's JSON
+	for _, file := range []string{"puro-certificates.json", "puro-transactions.json"} {
+		b, err := os.ReadFile(filepath.Join("testdata", file))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(string(b))
+	}
+	f.Add(`{"type": "Retirement", "completedOn": "2025-01-01", "volume": 3, "bundles": [{"certificates": "PURO_PR_X_FI_1_2024_u_1-2", "volume": 2}, 7]}`)
+	f.Add(`[{"type": "Withdrawal", "completedOn": "2025-01-01T00:00:00Z", "withdrawalDetails": {"reason": 5}, "bundles": [{"certificates": null, "volume": "2"}]}, {"type"`)
 	f.Fuzz(func(t *testing.T, in string) {
 		exp, err := Parse(strings.NewReader(in), "")
 		if err != nil {
@@ -505,8 +518,10 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
+		json := exp.Kind == PuroCertificates || exp.Kind == PuroTransactions
 		for _, r := range exp.Records {
-			if r.Line < 2 {
+			// a CSV's first row is on line 2, after its header; a JSON record may be on line 1
+			if r.Line < 2 && !(json && r.Line == 1) {
 				t.Fatalf("record at line %d", r.Line)
 			}
 			if r.Err != "" {
@@ -515,7 +530,8 @@ func FuzzParse(f *testing.F) {
 			if !r.Quantity.Equal(ledger.TonnesFromKg(r.Count * 1000)) {
 				t.Fatalf("line %d: quantity %s for count %d", r.Line, r.Quantity, r.Count)
 			}
-			if r.HasSerials() && (r.Problem == "") != (r.Serials.Count() == r.Count) {
+			// a Puro bundle may also have a problem of its transaction's (its volume)
+			if r.HasSerials() && (r.Serials.Count() != r.Count && r.Problem == "" || !json && r.Serials.Count() == r.Count && r.Problem != "") {
 				t.Fatalf("line %d: range %s, count %d, problem %q", r.Line, r.Serials, r.Count, r.Problem)
 			}
 		}

@@ -407,7 +407,7 @@ func classifyRow(it *Item, knownSeries bool) {
 			return
 		}
 		if knownSeries {
-			it.Detail = fmt.Sprintf("the ledger holds other serials of series %s, none of %s", ledger.SeriesName(rec.Serials.Prefix), span(rec.Serials.Prefix, a, b))
+			it.Detail = fmt.Sprintf("the ledger holds other serials of series %s, none of %s", ledger.SeriesName(rec.Serials.Prefix), serialSpan(rec.Serials.Prefix, a, b))
 		} else {
 			it.Detail = "the ledger holds no serial of series " + ledger.SeriesName(rec.Serials.Prefix)
 		}
@@ -422,7 +422,7 @@ func classifyRow(it *Item, knownSeries bool) {
 		lo, hi := max(l.First, a), min(l.Last, b)
 		inside += hi - lo + 1
 		if l.First < a || l.Last > b {
-			beyond = append(beyond, fmt.Sprintf("ledger block %s (contract %s, %s) extends beyond the row's %s", span(p, l.First, l.Last), l.Contract, l.State, span(p, a, b)))
+			beyond = append(beyond, fmt.Sprintf("ledger block %s (contract %s, %s) extends beyond the row's %s", serialSpan(p, l.First, l.Last), l.Contract, l.State, serialSpan(p, a, b)))
 		}
 		if l.First > next {
 			gaps = append(gaps, [2]int64{next, l.First - 1})
@@ -430,10 +430,10 @@ func classifyRow(it *Item, knownSeries bool) {
 		next = max(next, l.Last+1)
 		if !rec.agrees(l.State) {
 			if rec.Status == StatusCancelled && l.State == StateRetired {
-				retiredHere = append(retiredHere, fmt.Sprintf("contract %s, entry %s, serials %s", l.Contract, l.Entry, span(p, lo, hi)))
+				retiredHere = append(retiredHere, fmt.Sprintf("contract %s, entry %s, serials %s", l.Contract, l.Entry, serialSpan(p, lo, hi)))
 				continue
 			}
-			differ = append(differ, fmt.Sprintf("%s %s (contract %s, entry %s)", span(p, lo, hi), l.State, l.Contract, l.Entry))
+			differ = append(differ, fmt.Sprintf("%s %s (contract %s, entry %s)", serialSpan(p, lo, hi), l.State, l.Contract, l.Entry))
 		}
 	}
 	if next <= b {
@@ -453,7 +453,7 @@ func classifyRow(it *Item, knownSeries bool) {
 				g = append(g, fmt.Sprintf("and %d more", len(gaps)-3))
 				break
 			}
-			g = append(g, span(p, x[0], x[1]))
+			g = append(g, serialSpan(p, x[0], x[1]))
 		}
 		why = append(why, fmt.Sprintf("the ledger holds %d of the row's %d serials (missing %s)", inside, rec.Serials.Count(), strings.Join(g, ", ")))
 	}
@@ -505,7 +505,8 @@ func classifyRow(it *Item, knownSeries bool) {
 }
 
 func anySerialKind(kinds map[Kind]bool) bool {
-	return kinds[CARRetirements] || kinds[CARCancellations] || kinds[VerraTransactions] || kinds[GSIssuances] || kinds[GSRetirements]
+	return kinds[CARRetirements] || kinds[CARCancellations] || kinds[VerraTransactions] || kinds[GSIssuances] || kinds[GSRetirements] ||
+		kinds[PuroCertificates] || kinds[PuroTransactions]
 }
 
 func coveredBy(kinds map[Kind]bool, state string) bool {

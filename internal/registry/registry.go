@@ -1,13 +1,16 @@
 // Package registry reads the public exports of carbon credit registries (the Climate Action
 // Reserve's retirement, cancellation and issuance reports, Verra's VCU transactions, Gold
 // Standard's issuances and retirements, Isometric's issuances and retirements as CarbonPlan
-// flattens its API) and reconciles them with the serial ranges the ledger holds, or, for rows
-// without serials (Isometric's), with its deliveries and retirements recorded without serials. It imports no database: the store supplies the
-// ledger's ranges and the CLI prints the result.
+// flattens its API, all CSV; Puro.earth's certificate bundles and transactions, JSON) and
+// reconciles them with the serial ranges the ledger holds, or, for rows without serials
+// (Isometric's), with its deliveries and retirements recorded without serials. It imports no
+// database: the store supplies the ledger's ranges and the CLI prints the result.
 //
 // Invariants:
 //   - every data row of a file becomes exactly one Record, in file order; a row that cannot be
-//     read is a Record with Err set and its line number, never dropped;
+//     read is a Record with Err set and its line number, never dropped. In Puro's JSON a row is
+//     a certificate bundle: a transaction of several bundles is several Records, and one of
+//     none is one Record with Err;
 //   - a Record's Quantity is its quantity in tonnes, exactly; Count is its integer count of
 //     credits (one credit is one tonne), except for Isometric, which gives quantities to the
 //     kilogram (credits 0.019 = credit_kgs 19: one credit is still one tonne) and where Count
@@ -34,7 +37,8 @@ import (
 	"github.com/carbonledger/carbonledger/ledger"
 )
 
-// Kind is the kind of export a file is, told by its header.
+// Kind is the kind of export a file is, told by its header (a CSV's header row, a JSON
+// record's keys).
 type Kind string
 
 // The exports this package reads.
@@ -69,6 +73,18 @@ const (
 	// (beneficiary.name, who the claim is for, as against owner.name, whose credits were
 	// retired), project and quantity in credits and kilograms; no serials.
 	IsometricRetirements Kind = "isometric-retirements"
+	// PuroCertificates is Puro.earth's list of active certificate bundles (its Registry API's
+	// certificates, JSON): one Record per bundle, each an inclusive range within one issuance
+	// ("PURO_PR_CORC100+_FI_577166_2020_<issuance uuid>_1-100"), held by its accountHolderName
+	// and so issued (the ledger's delivered). Retired and withdrawn credits are not in it.
+	PuroCertificates Kind = "puro-certificates"
+	// PuroTransactions is Puro.earth's list of transactions (JSON: the public registry's
+	// retirements, or the Registry API's transactions), each with the certificate bundles it
+	// moved: one Record per bundle. A Retirement's bundles are retired (for the beneficiary in
+	// its retirementDetails, which the registry may hide for a time), a Withdrawal's cancelled;
+	// an Issuance, Transfer or InternalTransfer says when credits moved, not where they stand,
+	// and its bundles are not compared (see parsePuro).
+	PuroTransactions Kind = "puro-transactions"
 )
 
 // Registry is the registry code (as ledger.NormalizeRegistry gives it) of the export.
@@ -82,6 +98,8 @@ func (k Kind) Registry() string {
 		return "gold-standard"
 	case IsometricIssuances, IsometricRetirements:
 		return "isometric"
+	case PuroCertificates, PuroTransactions:
+		return "puro"
 	}
 	return ""
 }
@@ -105,6 +123,10 @@ func (k Kind) Name() string {
 		return "Isometric issuances export"
 	case IsometricRetirements:
 		return "Isometric retirements export"
+	case PuroCertificates:
+		return "Puro JSON certificates list"
+	case PuroTransactions:
+		return "Puro JSON transactions list"
 	}
 	return string(k)
 }
@@ -113,7 +135,8 @@ func (k Kind) Name() string {
 // retirements report lists retired serials only, a cancellations report cancelled ones (the
 // ledger's reversed); Verra's export lists every block, active (delivered) or retired or
 // cancelled (reversed). Gold Standard's issuances export lists the blocks still issued
-// (delivered), its retirements export the retired and cancelled ones.
+// (delivered), its retirements export the retired and cancelled ones. Puro's certificates list
+// holds the active bundles (delivered), its transactions the retired and withdrawn ones.
 func (k Kind) covers(state string) bool {
 	switch k {
 	case CARRetirements:
@@ -124,8 +147,10 @@ func (k Kind) covers(state string) bool {
 		return true
 	case GSIssuances:
 		return state == StateDelivered
-	case GSRetirements:
+	case GSRetirements, PuroTransactions:
 		return state == StateRetired || state == StateReversed
+	case PuroCertificates:
+		return state == StateDelivered
 	}
 	return false
 }
@@ -136,7 +161,8 @@ type Status string
 // Registry statuses. Each export's rows map onto these explicitly (see Parse): a retirements
 // report's rows are retired, a cancellations report's cancelled, Verra's blocks issued until
 // they carry a retirement/cancellation date, Gold Standard's by their Credit Status (Issued,
-// Retired, Canceled).
+// Retired, Canceled), Puro's active bundles issued and its transactions' bundles by the
+// transaction's type (Retirement retired, Withdrawal cancelled).
 const (
 	// StatusIssued: issued and active, held in an account or transferred between accounts
 	// (the ledger's delivered).
@@ -223,7 +249,9 @@ func (r Record) agrees(state string) bool {
 
 // Record is one data row of an export.
 type Record struct {
-	Line     int    `json:"line"` // the file line the row starts on (the header is line 1)
+	// Line is the file line the row starts on (a CSV's header is line 1); in a JSON file, the
+	// line on which the row's object (a Puro bundle) starts.
+	Line     int    `json:"line"`
 	Registry string `json:"registry"`
 	Kind     Kind   `json:"kind"`
 	// Serials is the row's inclusive range; the zero value for rows without serials
@@ -239,15 +267,20 @@ type Record struct {
 	Details     string        `json:"details"`
 	Project     string        `json:"project"`
 	// ID is the registry's own identifier of the row, where it has one (Isometric's
-	// retirement_id ret_..., or issuance id iss_...).
+	// retirement_id ret_..., or issuance id iss_...; Puro's transaction id, shared by the
+	// bundles of one transaction).
 	ID string `json:"id,omitempty"`
 	// Owner is the account holder whose credits a retirement retired, where the export names
-	// it (Isometric's owner.name, the Reserve's Account Holder, which the Reserve also gives
-	// as the beneficiary), and OwnerID the registry's id of that account (Isometric's
-	// owner.id).
+	// it (Isometric's owner.name, Puro's accountHolderName, the Reserve's Account Holder,
+	// which the Reserve also gives as the beneficiary), and OwnerID the registry's id of that
+	// account (Isometric's owner.id).
 	Owner   string `json:"owner,omitempty"`
 	OwnerID string `json:"owner_id,omitempty"`
-	Vintage string `json:"vintage"`
+	// BeneficiaryHidden says why a retirement names no beneficiary where the registry hides
+	// it for a time (Puro's beneficiaryHiddenUntil: "until 2027-03-31"); the beneficiary is
+	// then not stated, and not compared.
+	BeneficiaryHidden string `json:"beneficiary_hidden,omitempty"`
+	Vintage           string `json:"vintage"`
 	// Cancellation is why a cancelled row was cancelled, as far as Reason tells.
 	Cancellation CancelReason `json:"cancellation,omitempty"`
 	// Problem is set when the row was read but contradicts itself (a quantity that is not

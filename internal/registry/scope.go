@@ -23,11 +23,13 @@ import (
 // A ledger block no compared row overlaps is outside when its date (the effective date of
 // the entry that put it in its state) is outside the period, or, unless Named, when its
 // project is not one of Projects: the project its series names (the Reserve's
-// CAR-1-US-1335-... is CAR1335), else the projects its contract names; a block whose project
-// cannot be told is never outside by project.
+// CAR-1-US-1335-... is CAR1335, Puro's PURO_PR_CORC100+_FI_577166_2020_<uuid> its production
+// facility 577166), else the projects its contract names; a block whose project cannot be
+// told is never outside by project.
 type Scope struct {
 	// Projects are the registry project ids compared, as the export's project column writes
-	// them (CAR's Project ID "CAR1335", Verra's ID "1340", Gold Standard's GSID "11603");
+	// them (CAR's Project ID "CAR1335", Verra's ID "1340", Gold Standard's GSID "11603",
+	// Puro's productionFacilityCode "577166");
 	// matched without regard to case, spaces, or the registry's letters before the number
 	// ("GS11603" is "11603", "CAR1335" is "1335"). Empty: every project.
 	Projects []string
@@ -203,7 +205,7 @@ func (s Scope) blockOutside(l LedgerRange) string {
 	if len(s.Projects) == 0 || s.Named {
 		return ""
 	}
-	if p, _, ok := carProjectVintage(l.Prefix); ok {
+	if p, ok := seriesProject(l.Prefix); ok {
 		if !s.hasProject(p) {
 			return fmt.Sprintf("series %s is of project %s, not one of the projects given with --project (%s)", l.Prefix, p, strings.Join(s.Projects, ", "))
 		}
@@ -245,4 +247,16 @@ func ReconcileIn(records []Record, ranges []LedgerRange, scope Scope) Result {
 	}
 	res.total()
 	return res
+}
+
+// seriesProject is the project a serial series names: the Reserve's project (CAR1335), or
+// Puro's production facility (577166).
+func seriesProject(prefix string) (string, bool) {
+	if p, _, ok := carProjectVintage(prefix); ok {
+		return p, true
+	}
+	if f, _, _, ok := puroSeries(prefix); ok {
+		return f, true
+	}
+	return "", false
 }
