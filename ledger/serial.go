@@ -156,10 +156,10 @@ func (r SerialRange) Piece(first, last int64) SerialRange {
 	var l string
 	switch {
 	case genericSerialRE.MatchString(r.Label):
-	case carSerialRE.MatchString(r.Label):
+	case carSerialRE.MatchString(r.Label) && !gsLooksRE.MatchString(r.Label):
 		l = fmt.Sprintf("%s-%s to %s", base, f, t)
 	case verraSerialRE.MatchString(r.Label):
-	case gsSerialRE.MatchString(r.Label):
+	case gsSerialRE.MatchString(r.Label), acrSerialRE.MatchString(r.Label):
 		l = fmt.Sprintf("%s-%s-%s", base, f, t)
 	case puroSerialRE.MatchString(r.Label):
 		l = fmt.Sprintf("%s_%s-%s", base, f, t)
@@ -193,8 +193,13 @@ var (
 	// The generic form; its prefix may hold a '+' so that a Puro series ("..._CORC100+_...")
 	// written in the generic form reads back.
 	genericSerialRE = regexp.MustCompile(`^([A-Za-z0-9][A-Za-z0-9._/+-]{0,199}):([0-9]{1,40})-([0-9]{1,40})$`)
-	// Climate Action Reserve: "CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000"
-	carSerialRE = regexp.MustCompile(`^(CAR-[A-Za-z0-9-]+?)-([0-9]{1,40}) to ([0-9]{1,40})$`)
+	// Climate Action Reserve: "CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000"; the American
+	// Carbon Registry and ART write "SERIES-FIRST to LAST" the same way, so any series that
+	// starts with a registry's capital letters and a '-' is read in this form.
+	carSerialRE = regexp.MustCompile(`^([A-Z][A-Za-z0-9]*(?:-[A-Za-z0-9]+)*?)-([0-9]{1,40}) to ([0-9]{1,40})$`)
+	// The American Carbon Registry's (and ART's) dashed form "ACR-US-192-2010-203-1-5000": the
+	// series, then the first and the last serial.
+	acrSerialRE = regexp.MustCompile(`^((?:ACR|ART)-[A-Za-z0-9]+(?:-[A-Za-z0-9]+)*?)-([0-9]{1,40})-([0-9]{1,40})$`)
 	// Verra: "19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1"
 	verraSerialRE = regexp.MustCompile(`^([0-9]{1,12})-([0-9]{1,15})-([0-9]{1,15})-((?:VCS|CCB)-[A-Za-z0-9-]+)$`)
 	// Gold Standard: "GS1-1-KE-GS11603-16-2025-30256-110-5463", the series (registry, unit
@@ -255,7 +260,7 @@ func ParseSerials(s string) (SerialRange, error) {
 	var first, last, form string
 	if m := genericSerialRE.FindStringSubmatch(s); m != nil {
 		r.Prefix, first, last = m[1], m[2], m[3]
-	} else if m := carSerialRE.FindStringSubmatch(s); m != nil {
+	} else if m := carSerialRE.FindStringSubmatch(s); m != nil && !gsLooksRE.MatchString(s) {
 		r.Prefix, first, last = m[1], m[2], m[3]
 	} else if m := verraSerialRE.FindStringSubmatch(s); m != nil {
 		// Verra numbers are unique across its registry; the series is the project-vintage
@@ -265,6 +270,8 @@ func ParseSerials(s string) (SerialRange, error) {
 		r.Prefix, first, last, form = m[1], m[2], m[3], " in "+goldStandardForm
 	} else if gsLooksRE.MatchString(s) {
 		return SerialRange{}, Invalid(field, s, "is not a serial range in "+goldStandardForm)
+	} else if m := acrSerialRE.FindStringSubmatch(s); m != nil {
+		r.Prefix, first, last = m[1], m[2], m[3]
 	} else if m := puroSerialRE.FindStringSubmatch(s); m != nil {
 		r.Prefix, first, last, form = m[1], m[2], m[3], " in "+puroForm
 		if len(r.Prefix) > 200 {

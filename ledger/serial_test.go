@@ -30,6 +30,11 @@ func TestParseSerials(t *testing.T) {
 			SerialRange{Prefix: "CAR-1-US-1335-31-983-KS-2025-9205", First: 1, Last: 5000, Label: "CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000"}, 5000},
 		{"CAR-1-US-1335-31-983-KS-2025-9659-43177 to 43276",
 			SerialRange{Prefix: "CAR-1-US-1335-31-983-KS-2025-9659", First: 43177, Last: 43276, Label: "CAR-1-US-1335-31-983-KS-2025-9659-43177 to 43276"}, 100},
+		// The American Carbon Registry's and ART's forms: "SERIES-FIRST to LAST" and "SERIES-FIRST-LAST".
+		{"ACR-US-192-2010-203-1 to 5000", SerialRange{Prefix: "ACR-US-192-2010-203", First: 1, Last: 5000, Label: "ACR-US-192-2010-203-1 to 5000"}, 5000},
+		{"ACR-US-192-2010-203-1-5000", SerialRange{Prefix: "ACR-US-192-2010-203", First: 1, Last: 5000, Label: "ACR-US-192-2010-203-1-5000"}, 5000},
+		{"ART-TREES-GY-1-2017-101-200", SerialRange{Prefix: "ART-TREES-GY-1-2017", First: 101, Last: 200, Label: "ART-TREES-GY-1-2017-101-200"}, 100},
+		{"ART-TREES-GY-1-2017-101 to 200", SerialRange{Prefix: "ART-TREES-GY-1-2017", First: 101, Last: 200, Label: "ART-TREES-GY-1-2017-101 to 200"}, 100},
 		// Verra's own form: the block number leads, the series follows the range.
 		{"19385-941467007-941467431-VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1",
 			SerialRange{Prefix: "VCS-VCU-1507-VER-ET-14-1340-01012020-31122020-1", First: 941467007, Last: 941467431,
