@@ -379,7 +379,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, tok store.Token)
 			return err
 		}
 	}
-	rep, err := service.BuildReport(r.Context(), s.Store, p)
+	rep, err := service.BuildReport(r.Context(), s.reads(), p)
 	if err != nil {
 		return err
 	}
@@ -397,7 +397,7 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, tok store.Token) 
 	if err := unscoped(tok, "the audit"); err != nil {
 		return err
 	}
-	out, _, err := service.Audit(r.Context(), s.Store, nil, nil)
+	out, _, err := service.Audit(r.Context(), s.reads(), nil, nil)
 	if err != nil {
 		return err
 	}
@@ -526,7 +526,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, tok store.Token)
 	// truncated export for a whole one.
 	w.Header().Set("Content-Type", contentTypes[format])
 	sw := &startedWriter{w: w}
-	if err := export.Write(r.Context(), s.Store, sw, format, from, to); err != nil {
+	if err := export.Write(r.Context(), s.reads(), sw, format, from, to); err != nil {
 		if !sw.started {
 			w.Header().Del("Content-Type")
 			return err
