@@ -197,6 +197,19 @@ func TestReadReplica(t *testing.T) {
 		t.Fatalf("audit of the primary and of the standby at the same heads differ:\n%v\n%v", pa, sa)
 	}
 
+	// the CLI's read commands run on the standby as they are
+	if out := recOK(t, sURL, "report", "term", "--contract", "CLI-1", "--format", "json"); !strings.Contains(out, "CLI-1") {
+		t.Errorf("report term on the standby:\n%s", out)
+	}
+	if p, s := recOK(t, pURL, "export", "--format", "csv"), recOK(t, sURL, "export", "--format", "csv"); p != s {
+		t.Errorf("export of the standby differs from the primary's")
+	}
+	if code, out, errOut := recRun(t, sURL, "deliver", "--contract", "CLI-1", "--tonnes", "1", "--date", "2025-03-01"); code == 0 {
+		t.Errorf("a delivery on the standby was accepted:\n%s", out)
+	} else if !strings.Contains(errOut, "during recovery") {
+		t.Errorf("a delivery on the standby: exit %d, stderr %q; want it refused: the standby is in recovery", code, errOut)
+	}
+
 	token := strings.TrimSpace(recOK(t, pURL, "token", "create", "--name", "ops", "--role", "admin"))
 	base := replServe(t, "--db", pURL, "--read-db", sURL)
 	replCaughtUp(t, pURL, sURL) // the token, for nothing: tokens are read on the primary
