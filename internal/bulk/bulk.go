@@ -322,18 +322,28 @@ func importFile(ctx context.Context, im *store.Importer, f *File, opt Options, s
 
 // applyRow parses a row with the ledger's own parsers and has the importer record it.
 func applyRow(ctx context.Context, im *store.Importer, r row) (store.ImportOutcome, error) {
+	c, req, err := parseRow(r)
+	if err != nil {
+		return 0, err
+	}
+	if req == nil {
+		return im.AddContract(ctx, c, r.key)
+	}
+	return im.Apply(ctx, req)
+}
+
+// parseRow reads a row with the ledger's own parsers, needing no database: a contract (req
+// nil) or an operation's request, under the row's key.
+func parseRow(r row) (ledger.Contract, ledger.Request, error) {
 	if r.err != nil {
-		return 0, r.err
+		return ledger.Contract{}, nil, r.err
 	}
 	if r.op == OpContract {
 		if len(bytes.TrimSpace(r.json)) == 0 {
-			return 0, ledger.Required(colTerms, "is required for a contract row (the contract's JSON)")
+			return ledger.Contract{}, nil, ledger.Required(colTerms, "is required for a contract row (the contract's JSON)")
 		}
 		c, err := ledger.ParseContractJSON(bytes.NewReader(r.json))
-		if err != nil {
-			return 0, err
-		}
-		return im.AddContract(ctx, c, r.key)
+		return c, nil, err
 	}
 	var req ledger.Request
 	var err error
@@ -341,17 +351,14 @@ func applyRow(ctx context.Context, im *store.Importer, r row) (store.ImportOutco
 		r.members["key"], _ = json.Marshal(r.key)
 		b, merr := json.Marshal(r.members)
 		if merr != nil {
-			return 0, merr
+			return ledger.Contract{}, nil, merr
 		}
 		req, err = ledger.ParseOperationJSON(b)
 	} else {
 		r.fields["key"] = r.key
 		req, err = ledger.ParseOperation(r.op, r.fields)
 	}
-	if err != nil {
-		return 0, err
-	}
-	return im.Apply(ctx, req)
+	return ledger.Contract{}, req, err
 }
 
 // rowErrors turns a refusal of the ledger into the row's errors; ok is false for an error
