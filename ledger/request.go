@@ -411,6 +411,10 @@ func (p *fieldReader) entry() string {
 			p.errs.add(Invalid("entry", s, fmt.Sprintf("names no idempotency key (key:KEY, the key 1 to %d characters)", maxKey)))
 			return ""
 		}
+		if err := checkText("entry", key, maxKey); err != nil { // as the key itself is checked
+			p.errs.add(err)
+			return ""
+		}
 		return s
 	}
 	id := strings.ToLower(strings.TrimSpace(s))
