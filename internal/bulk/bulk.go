@@ -489,7 +489,6 @@ func (c *csvReader) next() (row, bool) {
 	if err == io.EOF {
 		return row{}, false
 	}
-	line, _ := c.r.FieldPos(0)
 	if err != nil {
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
@@ -500,6 +499,7 @@ func (c *csvReader) next() (row, bool) {
 		}
 		return row{}, false
 	}
+	line, _ := c.r.FieldPos(0) // only after a record was read: FieldPos panics on a broken one
 	r := row{line: line, raw: rec}
 	if len(rec) != len(c.header) {
 		r.err = &RowError{File: c.name, Line: line, Rule: fmt.Sprintf("has %d cells; the header has %d columns", len(rec), len(c.header))}
