@@ -533,10 +533,10 @@ func (c *csvReader) next() (row, bool) {
 		}
 	}
 	if r.op != OpContract {
-		r.json = nil
-		if v, ok := r.fields[colTerms]; ok && v != "" {
+		if len(r.json) > 0 {
 			r.err = ledger.Invalid(colTerms, "", "belongs to a contract row (op contract) only")
 		}
+		r.json = nil
 	}
 	return r, true
 }
