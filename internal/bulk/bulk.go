@@ -604,11 +604,13 @@ func (n *ndjsonReader) next() (row, bool) {
 			return r, true
 		}
 		delete(m, colError)
-		if k, ok := m["key"]; ok {
+		if k, ok := m["key"]; ok && string(k) != "null" {
 			var s string
-			if json.Unmarshal(k, &s) == nil {
-				r.key = strings.TrimSpace(s)
+			if json.Unmarshal(k, &s) != nil {
+				r.err = ledger.Invalid("key", string(k), "must be a JSON string")
+				return r, true
 			}
+			r.key = strings.TrimSpace(s)
 		}
 		opRaw, hasOp := m[colOp]
 		if n.kind == KindContracts || (n.kind == "" && !hasOp) {
