@@ -42,16 +42,24 @@ func keyTooLong(n int) *Problem {
 // idempotencyKey reads the write's Idempotency-Key and marks it running; done unmarks it.
 func (s *Server) idempotencyKey(r *http.Request) (key string, done func(), err error) {
 	key = r.Header.Get("Idempotency-Key")
-	switch {
-	case key == "":
-		return "", nil, newProblem("idempotency-key-needed", "every write needs an Idempotency-Key header (any unique text up to 255 bytes, such as a UUID)")
-	case len(key) > maxKey:
-		return "", nil, keyTooLong(maxKey)
+	if err := checkIdempotencyKey(key); err != nil {
+		return "", nil, err
 	}
 	if _, busy := s.inflight.LoadOrStore(key, struct{}{}); busy {
 		return "", nil, newProblem("request-in-progress", "a request with Idempotency-Key "+key+" is still running; retry when it has answered")
 	}
 	return key, func() { s.inflight.Delete(key) }, nil
+}
+
+// checkIdempotencyKey checks a write's Idempotency-Key header as given.
+func checkIdempotencyKey(key string) error {
+	switch {
+	case key == "":
+		return newProblem("idempotency-key-needed", "every write needs an Idempotency-Key header (any unique text up to 255 bytes, such as a UUID)")
+	case len(key) > maxKey:
+		return keyTooLong(maxKey)
+	}
+	return nil
 }
 
 // keyReused is the problem of a key that holds another kind of answer.
