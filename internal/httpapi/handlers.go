@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/carbonledger/carbonledger/internal/export"
 	"github.com/carbonledger/carbonledger/internal/service"
@@ -58,6 +59,11 @@ func checkIdempotencyKey(key string) error {
 		return newProblem("idempotency-key-needed", "every write needs an Idempotency-Key header (any unique text up to 255 bytes, such as a UUID)")
 	case len(key) > maxKey:
 		return keyTooLong(maxKey)
+	case !utf8.ValidString(key):
+		// encoding/json would write it as U+FFFD, so distinct keys would name one entry
+		p := newProblem("invalid", "the Idempotency-Key is not valid UTF-8")
+		p.Field, p.Rule = "Idempotency-Key", "is not valid UTF-8"
+		return p
 	}
 	return nil
 }
