@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -112,6 +113,9 @@ func parseBatch(body []byte) (atomic bool, ops []json.RawMessage, err error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
 		return false, nil, ledger.Invalid("body", "", "is not a batch: {\"atomic\": true|false, \"operations\": [{\"op\": \"deliver\", ...}, ...]} ("+err.Error()+")")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return false, nil, ledger.Invalid("body", "", "has content after the batch object; give exactly one JSON object")
 	}
 	switch {
 	case len(in.Operations) == 0:
