@@ -133,7 +133,7 @@ func (s *Server) batchRequest(raw json.RawMessage, key string) (ledger.Request, 
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
 		return nil, ledger.Invalid("operation", "", "is not a JSON object with an op and its fields")
 	}
-	if _, ok := m["key"]; !ok {
+	if own, ok := m["key"]; !ok || string(own) == "null" || string(own) == `""` { // no key of its own
 		m["key"], _ = json.Marshal(key)
 	}
 	b, _ := json.Marshal(m)
