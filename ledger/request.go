@@ -784,6 +784,38 @@ func jsonFields(b []byte) (fields map[string]string, bad map[string]bool, errs F
 	return fields, bad, errs
 }
 
+// RepeatedMember returns the name of a member that the JSON object b gives more than once, if
+// any (and "", false when b is not one JSON object; members without a name, which
+// ParseOperationJSON refuses on their own, are not counted). encoding/json keeps the last of
+// them when it decodes an object into a map or struct, so a front end that goes through one
+// before ParseOperationJSON, which refuses a repeated member, asks here first.
+func RepeatedMember(b []byte) (string, bool) {
+	if !json.Valid(b) {
+		return "", false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		name, ok := tok.(string)
+		if err != nil || !ok {
+			return "", false
+		}
+		if seen[name] && name != "" {
+			return name, true
+		}
+		seen[name] = true
+		var v json.RawMessage
+		if dec.Decode(&v) != nil {
+			return "", false
+		}
+	}
+	return "", false
+}
+
 // jsonValue returns the field value of a JSON member of type typ; ok is false when raw is
 // another JSON type.
 func jsonValue(typ fieldType, raw json.RawMessage) (string, bool) {

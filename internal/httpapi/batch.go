@@ -133,6 +133,9 @@ func (s *Server) batchRequest(raw json.RawMessage, key string) (ledger.Request, 
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
 		return nil, ledger.Invalid("operation", "", "is not a JSON object with an op and its fields")
 	}
+	if name, ok := ledger.RepeatedMember(raw); ok { // the map kept only the last
+		return nil, ledger.Invalid(name, "", "appears more than once")
+	}
 	if own, ok := m["key"]; !ok || string(own) == "null" || string(own) == `""` { // no key of its own
 		m["key"], _ = json.Marshal(key)
 	}

@@ -126,6 +126,9 @@ func (s *Server) opRequest(op ledger.Op, pathField, pathValue, key string, body 
 			return nil, ledger.Invalid(name, "", "is given by "+from+", not the body")
 		}
 	}
+	if name, ok := ledger.RepeatedMember(body); ok { // the map kept only the last
+		return nil, ledger.Invalid(name, "", "appears more than once")
+	}
 	m["op"], _ = json.Marshal(string(op))
 	m[pathField], _ = json.Marshal(pathValue)
 	m["key"], _ = json.Marshal(key)
