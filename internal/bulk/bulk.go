@@ -619,6 +619,10 @@ func (n *ndjsonReader) next() (row, bool) {
 			r.json, _ = json.Marshal(m)
 			return r, true
 		}
+		if name, ok := ledger.RepeatedMember(raw); ok { // m kept only the last
+			r.err = ledger.Invalid(name, "", "appears more than once")
+			return r, true
+		}
 		if err := json.Unmarshal(opRaw, &r.op); err != nil {
 			r.err = ledger.Invalid(colOp, string(opRaw), "is not a JSON string")
 			return r, true

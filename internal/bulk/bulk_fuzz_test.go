@@ -25,9 +25,9 @@ const fuzzTerms = `{"code":"IMP-1","buyer":"Microsoft","supplier":"Import Suppli
 // the file. Each refused row is reported as that row's errors, each with its line and a rule,
 // and a field whenever the ledger named one. An accepted operation's JSON form reads back as
 // the same request; it is under the row's key, or the key derived from its line when the row
-// gives none; and no cell or member of the row was left unread. An accepted contract's
-// canonical form reads back with the same terms digest. The refused rows, written to a reject
-// file, read back as the same rows.
+// gives none; and no cell or member of the row was left unread or given twice. An accepted
+// contract's canonical form reads back with the same terms digest. The refused rows, written
+// to a reject file, read back as the same rows.
 func FuzzImportRows(f *testing.F) {
 	csvTerms := `"` + strings.ReplaceAll(fuzzTerms, `"`, `""`) + `"`
 	for _, s := range []struct {
@@ -147,6 +147,9 @@ func FuzzImportRows(f *testing.F) {
 				var m map[string]json.RawMessage
 				if err := json.Unmarshal(orig.rawJSON, &m); err != nil {
 					t.Fatalf("line %d: accepted %q, which is not a JSON object", r.line, orig.rawJSON)
+				}
+				if name, ok := ledger.RepeatedMember(orig.rawJSON); ok {
+					t.Fatalf("line %d: %s accepted, though the line gives %s twice (the ledger refuses that)", r.line, req.Op(), name)
 				}
 				for n, v := range m {
 					var s string
