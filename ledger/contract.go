@@ -219,7 +219,15 @@ func jsonError(err error) error {
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return Invalid(strings.Trim(f, `"`), "", "is not a contract field (the fields are code, buyer, supplier, project, method, country, region, registry, registry_projects, registry_accounts, standard, durability_years, term_start, term_end, signed_on, tonnes, price_per_tonne, currency, delivery_mode, over_delivery_tolerance, schedule, notes)")
+		const fields = "(the fields are code, buyer, supplier, project, method, country, region, registry, registry_projects, registry_accounts, standard, durability_years, term_start, term_end, signed_on, tonnes, price_per_tonne, currency, delivery_mode, over_delivery_tolerance, schedule, notes)"
+		name, err := strconv.Unquote(f)
+		if err != nil {
+			name = strings.Trim(f, `"`)
+		}
+		if name == "" {
+			return Invalid("contract", "", `has a member with no name (""), which is not a contract field `+fields)
+		}
+		return Invalid(name, "", "is not a contract field "+fields)
 	}
 	if errors.Is(err, io.EOF) {
 		return Invalid("contract", "", "is empty; give a JSON object")

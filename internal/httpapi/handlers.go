@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/carbonledger/carbonledger/internal/export"
 	"github.com/carbonledger/carbonledger/internal/service"
@@ -42,16 +43,29 @@ func keyTooLong(n int) *Problem {
 // idempotencyKey reads the write's Idempotency-Key and marks it running; done unmarks it.
 func (s *Server) idempotencyKey(r *http.Request) (key string, done func(), err error) {
 	key = r.Header.Get("Idempotency-Key")
-	switch {
-	case key == "":
-		return "", nil, newProblem("idempotency-key-needed", "every write needs an Idempotency-Key header (any unique text up to 255 bytes, such as a UUID)")
-	case len(key) > maxKey:
-		return "", nil, keyTooLong(maxKey)
+	if err := checkIdempotencyKey(key); err != nil {
+		return "", nil, err
 	}
 	if _, busy := s.inflight.LoadOrStore(key, struct{}{}); busy {
 		return "", nil, newProblem("request-in-progress", "a request with Idempotency-Key "+key+" is still running; retry when it has answered")
 	}
 	return key, func() { s.inflight.Delete(key) }, nil
+}
+
+// checkIdempotencyKey checks a write's Idempotency-Key header as given.
+func checkIdempotencyKey(key string) error {
+	switch {
+	case key == "":
+		return newProblem("idempotency-key-needed", "every write needs an Idempotency-Key header (any unique text up to 200 bytes, such as a UUID)")
+	case len(key) > maxKey:
+		return keyTooLong(maxKey)
+	case !utf8.ValidString(key):
+		// encoding/json would write it as U+FFFD, so distinct keys would name one entry
+		p := newProblem("invalid", "the Idempotency-Key is not valid UTF-8")
+		p.Field, p.Rule = "Idempotency-Key", "is not valid UTF-8"
+		return p
+	}
+	return nil
 }
 
 // keyReused is the problem of a key that holds another kind of answer.
@@ -111,6 +125,9 @@ func (s *Server) opRequest(op ledger.Op, pathField, pathValue, key string, body 
 		if _, ok := m[name]; ok {
 			return nil, ledger.Invalid(name, "", "is given by "+from+", not the body")
 		}
+	}
+	if name, ok := ledger.RepeatedMember(body); ok { // the map kept only the last
+		return nil, ledger.Invalid(name, "", "appears more than once")
 	}
 	m["op"], _ = json.Marshal(string(op))
 	m[pathField], _ = json.Marshal(pathValue)
