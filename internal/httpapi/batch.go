@@ -109,6 +109,9 @@ func parseBatch(body []byte) (atomic bool, ops []json.RawMessage, err error) {
 		Atomic     *bool             `json:"atomic"`
 		Operations []json.RawMessage `json:"operations"`
 	}
+	if err := ledger.ExactMembers(body, in, "batch"); err != nil {
+		return false, nil, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {

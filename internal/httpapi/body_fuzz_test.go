@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -226,4 +227,19 @@ func FuzzBatchBody(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestBatchMembersExact: a batch's own members are named exactly and once ("AtomiC" is not
+// "atomic"), as its operations' are.
+func TestBatchMembersExact(t *testing.T) {
+	for _, tt := range []struct{ body, field, rule string }{
+		{`{"AtomiC": false, "operations": [{"op": "deliver"}]}`, "AtomiC", `member names are exact (write "atomic")`},
+		{`{"atomic": false, "atomic": true, "operations": [{"op": "deliver"}]}`, "atomic", "is given twice"},
+	} {
+		_, _, err := parseBatch([]byte(tt.body))
+		var fe *ledger.FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field || !strings.Contains(fe.Rule, tt.rule) {
+			t.Errorf("%s: got %v, want %s %s", tt.body, err, tt.field, tt.rule)
+		}
+	}
 }
