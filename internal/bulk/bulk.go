@@ -24,6 +24,7 @@ import (
 
 	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/ledger"
+	"github.com/carbonledger/carbonledger/reports"
 )
 
 // Kinds of file.
@@ -494,6 +495,13 @@ func (c *csvReader) next() (row, bool) {
 		return row{}, false
 	}
 	r := row{line: line, raw: rec}
+	// A cell the export (or a spreadsheet user) marked as text with a leading apostrophe, so
+	// that a spreadsheet does not run it as a formula, is read without that apostrophe
+	// (reports.Neutralize writes it, Unneutralize reads it): the value is the text as given.
+	rec = slices.Clone(rec)
+	for i, v := range rec {
+		rec[i] = reports.Unneutralize(v)
+	}
 	if len(rec) != len(c.header) {
 		r.err = &RowError{File: c.name, Line: line, Rule: fmt.Sprintf("has %d cells; the header has %d columns", len(rec), len(c.header))}
 		return r, true
