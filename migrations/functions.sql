@@ -427,3 +427,26 @@ END $$;
 DROP FUNCTION IF EXISTS postings_after_insert();
 DROP FUNCTION IF EXISTS entries_before_insert();
 DROP FUNCTION IF EXISTS rollups_guard();
+
+-- Every function that runs with the owner's rights (SECURITY DEFINER) or as a trigger looks
+-- names up in this schema and then in pg_temp, never in pg_temp first. PostgreSQL searches a
+-- session's temporary schema before the others unless search_path names it: a writer could
+-- otherwise create a temporary table called entries, books, accounts or postings and have
+-- the journal's own triggers check that instead (append postings to a sealed entry, write an
+-- entry off its chain, pass an unbalanced entry). Run last, so that it covers the functions
+-- this file has just replaced and the ones the numbered migrations created; a numbered
+-- migration that replaces a trigger function gets it again only when this file changes, so
+-- such a migration pins search_path the same way itself (a test checks every function).
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+              WHERE p.pronamespace = current_schema()::regnamespace
+                AND (p.prosecdef OR p.prorettype = 'trigger'::regtype)
+                AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', f, current_schema());
+    END LOOP;
+END $$;
