@@ -73,7 +73,9 @@ func then(a, b func(ctx context.Context, tx *sql.Tx) error) func(ctx context.Con
 // serials, rollups, tokens or kept answers; no trigger turned off, dropped, replaced or
 // added; no session_replication_role; no function or table of its own in the schema. (That
 // the session cannot go back to the owner's role is TestLoginRoleCannotReachTheOwner's.) Nor can it fool the journal's triggers with temporary tables named like
-// the journal's (PostgreSQL searches a session's temporary schema first). Every attempt fails with a permission error (42501) or a trigger's refusal, and the
+// the journal's (PostgreSQL searches a session's temporary schema first), nor write the
+// bookkeeping of an entry (serial blocks, schedule versions, serial events) apart from the
+// entry. Every attempt fails with a permission error (42501) or a trigger's refusal, and the
 // database is byte for byte as it was; the audit stays clean.
 func TestWriterRoleCannotAlterHistory(t *testing.T) {
 	f := privilegeFixture(t)
@@ -108,9 +110,19 @@ func TestWriterRoleCannotAlterHistory(t *testing.T) {
 		attempt{"mint an API token", "42501", stmts(`INSERT INTO api_tokens (name, role, token_sha256) VALUES ('evil', 'admin', sha256('x'))`)},
 		attempt{"TRUNCATE serial_blocks", "42501", stmts(`TRUNCATE serial_blocks CASCADE`)},
 
+		// Serial blocks, schedule versions and serial events change only with their entry.
 		attempt{"a retired block marked delivered", "CL005", stmts(`UPDATE serial_blocks SET state = 'delivered' WHERE state = 'retired'`)},
 		attempt{"a retired block deleted", "CL005", stmts(`DELETE FROM serial_blocks WHERE state = 'retired'`)},
+		attempt{"a delivered block deleted, to deliver its serials again", "CL004", stmts(`DELETE FROM serial_blocks WHERE state = 'delivered'`)},
+		attempt{"a delivered block marked retired", "CL004", stmts(`UPDATE serial_blocks SET state = 'retired' WHERE state = 'delivered'`)},
+		attempt{"a delivered block stretched", "CL004", stmts(`UPDATE serial_blocks SET serials = int8range(41, 1000, '[]') WHERE state = 'delivered'`)},
 		attempt{"a delivered block moved to another registry", "CL001", stmts(`UPDATE serial_blocks SET registry = 'verra' WHERE state = 'delivered'`)},
+		attempt{"a block made up", "CL004", stmts(`INSERT INTO serial_blocks (registry, prefix, serials, contract_id, state, entry_id)
+			SELECT registry, 'CAR-MADE-UP', int8range(1, 5, '[]'), contract_id, 'delivered', entry_id FROM serial_blocks LIMIT 1`)},
+		attempt{"a schedule version added to the sign entry", "CL004", stmts(`INSERT INTO schedule_lines
+			SELECT contract_id, version + 1, explicit, entry_id, year, tonnes, vintage, price_per_tonne, due_on FROM schedule_lines`)},
+		attempt{"a serial event added to a sealed delivery", "CL004", stmts(`INSERT INTO serial_events (entry_id, contract_id, registry, prefix, serials, label, from_state, to_state)
+			SELECT entry_id, contract_id, registry, prefix, int8range(500, 600, '[]'), '', NULL, 'delivered' FROM serial_events LIMIT 1`)},
 
 		// Triggers, functions, ownership, roles, the server's files.
 		attempt{"session_replication_role = replica", "42501", stmts(`SET LOCAL session_replication_role = replica`)},
@@ -170,6 +182,14 @@ func TestWriterRoleCannotAlterHistory(t *testing.T) {
 				SELECT $1, id, 1 FROM accounts WHERE code = $2`, id, f.a)
 			return err
 		}},
+		attempt{"a temporary entries table, to delete a delivered block", "CL004", stmts(
+			`CREATE TEMP TABLE entries AS SELECT * FROM public.entries`, `DELETE FROM serial_blocks WHERE state = 'delivered'`)},
+		attempt{"a temporary entries table, to add a schedule version", "CL004", stmts(
+			`CREATE TEMP TABLE entries AS SELECT * FROM public.entries`,
+			`INSERT INTO schedule_lines SELECT contract_id, version + 1, explicit, entry_id, year, tonnes, vintage, price_per_tonne, due_on FROM schedule_lines`)},
+		attempt{"a temporary function named like the guards' helper", "CL004", stmts(
+			`CREATE FUNCTION pg_temp.written_in_this_transaction(x xid) RETURNS boolean LANGUAGE sql AS 'SELECT true'`,
+			`DELETE FROM serial_blocks WHERE state = 'delivered'`)},
 	)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
