@@ -420,6 +420,10 @@ BEGIN
         GRANT EXECUTE ON FUNCTION lock_book(text), book_accounts(bigint), operation_state(text, text)
             TO carbonledger_writer;
         GRANT EXECUTE ON FUNCTION posting_measures_of(text, text, numeric) TO carbonledger_writer, carbonledger_reader;
+        -- A binary checks the schema version before it runs: a login role that is a member of
+        -- the writer and reader roles only (not the owner, so that no RESET ROLE leads back
+        -- to the owner's rights) can run the server and the CLI.
+        GRANT SELECT ON schema_migrations, schema_functions TO carbonledger_writer, carbonledger_reader;
     END IF;
 END $$;
 

@@ -2,9 +2,15 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
+	"net/url"
+	"os"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/carbonledger/carbonledger/internal/pgtest"
@@ -275,4 +281,97 @@ func TestTriggerFunctionsPinSearchPath(t *testing.T) {
 			t.Errorf("function %s has settings %q, want a search_path ending in pg_temp", r.Name, r.Config.String)
 		}
 	}
+}
+
+var loginRoles atomic.Int64
+
+// loginRole creates a login role for t that is a member of the writer and reader roles and
+// of nothing else, as README's "Running it on a server" sets the server up, and returns the
+// URL of db as that role. The role is dropped when t ends.
+func loginRole(t *testing.T, db *sql.DB, dbURL string) string {
+	t.Helper()
+	ctx := context.Background()
+	name := fmt.Sprintf("cl_app_%d_%d", os.Getpid(), loginRoles.Add(1))
+	raw := make([]byte, 16)
+	rand.Read(raw)
+	password := hex.EncodeToString(raw)
+	if _, err := db.ExecContext(ctx, `CREATE ROLE `+name+` LOGIN PASSWORD '`+password+`' IN ROLE carbonledger_writer, carbonledger_reader`); err != nil {
+		t.Fatalf("create the login role: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := db.ExecContext(context.Background(), `DROP ROLE IF EXISTS `+name); err != nil {
+			t.Errorf("drop the login role: %v", err)
+		}
+	})
+	if u, err := url.Parse(dbURL); err == nil && u.Scheme != "" {
+		u.User = url.UserPassword(name, password)
+		return u.String()
+	}
+	kv := regexp.MustCompile(`(^|\s)(user|password)=\S+`).ReplaceAllString(dbURL, "")
+	return kv + " user=" + name + " password=" + password
+}
+
+// Run as README advises, by a login role that is only a member of the writer and reader
+// roles, the store writes and reads as ever; and no statement of that session, however
+// hand-written, reaches the owner's rights: SET ROLE and RESET ROLE lead no further than the
+// writer's privileges, so history stays as it was.
+func TestLoginRoleCannotReachTheOwner(t *testing.T) {
+	ctx := context.Background()
+	dbURL := pgtest.URL(t)
+	admin, err := sql.Open("postgres", dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { admin.Close() }) // after the login role is dropped
+	var owner string
+	if err := admin.QueryRowContext(ctx, `SELECT current_user`).Scan(&owner); err != nil {
+		t.Fatal(err)
+	}
+	appURL := loginRole(t, admin, dbURL)
+	s, err := Open(ctx, appURL)
+	if err != nil {
+		t.Fatalf("open the store as the login role: %v", err)
+	}
+	defer s.Close()
+	addContract(t, s, contractDoc("APP-1", nil))
+	d := deliverReq("APP-1", "100", ledger.Date(2025, 3, 1))
+	d.Serials = serialsOf(t, "CAR-APP:1-100")
+	opOK(t)(s.Deliver(ctx, d))
+	r := retireReq("APP-1", "40", ledger.Date(2025, 3, 2))
+	r.Serials = serialsOf(t, "CAR-APP:1-40")
+	opOK(t)(s.Retire(ctx, r))
+	if _, _, err := s.KeepResponse(ctx, KeptResponse{Key: "kept-app", Route: "POST /v1/batches", Token: "ops",
+		Request: make([]byte, 32), Status: 200, Body: []byte(`{}`)}); err != nil {
+		t.Fatalf("keep an answer as the login role: %v", err)
+	}
+	wantAuditClean(t, s)
+	if _, err := s.CreateToken(ctx, "minted", "admin", nil); pgCode(err) != "42501" {
+		t.Errorf("the login role minted a token: %v", err)
+	}
+
+	before := pgtest.Fingerprint(t, admin)
+	for _, tc := range []struct {
+		name, code string
+		qs         []string
+	}{
+		{"become the owner", "42501", []string{`SET ROLE ` + owner}},
+		{"reset the role, then rewrite an entry", "42501", []string{`RESET ROLE`, `UPDATE entries SET description = 'x'`}},
+		{"reset the role, then delete postings", "42501", []string{`RESET ROLE`, `DELETE FROM postings`}},
+		{"reset the role, then turn the triggers off", "42501", []string{`RESET ROLE`, `SET session_replication_role = replica`}},
+		{"reset the role, then disable a trigger", "42501", []string{`RESET ROLE`, `ALTER TABLE entries DISABLE TRIGGER ALL`}},
+		{"reset the role, then mint a token", "42501", []string{`RESET ROLE`, `INSERT INTO api_tokens (name, role, token_sha256) VALUES ('evil', 'admin', sha256('x'))`}},
+		{"reset the role, then delete a delivered block", "CL004", []string{`RESET ROLE`, `DELETE FROM serial_blocks WHERE state = 'delivered'`}},
+		{"grant itself the owner's role", "42501", []string{`GRANT ` + owner + ` TO current_user`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := rawTx(ctx, s, func(tx *sql.Tx) error { return stmts(tc.qs...)(ctx, tx) })
+			if got := pgCode(err); got != tc.code {
+				t.Errorf("got SQLSTATE %q (%v), want %s", got, err, tc.code)
+			}
+		})
+	}
+	if after := pgtest.Fingerprint(t, admin); after != before {
+		t.Errorf("the login role changed the database:\nbefore:\n%s\nafter:\n%s", before, after)
+	}
+	wantAuditClean(t, s)
 }
