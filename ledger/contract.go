@@ -187,7 +187,14 @@ type scheduleLineJSON struct {
 // ParseContractJSON reads one contract from JSON. Unknown fields, missing required fields
 // and malformed values are refused with the field named.
 func ParseContractJSON(r io.Reader) (Contract, error) {
-	dec := json.NewDecoder(io.LimitReader(r, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
+	if err != nil {
+		return Contract{}, Invalid("contract", "", "could not be read: "+err.Error())
+	}
+	if msg := jsonTextError(b); msg != "" {
+		return Contract{}, Invalid("contract", "", msg)
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var j contractJSON
 	if err := dec.Decode(&j); err != nil {
