@@ -44,7 +44,7 @@ func (s *Server) idempotencyKey(r *http.Request) (key string, done func(), err e
 	key = r.Header.Get("Idempotency-Key")
 	switch {
 	case key == "":
-		return "", nil, newProblem("idempotency-key-needed", "every write needs an Idempotency-Key header (any unique text up to 255 bytes, such as a UUID)")
+		return "", nil, newProblem("idempotency-key-needed", fmt.Sprintf("every write needs an Idempotency-Key header (any unique text up to %d bytes, such as a UUID)", maxKey))
 	case len(key) > maxKey:
 		return "", nil, keyTooLong(maxKey)
 	}
