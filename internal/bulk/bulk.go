@@ -431,7 +431,7 @@ type csvReader struct {
 }
 
 func newCSVReader(rc io.Reader, name, kind string) (*csvReader, error) {
-	r := csv.NewReader(bufio.NewReaderSize(rc, 1<<16))
+	r := csv.NewReader(newKeepCRLF(rc))
 	r.ReuseRecord = false
 	r.FieldsPerRecord = -1
 	header, err := r.Read()

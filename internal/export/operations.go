@@ -48,8 +48,8 @@ func (periodError) Unwrap() error { return ledger.ErrInvalid }
 // carriage return), or one that starts with an apostrophe before such a character, is written
 // with a leading apostrophe (reports.Neutralize), which the import removes again
 // (reports.Unneutralize), so the value read back is the value the ledger holds. Figures are
-// never prefixed. (One thing encoding/csv's reader does not give back: a "\r\n" inside a
-// text reads as "\n".)
+// never prefixed. A "\r\n" inside a text is written as it is, and the import reads it back
+// as "\r\n" (encoding/csv alone would read "\n").
 //
 // An entry of a book that is not a contract's (a plain journal book's open and transfer
 // entries) is no operation: the export refuses it, naming the book; the postings export
