@@ -20,7 +20,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/carbonledger/carbonledger/internal/httpapi"
+	"github.com/carbonledger/carbonledger/internal/registry"
 	"github.com/carbonledger/carbonledger/internal/store"
+	"github.com/carbonledger/carbonledger/ledger"
 	"github.com/carbonledger/carbonledger/reports"
 )
 
@@ -375,5 +377,52 @@ func dashboardPages(t *testing.T, h *hostileLedger) map[string]string {
 		"dashboard contract":  fetch("GET", "/contracts/HOST-1", nil),
 		"dashboard journal":   fetch("GET", "/journal?contract=HOST-1", nil),
 		"dashboard period":    fetch("GET", "/period?years=2025&by=buyer", nil),
+	}
+}
+
+// The reconciliation's text and CSV show a registry export's and the ledger's text inert:
+// the registry's rows are input from outside like any other.
+func TestReconcileOutputInert(t *testing.T) {
+	var items []registry.Item
+	for i, s := range hostile {
+		r, err := ledger.ParseSerials(fmt.Sprintf("CAR-R:%d-%d", i*10+1, i*10+10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		items = append(items, registry.Item{Class: registry.Disagrees, Detail: s, LedgerTonnes: ledger.MustTonnes("10"),
+			Record: &registry.Record{Line: i + 2, Serials: r, Count: 10, Quantity: ledger.MustTonnes("10"), Status: "Retired",
+				Beneficiary: s, Reason: s},
+			Facts: []registry.Fact{{Field: "beneficiary", Outcome: registry.Differs, Registry: s, Ledger: s}}})
+	}
+	rep := reconcileReport{File: hostile[6] + ".csv", Export: &registry.Export{}, Result: registry.Result{Items: items}}
+	var text, out bytes.Buffer
+	if err := rep.text(&text); err != nil {
+		t.Fatal(err)
+	}
+	if bad := controlIn(text.String()); bad != "" {
+		t.Errorf("reconcile's text writes %s to the terminal:\n%q", bad, text.String())
+	}
+	if err := rep.csv(&out); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := csv.NewReader(&out).ReadAll() // (which reads a cell's CR LF as LF)
+	if err != nil {
+		t.Fatal(err)
+	}
+	details := 0
+	for _, r := range recs[1:] {
+		for j, cell := range r {
+			if cell != "" && strings.ContainsRune("=+-@\t\r", rune(cell[0])) && !plainFigure.MatchString(cell) {
+				t.Errorf("reconcile CSV column %s cell %q starts a formula", recs[0][j], cell)
+			}
+			var line int
+			fmt.Sscan(r[0], &line)
+			if recs[0][j] == "detail" && line >= 2 && reports.Unneutralize(cell) == strings.ReplaceAll(hostile[line-2], "\r\n", "\n") {
+				details++
+			}
+		}
+	}
+	if details != len(hostile) {
+		t.Errorf("reconcile CSV shows %d details as given (once neutralised), want the texts", details)
 	}
 }
