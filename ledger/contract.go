@@ -184,12 +184,22 @@ type scheduleLineJSON struct {
 	DueOn         *string `json:"due_on"`
 }
 
+// maxJSONDoc bounds a contract's or a schedule's JSON (a fifty-year schedule is a few
+// kilobytes); a larger one is refused as such, not read in part.
+const maxJSONDoc = 1 << 20
+
 // ParseContractJSON reads one contract from JSON. Unknown fields, missing required fields
 // and malformed values are refused with the field named.
 func ParseContractJSON(r io.Reader) (Contract, error) {
-	b, err := io.ReadAll(io.LimitReader(r, 1<<20))
-	if err != nil {
-		return Contract{}, err
+	b, err := io.ReadAll(io.LimitReader(r, maxJSONDoc+1))
+	switch {
+	case err != nil:
+		return Contract{}, Invalid("contract", "", "could not be read: "+err.Error())
+	case len(b) > maxJSONDoc:
+		return Contract{}, Invalid("contract", "", "is larger than 1 MiB")
+	}
+	if msg := jsonTextError(b); msg != "" {
+		return Contract{}, Invalid("contract", "", msg)
 	}
 	// encoding/json matches member names without regard to case and keeps the last of a
 	// repeated member; a contract's terms are signed as written, so each member must be named
@@ -831,7 +841,14 @@ func (c Contract) TermsDigest() string {
 // ParseScheduleJSON reads a schedule: a JSON list of {year, tonnes, vintage, price_per_tonne,
 // due_on}. Prices are checked against the contract's currency when the schedule is applied.
 func ParseScheduleJSON(r io.Reader) ([]ScheduleLine, error) {
-	dec := json.NewDecoder(io.LimitReader(r, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(r, maxJSONDoc+1))
+	switch {
+	case err != nil:
+		return nil, Invalid("schedule", "", "could not be read: "+err.Error())
+	case len(b) > maxJSONDoc:
+		return nil, Invalid("schedule", "", "is larger than 1 MiB")
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var js []scheduleLineJSON
 	if err := dec.Decode(&js); err != nil {

@@ -747,6 +747,11 @@ func jsonFields(b []byte) (fields map[string]string, bad map[string]bool, errs F
 		if err := dec.Decode(&raw); err != nil {
 			return notJSON(err)
 		}
+		if msg := jsonTextError(raw); msg != "" {
+			errs.add(Invalid(name, "", msg))
+			bad[name] = true
+			continue
+		}
 		if name == "" {
 			errs.add(Invalid("field", "", `has no name (a member "" of the object)`))
 			continue
@@ -781,6 +786,10 @@ func jsonFields(b []byte) (fields map[string]string, bad map[string]bool, errs F
 	}
 	if _, err := dec.Token(); err != io.EOF {
 		errs.add(Invalid("request", "", "has content after the JSON object; give exactly one object"))
+		return nil, nil, errs
+	}
+	if msg := jsonTextError(b); msg != "" && len(errs) == 0 { // in a member's name
+		errs.add(Invalid("request", "", msg))
 		return nil, nil, errs
 	}
 	return fields, bad, errs

@@ -78,7 +78,7 @@ func parseDecimal(field, s string, maxScale int, why string) (decimal.Decimal, e
 	switch {
 	case lower == "nan" || lower == "inf" || lower == "infinity":
 		return decimal.Zero, Invalid(field, s, "is not a finite number")
-	case strings.ContainsAny(body, "eE"):
+	case isExponent(strings.TrimPrefix(body, "+")):
 		return decimal.Zero, Invalid(field, s, "uses an exponent; write the number out in full")
 	case strings.ContainsAny(s, " \t\n,_'"):
 		return decimal.Zero, Invalid(field, s, "contains spaces or digit separators; write digits only, such as 1234.5")
@@ -120,6 +120,20 @@ func MustTonnes(s string) Tonnes {
 
 // TonnesFromKg returns kg/1000 t.
 func TonnesFromKg(kg int64) Tonnes { return Tonnes{kg} }
+
+// isExponent reports whether s is a number in exponent form (1e3, 1.5E-2): a mantissa of
+// digits with an optional point, e or E, an optional sign and digits. Text that merely holds
+// an e ("ten") is no number at all, and is told so.
+func isExponent(s string) bool {
+	i := strings.IndexAny(s, "eE")
+	if i <= 0 {
+		return false
+	}
+	m, x := s[:i], strings.TrimLeft(s[i+1:], "+-")
+	intPart, frac, _ := strings.Cut(m, ".")
+	return (allDigits(intPart) || allDigits(frac)) && (intPart == "" || allDigits(intPart)) &&
+		(frac == "" || allDigits(frac)) && len(s[i+1:])-len(x) <= 1 && allDigits(x)
+}
 
 func allDigits(s string) bool {
 	for i := 0; i < len(s); i++ {

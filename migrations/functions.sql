@@ -420,6 +420,10 @@ BEGIN
         GRANT EXECUTE ON FUNCTION lock_book(text), book_accounts(bigint), operation_state(text, text)
             TO carbonledger_writer;
         GRANT EXECUTE ON FUNCTION posting_measures_of(text, text, numeric) TO carbonledger_writer, carbonledger_reader;
+        -- A binary checks the schema version before it runs: a login role that is a member of
+        -- the writer and reader roles only (not the owner, so that no RESET ROLE leads back
+        -- to the owner's rights) can run the server and the CLI.
+        GRANT SELECT ON schema_migrations, schema_functions TO carbonledger_writer, carbonledger_reader;
     END IF;
 END $$;
 
@@ -427,3 +431,78 @@ END $$;
 DROP FUNCTION IF EXISTS postings_after_insert();
 DROP FUNCTION IF EXISTS entries_before_insert();
 DROP FUNCTION IF EXISTS rollups_guard();
+
+-- Serial blocks, schedule versions and serial events are bookkeeping of entries: they change
+-- only in the transaction that writes their entry. A writer cannot, with a statement of its
+-- own, delete a delivered block (so that its serials could be delivered again), make one up,
+-- or add a schedule version or a serial event to an entry already sealed; even the owner
+-- needs the triggers off for that, which the audit then catches. A block's change is checked
+-- against its contract's newest entry (the head of its book), since a block split by a
+-- retirement keeps its delivery's entry.
+CREATE OR REPLACE FUNCTION serial_blocks_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    cid bigint;
+BEGIN
+    IF TG_OP <> 'INSERT' AND OLD.state = 'retired' THEN
+        RAISE EXCEPTION 'serials %:% are retired; a retired serial never changes again', OLD.prefix, OLD.serials
+            USING ERRCODE = 'CL005';
+    END IF;
+    IF TG_OP = 'UPDATE' AND (NEW.registry, NEW.prefix, NEW.contract_id) IS DISTINCT FROM (OLD.registry, OLD.prefix, OLD.contract_id) THEN
+        RAISE EXCEPTION 'serial block %: registry, series and contract never change', OLD.id USING ERRCODE = 'CL001';
+    END IF;
+    cid := CASE WHEN TG_OP = 'DELETE' THEN OLD.contract_id ELSE NEW.contract_id END;
+    IF NOT EXISTS (SELECT 1 FROM contracts c JOIN books b ON b.id = c.book_id
+                     JOIN entries e ON e.book_id = b.id AND e.seq = b.head_seq
+                    WHERE c.id = cid AND written_in_this_transaction(e.xmin)) THEN
+        RAISE EXCEPTION 'serial blocks of contract %: serials move only with an entry of their contract, in its transaction', cid
+            USING ERRCODE = 'CL004';
+    END IF;
+    IF TG_OP = 'DELETE' THEN
+        RETURN OLD;
+    END IF;
+    RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS serial_blocks_guard ON serial_blocks;
+CREATE TRIGGER serial_blocks_guard BEFORE INSERT OR UPDATE OR DELETE ON serial_blocks
+    FOR EACH ROW EXECUTE FUNCTION serial_blocks_guard();
+
+CREATE OR REPLACE FUNCTION entry_rows_guard() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+    bad uuid;
+BEGIN
+    SELECT n.entry_id INTO bad FROM new_rows n JOIN entries e ON e.id = n.entry_id
+     WHERE NOT written_in_this_transaction(e.xmin) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION '%: rows of entry % are written only with their entry', TG_TABLE_NAME, bad USING ERRCODE = 'CL004';
+    END IF;
+    RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS schedule_lines_with_entry ON schedule_lines;
+CREATE TRIGGER schedule_lines_with_entry AFTER INSERT ON schedule_lines REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION entry_rows_guard();
+DROP TRIGGER IF EXISTS serial_events_with_entry ON serial_events;
+CREATE TRIGGER serial_events_with_entry AFTER INSERT ON serial_events REFERENCING NEW TABLE AS new_rows
+    FOR EACH STATEMENT EXECUTE FUNCTION entry_rows_guard();
+
+-- Every function that runs with the owner's rights (SECURITY DEFINER) or as a trigger looks
+-- names up in this schema and then in pg_temp, never in pg_temp first. PostgreSQL searches a
+-- session's temporary schema before the others unless search_path names it: a writer could
+-- otherwise create a temporary table called entries, books, accounts or postings and have
+-- the journal's own triggers check that instead (append postings to a sealed entry, write an
+-- entry off its chain, pass an unbalanced entry). Run last, so that it covers the functions
+-- this file has just replaced and the ones the numbered migrations created; a numbered
+-- migration that replaces a trigger function gets it again only when this file changes, so
+-- such a migration pins search_path the same way itself (a test checks every function).
+DO $$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN SELECT p.oid::regprocedure FROM pg_proc p
+              WHERE p.pronamespace = current_schema()::regnamespace
+                AND (p.prosecdef OR p.prorettype = 'trigger'::regtype)
+                AND p.proowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+                AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET search_path = %I, pg_temp', f, current_schema());
+    END LOOP;
+END $$;

@@ -3,12 +3,11 @@ package reports
 import (
 	"encoding/csv"
 	"io"
-	"strings"
 )
 
 // CSV writes rows with one header row. Free-text cells that a spreadsheet would read as a
 // formula (starting with = + - @, a tab or a carriage return) are neutralised with a leading
-// apostrophe; numeric cells are written as they are, so "-12.500" stays a number.
+// apostrophe (Neutralize); numeric cells are written as they are, so "-12.500" stays a number.
 type CSV struct {
 	w *csv.Writer
 }
@@ -51,13 +50,35 @@ func Text(s string) Cell { return Cell{s: s} }
 func Num(s string) Cell { return Cell{s: s, num: true} }
 
 // Neutralize prefixes a cell that spreadsheet software would evaluate as a formula with an
-// apostrophe (OWASP's advice for CSV injection).
+// apostrophe (OWASP's advice for CSV injection): a cell starting with =, +, -, @, a tab or a
+// carriage return. So that the prefix can be told from the text, a cell that starts with an
+// apostrophe followed by one of those (or by another apostrophe) gets one too: Unneutralize
+// then gives every cell back exactly, and files read back (import) lose nothing.
 func Neutralize(s string) string {
 	if s == "" {
 		return s
 	}
-	if strings.ContainsRune("=+-@\t\r", rune(s[0])) {
+	if formulaLead(s[0]) || (s[0] == '\'' && len(s) > 1 && (formulaLead(s[1]) || s[1] == '\'')) {
 		return "'" + s
 	}
 	return s
+}
+
+// Unneutralize undoes Neutralize: it drops the leading apostrophe of a cell whose next
+// character is =, +, -, @, a tab, a carriage return or another apostrophe, and leaves any
+// other cell as it is. A spreadsheet, too, reads such an apostrophe as "this is text", not as
+// part of the value.
+func Unneutralize(s string) string {
+	if len(s) > 1 && s[0] == '\'' && (formulaLead(s[1]) || s[1] == '\'') {
+		return s[1:]
+	}
+	return s
+}
+
+func formulaLead(c byte) bool {
+	switch c {
+	case '=', '+', '-', '@', '\t', '\r':
+		return true
+	}
+	return false
 }

@@ -60,7 +60,7 @@ func (m Meta) header(w io.Writer, title string) {
 func (t Term) Table(w io.Writer) error {
 	t.Meta.header(w, "Term report")
 	for _, c := range t.Contracts {
-		fmt.Fprintf(w, "\n%s  %s <- %s, %s, %s to %s: %s", c.Code, c.Buyer, c.Supplier, c.Method, c.TermStart, c.TermEnd, c.Status)
+		fmt.Fprintf(w, "\n%s  %s <- %s, %s, %s to %s: %s", Inert(c.Code), Inert(c.Buyer), Inert(c.Supplier), c.Method, c.TermStart, c.TermEnd, c.Status)
 		if c.TerminatedOn != "" {
 			fmt.Fprintf(w, " on %s", c.TerminatedOn)
 		}
@@ -81,7 +81,7 @@ func (t Term) Table(w io.Writer) error {
 			fmt.Fprintf(w, "; needs %s t/year over %d remaining year(s)", c.RunRate, c.RemainingYears)
 		}
 		if c.WeightedPrice != nil {
-			fmt.Fprintf(w, "; weighted price %s %s/t", *c.WeightedPrice, c.Currency)
+			fmt.Fprintf(w, "; weighted price %s %s/t", *c.WeightedPrice, Inert(c.Currency))
 		}
 		fmt.Fprintln(w, "  (all: scheduled to date)")
 	}
@@ -123,7 +123,7 @@ func (p PeriodReport) Table(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\nPERIOD\tFROM\tTO\tGROUP\tCONTRACTED\tDELIVERED\tRETIRED\tCANCELLED\tREVERSED\tBUFFER\tREPLACEMENTS\t")
 	row := func(label, start, end, group string, m Measures) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", label, start, end, group, m.Contracted, m.Delivered,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", label, start, end, Inert(group), m.Contracted, m.Delivered,
 			m.Retired, m.Cancelled, m.Reversed, m.BufferCancelled, m.Replacements)
 	}
 	list := p.Periods
@@ -164,7 +164,7 @@ func (p Portfolio) Table(w io.Writer) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "\nCONTRACT\tSUPPLIER\tMETHOD\tREGION\tSTATUS\tCONTRACTED\tDELIVERED\tHOLDING\tRETIRED\tCANCELLED\tREVERSED\tOUTSTANDING\t")
 	for _, l := range append(p.Contracts, p.Totals) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", l.Key, l.Supplier, l.Method, l.Region, l.Status,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n", Inert(l.Key), Inert(l.Supplier), Inert(l.Method), Inert(l.Region), l.Status,
 			l.Contracted, l.Delivered, l.Holding, l.Retired, l.Cancelled, l.Reversed, l.Outstanding)
 	}
 	tw.Flush()
@@ -173,7 +173,7 @@ func (p Portfolio) Table(w io.Writer) error {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "KEY\tCONTRACTS\tCONTRACTED\tSHARE %\tDELIVERED\tHOLDING\tRETIRED\t")
 		for _, g := range p.Shares[dim] {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", g.Key, g.Contracts, g.Contracted, opt(g.ShareContracted), g.Delivered, g.Holding, g.Retired)
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t\n", Inert(g.Key), g.Contracts, g.Contracted, opt(g.ShareContracted), g.Delivered, g.Holding, g.Retired)
 		}
 		tw.Flush()
 	}
@@ -193,7 +193,7 @@ func (p Portfolio) Table(w io.Writer) error {
 		if ic.AverageAgeDays != nil {
 			age = fmt.Sprint(*ic.AverageAgeDays)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s", ic.Code, ic.Holding, age, ic.OldestMonth)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s", Inert(ic.Code), ic.Holding, age, ic.OldestMonth)
 		for _, b := range ic.Buckets {
 			fmt.Fprintf(tw, "\t%s", b.Tonnes)
 		}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/carbonledger/carbonledger/internal/service"
 	"github.com/carbonledger/carbonledger/ledger"
+	"github.com/carbonledger/carbonledger/reports"
 )
 
 func cmdAudit(ctx context.Context, a *app, args []string) error {
@@ -118,15 +119,16 @@ func writeAuditText(w io.Writer, r service.AuditJSON) {
 		}
 		sort.Strings(who)
 		for i, k := range who {
-			who[i] = fmt.Sprintf("%s %d", k, r.RecordedBy[k])
+			who[i] = fmt.Sprintf("%s %d", reports.Inert(k), r.RecordedBy[k])
 		}
 		fmt.Fprintf(w, "  entries recorded by %s\n", strings.Join(who, ", "))
 	}
 	if r.Since != "" {
-		fmt.Fprintf(w, "  extends the statement %s: %v\n", r.Since, r.OK)
+		fmt.Fprintf(w, "  extends the statement %s: %v\n", reports.Inert(r.Since), r.OK)
 	}
 	for _, f := range r.Findings {
-		fmt.Fprintf(w, "\n[%s] %s\n  at:       %s\n  expected: %s\n  found:    %s\n", f.Check, f.Message, f.Entry, f.Expected, f.Found)
+		fmt.Fprintf(w, "\n[%s] %s\n  at:       %s\n  expected: %s\n  found:    %s\n", f.Check, reports.Inert(f.Message), reports.Inert(f.Entry),
+			reports.Inert(f.Expected), reports.Inert(f.Found))
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/carbonledger/carbonledger/internal/service"
 	"github.com/carbonledger/carbonledger/ledger"
+	"github.com/carbonledger/carbonledger/reports"
 )
 
 func cmdContract(ctx context.Context, a *app, args []string) error {
@@ -119,7 +120,7 @@ func contractAdd(ctx context.Context, a *app, args []string) error {
 	if res.Replay {
 		verb = "already recorded (same terms, nothing changed)"
 	}
-	fmt.Fprintf(a.stdout, "contract %s %s: %s t, %s -> %s, entry %s\n", c.Code, verb, st.Position.Contracted, c.Supplier, c.Buyer, res.Entry.ID)
+	fmt.Fprintf(a.stdout, "contract %s %s: %s t, %s -> %s, entry %s\n", c.Code, verb, st.Position.Contracted, reports.Inert(c.Supplier), reports.Inert(c.Buyer), res.Entry.ID)
 	return nil
 }
 
@@ -158,7 +159,7 @@ func contractList(ctx context.Context, a *app, args []string) error {
 	tw := tabwriter.NewWriter(a.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "CODE\tBUYER\tSUPPLIER\tMETHOD\tTERM\tCONTRACTED\tDELIVERED\tRETIRED\tOPEN\tSTATUS\t")
 	for _, v := range views {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s..%s\t%s\t%s\t%s\t%s\t%s\t\n", v.Code, v.Buyer, v.Supplier, v.Method, v.TermStart, v.TermEnd,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s..%s\t%s\t%s\t%s\t%s\t%s\t\n", v.Code, reports.Inert(v.Buyer), reports.Inert(v.Supplier), v.Method, v.TermStart, v.TermEnd,
 			v.Contracted, v.Delivered, v.Retired, v.Open, v.Status)
 	}
 	if len(views) == 0 {
@@ -204,9 +205,9 @@ func writePosition(w io.Writer, st ledger.ContractState, v service.ContractJSON)
 	c := st.Contract
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "Contract %s\t%s\n", c.Code, v.Status)
-	fmt.Fprintf(tw, "  buyer / supplier\t%s / %s\n", c.Buyer, c.Supplier)
-	fmt.Fprintf(tw, "  project\t%s (%s, %s%s)\n", c.Project, c.Method, c.Country, prefixed(", ", c.Region))
-	fmt.Fprintf(tw, "  registry / standard\t%s / %s\n", ledger.RegistryName(c.Registry), orDash(c.Standard))
+	fmt.Fprintf(tw, "  buyer / supplier\t%s / %s\n", reports.Inert(c.Buyer), reports.Inert(c.Supplier))
+	fmt.Fprintf(tw, "  project\t%s (%s, %s%s)\n", reports.Inert(c.Project), c.Method, c.Country, prefixed(", ", reports.Inert(c.Region)))
+	fmt.Fprintf(tw, "  registry / standard\t%s / %s\n", ledger.RegistryName(c.Registry), orDash(reports.Inert(c.Standard)))
 	fmt.Fprintf(tw, "  durability\t%s\n", orDash(durabilityText(c.Durability)))
 	fmt.Fprintf(tw, "  term\t%s to %s (%d contract years), signed %s\n", v.TermStart, v.TermEnd, len(c.Years()), v.SignedOn)
 	if v.PricePerTonne != nil {
@@ -214,7 +215,7 @@ func writePosition(w io.Writer, st ledger.ContractState, v service.ContractJSON)
 	}
 	fmt.Fprintf(tw, "  delivery\t%s%s\n", c.DeliveryMode, map[bool]string{true: ", over-delivery tolerance " + c.OverDeliveryTolerance.String() + " t", false: ""}[c.OverDeliveryTolerance.IsPositive()])
 	if c.Notes != "" {
-		fmt.Fprintf(tw, "  notes\t%s\n", c.Notes)
+		fmt.Fprintf(tw, "  notes\t%s\n", reports.Inert(c.Notes))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nPosition (t CO2e)")

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/carbonledger/carbonledger/internal/bulk"
+	"github.com/carbonledger/carbonledger/reports"
 )
 
 // stdin is what `import -` reads (a test gives its own).
@@ -103,7 +104,7 @@ func cmdImport(ctx context.Context, a *app, args []string) error {
 			rowErrs = append(rowErrs, e)
 			return
 		}
-		fmt.Fprintln(a.stderr, e.Error())
+		fmt.Fprintln(a.stderr, reports.Inert(e.Error()))
 	}
 	prog := newProgress(a.stderr, *quiet)
 	opt.OnProgress = prog.update

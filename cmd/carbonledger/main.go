@@ -23,6 +23,7 @@ import (
 
 	"github.com/carbonledger/carbonledger/internal/pgdev"
 	"github.com/carbonledger/carbonledger/internal/store"
+	"github.com/carbonledger/carbonledger/reports"
 )
 
 func main() {
@@ -115,7 +116,7 @@ func report(stderr io.Writer, err error) int {
 	var ue *usageError
 	if errors.As(err, &ue) || errors.Is(err, flag.ErrHelp) {
 		if !errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(stderr, "carbonledger: %v\n", err)
+			fmt.Fprintf(stderr, "carbonledger: %s\n", reports.InertLines(err.Error()))
 		}
 		return 2
 	}
@@ -123,7 +124,8 @@ func report(stderr io.Writer, err error) int {
 	if errors.As(err, &ex) {
 		return ex.code
 	}
-	fmt.Fprintf(stderr, "carbonledger: %v\n", err)
+	// An error may quote stored or given text: its control characters are shown, not obeyed.
+	fmt.Fprintf(stderr, "carbonledger: %s\n", reports.InertLines(err.Error()))
 	return 1
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/carbonledger/carbonledger/internal/service"
 	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/ledger"
+	"github.com/carbonledger/carbonledger/reports"
 )
 
 // opFlags registers the flags every operation under a contract shares and returns --format.
@@ -229,9 +230,9 @@ func (a *app) operate(ctx context.Context, format string, op func(*store.Store) 
 		return writeJSON(a.stdout, map[string]any{"entry": service.EntryView(res.Entry), "replay": res.Replay})
 	}
 	if res.Replay {
-		fmt.Fprintf(a.stdout, "already recorded under key %s: ", res.Entry.Key)
+		fmt.Fprintf(a.stdout, "already recorded under key %s: ", reports.Inert(res.Entry.Key))
 	}
-	fmt.Fprintf(a.stdout, "%s\n  entry %s (%s #%d, effective %s)\n", res.Entry.Description, res.Entry.ID, res.Entry.Book, res.Entry.Seq, ledger.FormatDate(res.Entry.EffectiveOn))
+	fmt.Fprintf(a.stdout, "%s\n  entry %s (%s #%d, effective %s)\n", reports.Inert(res.Entry.Description), res.Entry.ID, res.Entry.Book, res.Entry.Seq, ledger.FormatDate(res.Entry.EffectiveOn))
 	return nil
 }
 
@@ -273,8 +274,8 @@ func cmdJournal(ctx context.Context, a *app, args []string) error {
 func writeJournal(w io.Writer, es []ledger.Entry) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, e := range es {
-		fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%s%s\n", e.Seq, ledger.FormatDate(e.EffectiveOn), e.Kind, e.ID, e.Description,
-			prefixed(" (by ", e.Metadata[ledger.MetaRecordedBy])+map[bool]string{true: ")"}[e.Metadata[ledger.MetaRecordedBy] != ""])
+		fmt.Fprintf(tw, "#%d\t%s\t%s\t%s\t%s%s\n", e.Seq, ledger.FormatDate(e.EffectiveOn), e.Kind, e.ID, reports.Inert(e.Description),
+			prefixed(" (by ", reports.Inert(e.Metadata[ledger.MetaRecordedBy]))+map[bool]string{true: ")"}[e.Metadata[ledger.MetaRecordedBy] != ""])
 		for _, p := range e.Postings {
 			fmt.Fprintf(tw, "\t\t\t  %s\t%12s\n", p.Account, p.Amount)
 		}
@@ -316,7 +317,7 @@ func cmdSerials(ctx context.Context, a *app, args []string) error {
 	// ledger compares them.
 	fmt.Fprintln(tw, "CONTRACT\tREGISTRY\tSERIALS\tRANGE\tTONNES\tSTATE\tENTRY")
 	for _, b := range bs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Contract, b.Registry, b.Label, ledger.FormatSerials(b.Prefix, b.First, b.Last), b.Tonnes, b.State, b.Entry)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", b.Contract, b.Registry, reports.Inert(b.Label), ledger.FormatSerials(b.Prefix, b.First, b.Last), b.Tonnes, b.State, b.Entry)
 	}
 	return tw.Flush()
 }

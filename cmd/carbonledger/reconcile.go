@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
@@ -15,6 +14,7 @@ import (
 
 	"github.com/carbonledger/carbonledger/internal/registry"
 	"github.com/carbonledger/carbonledger/ledger"
+	"github.com/carbonledger/carbonledger/reports"
 )
 
 const reconcileHelp = `
@@ -395,7 +395,7 @@ func (r reconcileReport) text(w io.Writer) error {
 		what = "deliveries and retirements without serials"
 	}
 	fmt.Fprintf(w, "Reconciliation of %s, a %s (%d rows, %d unreadable), with the ledger's %d %s of registry %s\n\n",
-		r.File, r.Export.Kind.Name(), r.Result.Rows, r.Export.Unreadable(), r.Result.Blocks, what, r.Export.Registry)
+		reports.Inert(r.File), r.Export.Kind.Name(), r.Result.Rows, r.Export.Unreadable(), r.Result.Blocks, what, r.Export.Registry)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLASS\tMEANING\tROWS\tLEDGER BLOCKS\tREGISTRY T\tLEDGER T")
 	for _, t := range r.Result.Totals {
@@ -405,9 +405,9 @@ func (r reconcileReport) text(w io.Writer) error {
 		return err
 	}
 	if sc := r.Scope.String(); sc != "" {
-		fmt.Fprintf(w, "\nCompared: %s\n", sc)
+		fmt.Fprintf(w, "\nCompared: %s\n", reports.Inert(sc))
 	}
-	fmt.Fprintf(w, "\n%s\n\n", r.verdict())
+	fmt.Fprintf(w, "\n%s\n\n", reports.InertLines(r.verdict()))
 	if t := r.Result.Total(registry.Outside); t.Rows+t.Blocks > 0 {
 		fmt.Fprintf(w, "(the rows and blocks outside are not listed below; --format json or csv lists them)\n\n")
 	}
@@ -418,22 +418,26 @@ func (r reconcileReport) text(w io.Writer) error {
 			continue
 		}
 		row := flatten(it)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.line, row.class, row.serials, row.quantity, row.status, row.date, row.detail)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.line, row.class, reports.Inert(row.serials), row.quantity,
+			reports.Inert(row.status), row.date, reports.Inert(row.detail))
 	}
 	return tw.Flush()
 }
 
+// csv writes one row per item. The registry's export and the ledger both hold text from
+// outside (a beneficiary, a reason, a serial as the registry writes it): text cells a
+// spreadsheet would evaluate are neutralised, the figures are not.
 func (r reconcileReport) csv(w io.Writer) error {
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"line", "class", "serials", "quantity", "status", "date", "ledger", "ledger_tonnes", "detail",
-		"differing_fields", "differences", "not_compared"})
+	cw := reports.NewCSV(w)
+	cw.Header("line", "class", "serials", "quantity", "status", "date", "ledger", "ledger_tonnes", "detail",
+		"differing_fields", "differences", "not_compared")
 	for _, it := range r.Result.Items {
 		row := flatten(it)
-		cw.Write([]string{row.line, row.class, row.serials, row.quantity, row.status, row.date, row.ledger, row.ledgerTonnes, row.detail,
-			row.differingFields, row.differences, row.notCompared})
+		cw.Row(reports.Num(row.line), reports.Text(row.class), reports.Text(row.serials), reports.Num(row.quantity),
+			reports.Text(row.status), reports.Text(row.date), reports.Text(row.ledger), reports.Num(row.ledgerTonnes),
+			reports.Text(row.detail), reports.Text(row.differingFields), reports.Text(row.differences), reports.Text(row.notCompared))
 	}
-	cw.Flush()
-	return cw.Error()
+	return cw.Flush()
 }
 
 // The JSON report: field names are part of the interface.

@@ -24,6 +24,7 @@ import (
 
 	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/ledger"
+	"github.com/carbonledger/carbonledger/reports"
 )
 
 // Kinds of file.
@@ -437,7 +438,7 @@ type csvReader struct {
 }
 
 func newCSVReader(rc io.Reader, name, kind string) (*csvReader, error) {
-	r := csv.NewReader(bufio.NewReaderSize(rc, 1<<16))
+	r := csv.NewReader(newKeepCRLF(rc))
 	r.ReuseRecord = false
 	r.FieldsPerRecord = -1
 	header, err := r.Read()
@@ -501,6 +502,13 @@ func (c *csvReader) next() (row, bool) {
 	}
 	line, _ := c.r.FieldPos(0) // only after a record was read: FieldPos panics on a broken one
 	r := row{line: line, raw: rec}
+	// A cell the export (or a spreadsheet user) marked as text with a leading apostrophe, so
+	// that a spreadsheet does not run it as a formula, is read without that apostrophe
+	// (reports.Neutralize writes it, Unneutralize reads it): the value is the text as given.
+	rec = slices.Clone(rec)
+	for i, v := range rec {
+		rec[i] = reports.Unneutralize(v)
+	}
 	if len(rec) != len(c.header) {
 		r.err = &RowError{File: c.name, Line: line, Rule: fmt.Sprintf("has %d cells; the header has %d columns", len(rec), len(c.header))}
 		return r, true

@@ -6,7 +6,10 @@ import (
 	"encoding/json"
 	"io"
 	"os"
+	"regexp"
 	"strings"
+
+	"github.com/carbonledger/carbonledger/reports"
 )
 
 // RejectWriter receives the refused rows of one file, in its own format with their reasons,
@@ -67,15 +70,27 @@ func (c *csvRejects) header(h []string) error {
 	return c.w.Write(append(append([]string{}, h...), colError))
 }
 
+// Reject writes the row's cells as the import read them, each neutralised for a spreadsheet
+// (the reject file is for a person to fix) unless it is a plain number: the import reads the
+// neutralised cell back as the same value (reports.Unneutralize).
 func (c *csvRejects) Reject(r row, errs []RowError) error {
-	rec := append([]string{}, r.raw...)
+	rec := make([]string, len(r.raw))
+	for i, v := range r.raw {
+		if v = reports.Unneutralize(v); !plainNumber.MatchString(v) {
+			v = reports.Neutralize(v)
+		}
+		rec[i] = v
+	}
 	if c.errCol >= 0 && c.errCol < len(rec) {
-		rec[c.errCol] = reasons(errs)
+		rec[c.errCol] = reports.Neutralize(reasons(errs))
 	} else {
-		rec = append(rec, reasons(errs))
+		rec = append(rec, reports.Neutralize(reasons(errs)))
 	}
 	return c.w.Write(rec)
 }
+
+// plainNumber is a cell a spreadsheet reads as a number, not a formula: "-2.000" stays as it is.
+var plainNumber = regexp.MustCompile(`^-?[0-9]+(\.[0-9]+)?$`)
 
 func (c *csvRejects) Close() error {
 	c.w.Flush()

@@ -10,8 +10,9 @@
 // `bean-check` accept them; the beancount file ends each book with a balance assertion per
 // account, so bean-check itself proves the totals.
 //
-// The operations CSV carries every text exactly. The postings CSV does too, except that it
-// neutralises text a spreadsheet would evaluate as a formula (with a leading apostrophe).
+// Both CSV files neutralise text a spreadsheet would evaluate as a formula with a leading
+// apostrophe (reports.Neutralize); the operations CSV still carries every text exactly,
+// because the import removes that apostrophe again (reports.Unneutralize).
 // hledger and beancount have their own syntax: the beancount file escapes its strings and
 // loses nothing; the hledger file must keep a description on one line without ';' (which
 // starts a comment there) and a tag value without ',' (which ends it), so it replaces line

@@ -21,6 +21,7 @@ import (
 	"github.com/carbonledger/carbonledger/internal/pgtest"
 	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/ledger"
+	"github.com/carbonledger/carbonledger/reports"
 )
 
 // Texts that trip up each format: a leading '=' (a spreadsheet formula), a leading '('
@@ -726,8 +727,9 @@ func decimalPtr(t *testing.T, s string) *decimal.Decimal {
 }
 
 // TestOperationsCSV exports contracts as operations and checks each row: the op, the fields
-// the operation was asked with, every text exactly as given (formulas too), and that every
-// operation row is one ParseOperation accepts.
+// the operation was asked with, every text exactly as given (formulas too, once the import has
+// dropped the apostrophe that keeps a spreadsheet from running them), and that every operation
+// row is one ParseOperation accepts.
 func TestOperationsCSV(t *testing.T) {
 	t.Parallel()
 	s, signs := opsLedger(t)
@@ -744,19 +746,28 @@ func TestOperationsCSV(t *testing.T) {
 		t.Errorf("operations CSV header %s, want %s", got, wantHeader)
 	}
 	var keys []string
-	rows := map[string]map[string]string{} // by key
+	rows := map[string]map[string]string{}  // by key, as the import reads the cells
+	cells := map[string]map[string]string{} // by key, as written
 	for _, r := range recs[1:] {
 		if len(r) != len(export.OperationColumns) {
 			t.Fatalf("row has %d cells, want %d: %q", len(r), len(export.OperationColumns), r)
 		}
-		row := map[string]string{}
+		row, raw := map[string]string{}, map[string]string{}
 		for i, c := range export.OperationColumns {
 			if r[i] != "" {
-				row[c] = r[i]
+				row[c], raw[c] = reports.Unneutralize(r[i]), r[i]
 			}
 		}
 		keys = append(keys, row["key"])
-		rows[row["key"]] = row
+		rows[row["key"]], cells[row["key"]] = row, raw
+	}
+	// A text a spreadsheet would run as a formula is written with a leading apostrophe, which
+	// the import drops again; a figure never is.
+	for key, col := range map[string]string{"ops:a:deliver:serials": "note", "ops:a:retire:plain": "beneficiary",
+		"ops:a:cancel": "reason", "ops:a:reverse": "reason", "ops:a:retire:serials": "reason"} {
+		if got := cells[key][col]; got != "'"+rows[key][col] {
+			t.Errorf("row %s: %s cell %q is not neutralised", key, col, got)
+		}
 	}
 	// Each book's entries in chain order, books by code.
 	wantKeys := []string{"contract:OPS-A:sign", "ops:a:deliver:serials", "ops:a:deliver:plain", "ops:a:retire:serials",

@@ -7,12 +7,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/carbonledger/carbonledger/internal/bulk"
 	"io"
 	"strconv"
 
+	"github.com/carbonledger/carbonledger/internal/bulk"
 	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/ledger"
+	"github.com/carbonledger/carbonledger/reports"
 )
 
 // OperationColumns are the columns of the operations CSV (export --format csv): the import
@@ -42,10 +43,13 @@ func (periodError) Unwrap() error { return ledger.ErrInvalid }
 // ids and recording times are the new ledger's own, and corrections name the entry they
 // revert by its idempotency key (key:KEY), which the file carries.
 //
-// The file is plain RFC 4180 CSV (encoding/csv), not reports.CSV: that one prefixes text a
-// spreadsheet would evaluate (a leading =, +, -, @) with an apostrophe, which would change a
-// reason or a note on its way back in. Every text is written exactly as the ledger holds it.
-// (One thing encoding/csv's reader does not give back: a "\r\n" inside a text reads as "\n".)
+// The file is RFC 4180 CSV that is safe to open in a spreadsheet and still carries every text
+// exactly: a text cell a spreadsheet would evaluate as a formula (a leading =, +, -, @, tab or
+// carriage return), or one that starts with an apostrophe before such a character, is written
+// with a leading apostrophe (reports.Neutralize), which the import removes again
+// (reports.Unneutralize), so the value read back is the value the ledger holds. Figures are
+// never prefixed. A "\r\n" inside a text is written as it is, and the import reads it back
+// as "\r\n" (encoding/csv alone would read "\n").
 //
 // An entry of a book that is not a contract's (a plain journal book's open and transfer
 // entries) is no operation: the export refuses it, naming the book; the postings export
@@ -268,6 +272,9 @@ func (x *opsExport) Entry(e ledger.Entry) error {
 	rec := make([]string, len(OperationColumns))
 	for i, c := range OperationColumns {
 		rec[i] = row[c]
+		if !numericColumns[c] {
+			rec[i] = reports.Neutralize(rec[i])
+		}
 	}
 	return x.w.Write(rec)
 }
@@ -289,6 +296,10 @@ func (bk *opsBook) moved(e ledger.Entry, kinds ...ledger.AccountKind) (string, e
 	}
 	return t.String(), nil
 }
+
+// numericColumns hold figures the export writes itself (never negative here); every other
+// cell is text, neutralised for a spreadsheet.
+var numericColumns = map[string]bool{"tonnes": true, "price_per_tonne": true, "vintage": true}
 
 func (x *opsExport) EndBook(store.BookInfo) error { return nil }
 

@@ -148,7 +148,7 @@ func (s *Server) page(fn pageFunc) http.HandlerFunc {
 func (s *Server) dashError(w http.ResponseWriter, r *http.Request, err error) {
 	p, known := problemOf(err)
 	if !known {
-		s.Log.ErrorContext(r.Context(), "dashboard page failed", "path", r.URL.Path, "error", err.Error())
+		s.Log.ErrorContext(r.Context(), "dashboard page failed", "path", logPath(r), "error", err.Error())
 	}
 	var b bytes.Buffer
 	reports.RenderDashboard(&b, reports.DashJournal{DashPage: reports.DashPage{Title: p.Title, Notice: p.Detail, User: "", Section: ""}})

@@ -56,7 +56,7 @@ func (s *Server) idempotencyKey(r *http.Request) (key string, done func(), err e
 func checkIdempotencyKey(key string) error {
 	switch {
 	case key == "":
-		return newProblem("idempotency-key-needed", "every write needs an Idempotency-Key header (any unique text up to 200 bytes, such as a UUID)")
+		return newProblem("idempotency-key-needed", fmt.Sprintf("every write needs an Idempotency-Key header (any unique text up to %d bytes, such as a UUID)", maxKey))
 	case len(key) > maxKey:
 		return keyTooLong(maxKey)
 	case !utf8.ValidString(key):

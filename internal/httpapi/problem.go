@@ -117,7 +117,7 @@ func problemOf(err error) (*Problem, bool) {
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	p, known := problemOf(err)
 	if !known {
-		s.Log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", r.URL.Path, "error", err.Error())
+		s.Log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", logPath(r), "error", err.Error())
 		if isUnavailable(err) {
 			p = newProblem("unavailable", "the database is unavailable; try again")
 		}

@@ -21,6 +21,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"regexp"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -268,19 +269,33 @@ func (s *Server) logged(next http.Handler) http.Handler {
 				if v == http.ErrAbortHandler {
 					panic(v)
 				}
-				s.Log.ErrorContext(r.Context(), "panic", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+				s.Log.ErrorContext(r.Context(), "panic", "method", r.Method, "path", logPath(r), "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
 				if !lw.wrote {
 					writeJSONStatus(lw, http.StatusInternalServerError, "application/problem+json", newProblem("internal", "internal error"))
 				}
 			}
 			s.Log.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String("method", r.Method), slog.String("path", r.URL.Path), slog.Int("status", lw.status),
+				slog.String("method", r.Method), slog.String("path", logPath(r)), slog.Int("status", lw.status),
 				slog.Int64("bytes", lw.bytes), slog.Float64("ms", float64(time.Since(start).Microseconds())/1000),
 				slog.String("token", info.token), slog.Bool("replayed", lw.Header().Get("Idempotency-Replayed") == "true"),
 				slog.String("remote", r.RemoteAddr))
 		}()
 		next.ServeHTTP(lw, r)
 	})
+}
+
+// tokenShaped is a token as a client might misplace it in a URL's path (the log records the
+// path, never the query or the headers).
+var tokenShaped = regexp.MustCompile(regexp.QuoteMeta(store.TokenPrefix) + `[A-Za-z0-9_-]*`)
+
+// logPath is the request's path as the log records it: a token pasted into it is replaced by
+// "[token]", so no secret reaches the log even from a careless client.
+func logPath(r *http.Request) string {
+	p := r.URL.Path
+	if !strings.Contains(p, store.TokenPrefix) {
+		return p
+	}
+	return tokenShaped.ReplaceAllString(p, "[token]")
 }
 
 type infoKey struct{}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 
 	"github.com/carbonledger/carbonledger/ledger"
@@ -187,13 +188,22 @@ func (s *Store) KeptResponseFor(ctx context.Context, key string) (KeptResponse, 
 
 // KeepResponse keeps r; when another request kept one under the same key first, it returns
 // that one instead (and false).
+// It writes as the writer role, as every write of the server does.
 func (s *Store) KeepResponse(ctx context.Context, r KeptResponse) (KeptResponse, bool, error) {
-	res, err := s.db.ExecContext(ctx, `INSERT INTO api_responses (idempotency_key, route, token_name, request_sha256, status, body)
-		VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING`, r.Key, r.Route, r.Token, r.Request, r.Status, r.Body)
+	var n int64
+	err := s.write(ctx, "keep the response", func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `INSERT INTO api_responses (idempotency_key, route, token_name, request_sha256, status, body)
+			VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING`, r.Key, r.Route, r.Token, r.Request, r.Status, r.Body)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
 	if err != nil {
-		return r, false, dbErr("keep the response", err)
+		return r, false, err
 	}
-	if n, _ := res.RowsAffected(); n == 1 {
+	if n == 1 {
 		return r, true, nil
 	}
 	prior, _, err := s.KeptResponseFor(ctx, r.Key)
