@@ -88,6 +88,30 @@ func Default(log io.Writer) (*Cluster, error) {
 	return c, nil
 }
 
+// New returns a private cluster in dir (initialised and started by URL, as Default's is),
+// for a caller that wants a cluster of its own to stop and start: a test of what a database
+// crash does. As root, dir's parent must be reachable by the postgres user.
+func New(dir string, log io.Writer) (*Cluster, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := FindBinDir()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: dir, BinDir: bin, Log: log}
+	if os.Geteuid() == 0 {
+		if c.runAs, err = user.Lookup("postgres"); err != nil {
+			return nil, errors.New("running as root, PostgreSQL must run as another user and there is no 'postgres' user")
+		}
+		if !reachable(filepath.Dir(dir), c.runAs) {
+			return nil, fmt.Errorf("private cluster: %s is not reachable by the postgres user", filepath.Dir(dir))
+		}
+	}
+	return c, nil
+}
+
 // ProjectRoot walks up from the working directory to the directory holding go.mod and
 // migrations/; without one it returns the working directory.
 func ProjectRoot() (string, error) {
@@ -307,14 +331,19 @@ log_min_messages = warning
 	return err
 }
 
-// ensureRunning starts the cluster unless it runs, and returns its port.
+// ensureRunning starts the cluster unless it runs, and returns its port: the port it last
+// ran on when that is free (so URLs handed out before a restart still reach it), else any
+// free one.
 func (c *Cluster) ensureRunning(ctx context.Context) (int, error) {
 	if port, err := c.readPort(); err == nil && c.ping(ctx, port) {
 		return port, nil
 	}
-	port, err := freePort()
-	if err != nil {
-		return 0, err
+	port := c.lastPort()
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return 0, err
+		}
 	}
 	if err := c.chown(c.Dir); err != nil {
 		return 0, err
@@ -334,6 +363,26 @@ func (c *Cluster) ensureRunning(ctx context.Context) (int, error) {
 		return 0, fmt.Errorf("private cluster: pg_ctl start failed: %v\n%s\n%s", err, out, tail)
 	}
 	return port, nil
+}
+
+// lastPort is the port the cluster last ran on (postmaster.opts keeps its command line) if
+// that port is free now, else 0.
+func (c *Cluster) lastPort() int {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "postmaster.opts"))
+	if err != nil {
+		return 0
+	}
+	m := regexp.MustCompile(`"-p" "(\d+)"`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	port, _ := strconv.Atoi(string(m[1]))
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return 0
+	}
+	l.Close()
+	return port
 }
 
 // readPort reads the running server's port from postmaster.pid (its fourth line).
@@ -378,6 +427,17 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		return fmt.Errorf("private cluster: pg_ctl stop: %v\n%s", err, out)
 	}
 	fmt.Fprintf(c.Log, "carbonledger: stopped the private cluster in %s\n", c.Dir)
+	return nil
+}
+
+// StopImmediately stops the cluster as a crash would (pg_ctl stop -m immediate): every
+// server process quits at once, without a checkpoint, and the next start recovers from the
+// WAL. Connections get an admin-shutdown error or are cut.
+func (c *Cluster) StopImmediately(ctx context.Context) error {
+	out, err := c.run(ctx, filepath.Join(c.BinDir, "pg_ctl"), "-D", c.Dir, "-m", "immediate", "-w", "stop")
+	if err != nil {
+		return fmt.Errorf("private cluster: pg_ctl stop -m immediate: %v\n%s", err, out)
+	}
 	return nil
 }
 
