@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jmoiron/sqlx"
 	"github.com/lib/pq"
 )
 
@@ -91,6 +92,30 @@ func transient(err error) *TransientError {
 
 func unavailable(err error) *TransientError {
 	return &TransientError{Kind: ErrUnavailable, cause: err, Msg: "the database is unavailable (" + err.Error() + "); retry"}
+}
+
+// dropIdle answers a failure that may be a connection the database ended (a restart, an
+// administrator's pg_terminate_backend): the pool's idle connections are as likely dead, and
+// each would fail the next caller that takes it, so they are closed at once and the callers
+// after this one connect afresh. It reports whether err was such a failure.
+func (s *Store) dropIdle(err error) bool {
+	te := transient(err)
+	if te == nil || te.Kind != ErrUnavailable {
+		return false
+	}
+	s.db.SetMaxIdleConns(0)
+	s.db.SetMaxIdleConns(s.db.Stats().MaxOpenConnections) // Open keeps as many idle as open
+	return true
+}
+
+// beginTx begins a transaction; when the connection the pool gave was dead, it drops the
+// idle ones and begins once more on a fresh one (BEGIN changed nothing, so this is safe).
+func (s *Store) beginTx(ctx context.Context, opts *sql.TxOptions) (*sqlx.Tx, error) {
+	tx, err := s.db.BeginTxx(ctx, opts)
+	if err != nil && s.dropIdle(err) && ctx.Err() == nil {
+		tx, err = s.db.BeginTxx(ctx, opts)
+	}
+	return tx, err
 }
 
 // busyContract names the contract whose write found it busy.

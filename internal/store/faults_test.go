@@ -2,10 +2,14 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/carbonledger/carbonledger/internal/pgtest"
 )
 
 // A write behind a lock another transaction holds gives up after the lock timeout with
@@ -81,4 +85,59 @@ func TestWriteLimitsEndWithTheTransaction(t *testing.T) {
 	if lock != "0" || stmt != "0" {
 		t.Errorf("after a write its connection has lock_timeout %s, statement_timeout %s; want the database's 0 and 0", lock, stmt)
 	}
+}
+
+// A store whose connections the database ended (as a restart does) reconnects by itself, and
+// no caller sees the dead connections: the first to meet one drops the pool's idle ones and
+// asks again on a fresh connection.
+func TestStoreReconnectsAfterItsConnectionsEnd(t *testing.T) {
+	t.Parallel()
+	s, err := Open(context.Background(), pgtest.URL(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	addContract(t, s, contractDoc("C1", nil))
+	secret, err := s.CreateToken(ctx, "t", "viewer", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// endAll fills the pool with idle connections, then has the database end every one.
+	endAll := func() {
+		t.Helper()
+		var conns []*sql.Conn
+		for range 4 {
+			c, err := s.DB().Conn(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c)
+		}
+		if _, err := conns[0].ExecContext(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+			WHERE datname = current_database() AND pid <> pg_backend_pid()`); err != nil {
+			t.Fatal(err)
+		}
+		conns[0].ExecContext(ctx, `SELECT pg_terminate_backend(pg_backend_pid())`)
+		for _, c := range conns {
+			c.Close()
+		}
+	}
+	endAll()
+	if _, err := s.TokenBySecret(ctx, secret); err != nil {
+		t.Errorf("the token after the connections ended: %v", err)
+	}
+	endAll()
+	for i := range 5 {
+		r := deliverReq("C1", "1", cday(2025, 3, 1+i))
+		r.Key = "after-" + strconv.Itoa(i)
+		if _, err := s.Deliver(ctx, r); err != nil {
+			t.Errorf("delivery %d after the connections ended: %v", i, err)
+		}
+	}
+	endAll()
+	if _, err := s.Contract(ctx, "C1"); err != nil {
+		t.Errorf("a read after the connections ended: %v", err)
+	}
+	wantPosition(t, s, "C1", map[string]string{"delivered": "5"})
 }

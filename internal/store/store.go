@@ -159,7 +159,7 @@ func (s *Store) writeAs(ctx context.Context, op string, setRole bool, fn func(tx
 }
 
 func (s *Store) writeOnce(ctx context.Context, setRole bool, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := s.beginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
@@ -184,7 +184,7 @@ func (s *Store) writeOnce(ctx context.Context, setRole bool, fn func(tx *sqlx.Tx
 
 // read runs fn in a read-only, repeatable-read transaction (one snapshot) as the reader role.
 func (s *Store) read(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	tx, err := s.beginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return mapErr(err)
 	}
@@ -203,7 +203,7 @@ func (s *Store) read(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 // readSnapshot runs fn in a read-only transaction that sees the snapshot another
 // transaction exported (pg_export_snapshot), as the reader role.
 func (s *Store) readSnapshot(ctx context.Context, snapshot string, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	tx, err := s.beginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return mapErr(err)
 	}
