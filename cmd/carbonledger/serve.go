@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/carbonledger/carbonledger/internal/httpapi"
+	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/ledger"
 )
 
@@ -27,6 +28,9 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	key := fs.String("tls-key", "", "TLS private key (PEM)")
 	signKey := fs.String("signing-key", "", "Ed25519 private `key` (PEM) that signs the audit statements the API writes (default $CARBONLEDGER_SIGNING_KEY)")
 	fs.IntVar(&a.futureDays, "future-days", 1, "how many days past today an effective date may lie")
+	lockTimeout := fs.Duration("lock-timeout", store.DefaultLockTimeout, "longest a write waits for its contract's lock before it is refused with 503 (0: the database's setting)")
+	stmtTimeout := fs.Duration("statement-timeout", store.DefaultStatementTimeout, "longest a write's statement runs before it is cancelled with 503 (0: the database's setting)")
+	reqTimeout := fs.Duration("request-timeout", httpapi.DefaultRequestTimeout, "longest a request runs before it is cancelled with 503; the audit and the export get 5m (0: no limit)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -54,6 +58,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	log := slog.New(slog.NewJSONHandler(a.stderr, nil))
 	api := httpapi.New(s, log)
 	api.Now, api.FutureTolerance, api.SigningKey = a.now, time.Duration(a.futureDays)*24*time.Hour, sk
+	s.LockTimeout, s.StatementTimeout, api.RequestTimeout = *lockTimeout, *stmtTimeout, *reqTimeout
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
