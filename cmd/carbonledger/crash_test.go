@@ -9,16 +9,20 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/carbonledger/carbonledger/internal/pgdev"
+	"github.com/carbonledger/carbonledger/internal/store"
 )
 
 // The tests of this file crash what the ledger runs on in the middle of a load of writes:
-// `carbonledger serve` killed with SIGKILL.
+// `carbonledger serve` killed with SIGKILL, PostgreSQL stopped with an immediate shutdown.
 // After each, what the clients were told is held against the journal: every write answered
 // 2xx is there exactly once, none answered 4xx is, one that got no answer (or a 503) is there
 // once or not at all, and a retry of every request with its Idempotency-Key answers what was
@@ -68,6 +72,102 @@ func TestServeKilledMidLoad(t *testing.T) {
 		t.Errorf("a delivery behind a held lock: %d after %s: %s; want 503 naming the busy contract after about 1 s", r.status, took, r.answer)
 	}
 	srv.stop(t)
+}
+
+// TestDatabaseCrashMidLoad: PostgreSQL stopped with an immediate shutdown (as a crash would
+// stop it) while eight clients post deliveries, and started again a moment later. The cluster
+// is the test's own: the one the other tests share is never stopped.
+func TestDatabaseCrashMidLoad(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	pg, url := crashableCluster(ctx, t)
+	if _, err := store.Migrate(ctx, url); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb strings.Builder
+	if code := run(ctx, []string{"token", "create", "--name", "load", "--role", "admin", "--db", url}, &out, &errb); code != 0 {
+		t.Fatalf("token create: %s", errb.String())
+	}
+	token := strings.TrimSpace(out.String())
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	srv := startCrashServe(t, url)
+	codes := addCrashContracts(t, srv.base, token)
+
+	ld := startCrashLoad(srv.base, token, codes, 8)
+	ld.waitFor(t, "60 acknowledged writes", 30*time.Second, func() bool { return ld.acks.Load() >= 60 })
+	unavailable := ld.unavailable.Load()
+	if err := pg.StopImmediately(ctx); err != nil {
+		t.Fatal(err)
+	}
+	down := ld.count()
+	// While it is down the server answers, and answers 503.
+	ld.waitFor(t, "10 answers of 503 while the database is down", 20*time.Second, func() bool { return ld.unavailable.Load() >= unavailable+10 })
+	r := crashGet(srv.base + "/readyz")
+	if r.status != 503 || r.problemType() != "urn:carbonledger:problem:unavailable" {
+		t.Errorf("GET /readyz while the database is down: %d %s, want the unavailable problem", r.status, r.answer)
+	}
+	acksDown := ld.acks.Load()
+	if again, err := pg.URL(ctx, "crash"); err != nil {
+		t.Fatal(err)
+	} else if again != url {
+		t.Fatalf("the cluster came back at another address: %s, was %s", again, url)
+	}
+	// It comes back by itself: writes are acknowledged again, and /readyz says ready.
+	ld.waitFor(t, "20 writes acknowledged after the restart", 30*time.Second, func() bool { return ld.acks.Load() >= acksDown+20 })
+	if r := crashGet(srv.base + "/readyz"); r.status != 200 {
+		t.Errorf("GET /readyz after the restart: %d %s", r.status, r.answer)
+	}
+	reqs := ld.finish()
+	t.Logf("%d requests before the crash, %d in all: %s", down, len(reqs), crashTally(reqs))
+	if strings.Contains(srv.log.String(), `"status":500`) {
+		t.Errorf("the server answered 500 during the crash:\n%s", crashLines(srv.log.String(), `"status":500`))
+	}
+	checkExactlyOnce(t, db, srv.base, token, codes, reqs)
+	crashAudit(t, url)
+	srv.stop(t)
+}
+
+// crashableCluster initialises and starts a private cluster in a directory of the test's
+// own and returns the URL of a database on it, created as the CLI creates its own. The
+// cluster is stopped and removed when the test ends.
+func crashableCluster(ctx context.Context, t *testing.T) (*pgdev.Cluster, string) {
+	t.Helper()
+	parent, err := os.MkdirTemp("", "carbonledger-crash-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Chmod(parent, 0o755) // the postgres user runs the cluster when the tests run as root
+	pg, err := pgdev.New(filepath.Join(parent, "pg"), io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := pg.Stop(context.Background()); err != nil {
+			t.Error(err)
+		}
+		os.RemoveAll(parent)
+	})
+	url, err := pg.URL(ctx, "crash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The development cluster commits asynchronously for speed, which lost 2 or 3 of the
+	// writes acknowledged before an immediate shutdown; a ledger's database must not.
+	db, err := sql.Open("postgres", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var sync string
+	if err := db.QueryRowContext(ctx, `SHOW synchronous_commit`).Scan(&sync); err != nil || sync != "on" {
+		t.Fatalf("synchronous_commit is %q (%v) in a database of the private cluster, want on", sync, err)
+	}
+	return pg, url
 }
 
 // asBinary, set in a process's environment, makes this package's test binary run as

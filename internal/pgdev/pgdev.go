@@ -206,7 +206,10 @@ func versionOf(s string) int {
 }
 
 // URL starts the cluster if needed (initialising it on first use) and returns a connection
-// URL for the given database, which it creates when missing.
+// URL for the given database, which it creates when missing. Every database but "postgres"
+// (the administrative one, through which the tests make their throwaway databases) commits
+// synchronously, though the cluster does not (see ensureInit): it holds a ledger, and a write
+// it acknowledged must survive a crash of PostgreSQL.
 func (c *Cluster) URL(ctx context.Context, dbname string) (string, error) {
 	unlock, err := c.lock()
 	if err != nil {
@@ -243,15 +246,21 @@ func createDB(ctx context.Context, adminURL, name string) error {
 		return err
 	}
 	defer db.Close()
-	var exists bool
-	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+	var exists, durable bool
+	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1),
+		EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+		         WHERE d.datname = $1 AND s.setrole = 0 AND 'synchronous_commit=on' = ANY (s.setconfig))`, name).Scan(&exists, &durable); err != nil {
 		return fmt.Errorf("private cluster: %w", err)
 	}
-	if exists {
-		return nil
+	if !exists {
+		if _, err := db.ExecContext(ctx, `CREATE DATABASE `+quoteIdent(name)); err != nil && !strings.Contains(err.Error(), "already exists") {
+			return fmt.Errorf("private cluster: create database %s: %w", name, err)
+		}
 	}
-	if _, err := db.ExecContext(ctx, `CREATE DATABASE `+quoteIdent(name)); err != nil && !strings.Contains(err.Error(), "already exists") {
-		return fmt.Errorf("private cluster: create database %s: %w", name, err)
+	if !durable && name != "postgres" {
+		if _, err := db.ExecContext(ctx, `ALTER DATABASE `+quoteIdent(name)+` SET synchronous_commit = on`); err != nil {
+			return fmt.Errorf("private cluster: database %s: %w", name, err)
+		}
 	}
 	return nil
 }
@@ -313,7 +322,8 @@ func (c *Cluster) ensureInit(ctx context.Context) error {
 	}
 	// A development cluster: listen on loopback only, no unix socket (paths under a deep
 	// checkout exceed the 107-byte socket limit), and commits that do not wait for the WAL
-	// flush (a crash may lose the last moments, never corrupt).
+	// flush (a crash may lose the last moments, never corrupt), except in the databases
+	// createDB makes for ledgers.
 	conf := `
 listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
