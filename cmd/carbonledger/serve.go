@@ -29,6 +29,9 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	signKey := fs.String("signing-key", "", "Ed25519 private `key` (PEM) that signs the audit statements the API writes (default $CARBONLEDGER_SIGNING_KEY)")
 	fs.IntVar(&a.futureDays, "future-days", 1, "how many days past today an effective date may lie")
 	readDB := fs.String("read-db", os.Getenv("CARBONLEDGER_READ_DATABASE_URL"), "a hot standby `URL` the reports, the audit, the export and the dashboard read from (default $CARBONLEDGER_READ_DATABASE_URL; none: the primary)")
+	lockTimeout := fs.Duration("lock-timeout", store.DefaultLockTimeout, "longest a write waits for its contract's lock before it is refused with 503 (0: the database's setting)")
+	stmtTimeout := fs.Duration("statement-timeout", store.DefaultStatementTimeout, "longest a write's statement runs before it is cancelled with 503 (0: the database's setting)")
+	reqTimeout := fs.Duration("request-timeout", httpapi.DefaultRequestTimeout, "longest a request runs before it is cancelled with 503; the audit and the export get 5m (0: no limit)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -66,6 +69,7 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 		api.Reads = rs
 	}
 	api.Now, api.FutureTolerance, api.SigningKey = a.now, time.Duration(a.futureDays)*24*time.Hour, sk
+	s.LockTimeout, s.StatementTimeout, api.RequestTimeout = *lockTimeout, *stmtTimeout, *reqTimeout
 
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

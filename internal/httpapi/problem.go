@@ -3,9 +3,11 @@ package httpapi
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 
+	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/ledger"
 )
 
@@ -76,6 +78,11 @@ func problemOf(err error) (*Problem, bool) {
 	}
 	kind := ""
 	switch {
+	case errors.Is(err, store.ErrUnavailable):
+		// The driver's words may name the database's host: they go to the log only.
+		return newProblem("unavailable", "the database is unavailable; try again"), true
+	case errors.Is(err, store.ErrBusy), errors.Is(err, store.ErrTimeout):
+		return newProblem("unavailable", err.Error()), true
 	case errors.Is(err, ledger.ErrNotFound):
 		kind = "not-found"
 	case errors.Is(err, ledger.ErrInsufficient):
@@ -116,13 +123,22 @@ func problemOf(err error) (*Problem, bool) {
 // logged once, with the request's id, and answered as a plain internal error.
 func (s *Server) writeProblem(w http.ResponseWriter, r *http.Request, err error) {
 	p, known := problemOf(err)
-	if !known {
-		s.Log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", logPath(r), "error", err.Error())
-		if isUnavailable(err) {
-			p = newProblem("unavailable", "the database is unavailable; try again")
-		}
+	if !known && isUnavailable(err) {
+		p, known = newProblem("unavailable", "the database is unavailable; try again"), true
 	}
-	if p.Status == http.StatusUnauthorized {
+	// Past the request's limit, whatever failed failed for that (a cancelled statement, a
+	// transaction closed under it): say so.
+	if d, late := s.timedOut(r); late && (!known || p.Status == http.StatusServiceUnavailable) {
+		p, known = newProblem("unavailable", fmt.Sprintf("the request took longer than the server's limit of %s and was cancelled; "+
+			"retry (a write with the same Idempotency-Key answers what was recorded, or records it now)", d)), true
+	}
+	switch {
+	case !known:
+		s.Log.ErrorContext(r.Context(), "request failed", "method", r.Method, "path", logPath(r), "error", err.Error())
+	case p.Status == http.StatusServiceUnavailable:
+		s.Log.WarnContext(r.Context(), "request failed", "method", r.Method, "path", logPath(r), "error", err.Error())
+		w.Header().Set("Retry-After", "1")
+	case p.Status == http.StatusUnauthorized:
 		w.Header().Set("WWW-Authenticate", `Bearer realm="carbonledger"`)
 	}
 	writeJSONStatus(w, p.Status, "application/problem+json", p)

@@ -48,6 +48,10 @@ type Server struct {
 	SigningKey ed25519.PrivateKey
 	// MaxBody bounds a request body (MaxBatchBody a batch's).
 	MaxBody, MaxBatchBody int64
+	// RequestTimeout bounds each API request but the long ones (the audit, audit
+	// statements, the export), which LongRequestTimeout bounds; 0 for no limit. When it
+	// passes, the request's database work is cancelled and the client gets a 503.
+	RequestTimeout, LongRequestTimeout time.Duration
 
 	inflight sync.Map // Idempotency-Keys of writes running now: a second one gets 409
 	// sessionKey signs the dashboard's session cookies and CSRF tokens; drawn when the
@@ -62,7 +66,44 @@ func New(st *store.Store, log *slog.Logger) *Server {
 		panic(err) // crypto/rand does not fail on a supported platform
 	}
 	return &Server{Store: st, Log: log, Now: time.Now, FutureTolerance: 24 * time.Hour,
-		MaxBody: 1 << 20, MaxBatchBody: 8 << 20, sessionKey: key}
+		MaxBody: 1 << 20, MaxBatchBody: 8 << 20, sessionKey: key,
+		RequestTimeout: DefaultRequestTimeout, LongRequestTimeout: DefaultLongRequestTimeout}
+}
+
+// The request limits a server has unless told otherwise: a minute for a request (a write
+// waits at most the store's lock timeout for its contract), five minutes for an audit of a
+// large ledger or an export (the server's write timeout: no answer could be sent later).
+const (
+	DefaultRequestTimeout     = time.Minute
+	DefaultLongRequestTimeout = 5 * time.Minute
+)
+
+// limitOf is the time route rt's requests may take (0: no limit).
+func (s *Server) limitOf(rt Route) time.Duration {
+	switch rt.Path {
+	case "/v1/audit", "/v1/audit/statements", "/v1/export":
+		return s.LongRequestTimeout
+	}
+	return s.RequestTimeout
+}
+
+type limitKey struct{}
+
+// withLimit runs r under its route's limit: its context ends when the limit passes, which
+// cancels the statement running for it (lib/pq sends PostgreSQL a cancel request).
+func (s *Server) withLimit(r *http.Request, rt Route) (*http.Request, context.CancelFunc) {
+	d := s.limitOf(rt)
+	if d <= 0 {
+		return r, func() {}
+	}
+	ctx, cancel := context.WithTimeout(context.WithValue(r.Context(), limitKey{}, d), d)
+	return r.WithContext(ctx), cancel
+}
+
+// timedOut reports whether r's limit passed, and what it was.
+func (s *Server) timedOut(r *http.Request) (time.Duration, bool) {
+	d, ok := r.Context().Value(limitKey{}).(time.Duration)
+	return d, ok && errors.Is(r.Context().Err(), context.DeadlineExceeded)
 }
 
 // reads is the store the reports, the audit, the export and the dashboard read from.
@@ -143,6 +184,8 @@ func (s *Server) Handler() http.Handler {
 // answers its failure as a problem.
 func (s *Server) wrap(rt Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r, cancel := s.withLimit(r, rt)
+		defer cancel()
 		var tok store.Token
 		if rt.Role != "" {
 			var err error

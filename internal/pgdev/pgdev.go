@@ -88,6 +88,30 @@ func Default(log io.Writer) (*Cluster, error) {
 	return c, nil
 }
 
+// New returns a private cluster in dir (initialised and started by URL, as Default's is),
+// for a caller that wants a cluster of its own to stop and start: a test of what a database
+// crash does. As root, dir's parent must be reachable by the postgres user.
+func New(dir string, log io.Writer) (*Cluster, error) {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	bin, err := FindBinDir()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{Dir: dir, BinDir: bin, Log: log}
+	if os.Geteuid() == 0 {
+		if c.runAs, err = user.Lookup("postgres"); err != nil {
+			return nil, errors.New("running as root, PostgreSQL must run as another user and there is no 'postgres' user")
+		}
+		if !reachable(filepath.Dir(dir), c.runAs) {
+			return nil, fmt.Errorf("private cluster: %s is not reachable by the postgres user", filepath.Dir(dir))
+		}
+	}
+	return c, nil
+}
+
 // ProjectRoot walks up from the working directory to the directory holding go.mod and
 // migrations/; without one it returns the working directory.
 func ProjectRoot() (string, error) {
@@ -182,7 +206,10 @@ func versionOf(s string) int {
 }
 
 // URL starts the cluster if needed (initialising it on first use) and returns a connection
-// URL for the given database, which it creates when missing.
+// URL for the given database, which it creates when missing. Every database but "postgres"
+// (the administrative one, through which the tests make their throwaway databases) commits
+// synchronously, though the cluster does not (see ensureInit): it holds a ledger, and a write
+// it acknowledged must survive a crash of PostgreSQL.
 func (c *Cluster) URL(ctx context.Context, dbname string) (string, error) {
 	unlock, err := c.lock()
 	if err != nil {
@@ -219,15 +246,21 @@ func createDB(ctx context.Context, adminURL, name string) error {
 		return err
 	}
 	defer db.Close()
-	var exists bool
-	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+	var exists, durable bool
+	if err := db.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1),
+		EXISTS (SELECT 1 FROM pg_db_role_setting s JOIN pg_database d ON d.oid = s.setdatabase
+		         WHERE d.datname = $1 AND s.setrole = 0 AND 'synchronous_commit=on' = ANY (s.setconfig))`, name).Scan(&exists, &durable); err != nil {
 		return fmt.Errorf("private cluster: %w", err)
 	}
-	if exists {
-		return nil
+	if !exists {
+		if _, err := db.ExecContext(ctx, `CREATE DATABASE `+quoteIdent(name)); err != nil && !strings.Contains(err.Error(), "already exists") {
+			return fmt.Errorf("private cluster: create database %s: %w", name, err)
+		}
 	}
-	if _, err := db.ExecContext(ctx, `CREATE DATABASE `+quoteIdent(name)); err != nil && !strings.Contains(err.Error(), "already exists") {
-		return fmt.Errorf("private cluster: create database %s: %w", name, err)
+	if !durable && name != "postgres" {
+		if _, err := db.ExecContext(ctx, `ALTER DATABASE `+quoteIdent(name)+` SET synchronous_commit = on`); err != nil {
+			return fmt.Errorf("private cluster: database %s: %w", name, err)
+		}
 	}
 	return nil
 }
@@ -289,7 +322,8 @@ func (c *Cluster) ensureInit(ctx context.Context) error {
 	}
 	// A development cluster: listen on loopback only, no unix socket (paths under a deep
 	// checkout exceed the 107-byte socket limit), and commits that do not wait for the WAL
-	// flush (a crash may lose the last moments, never corrupt).
+	// flush (a crash may lose the last moments, never corrupt), except in the databases
+	// createDB makes for ledgers.
 	conf := `
 listen_addresses = '127.0.0.1'
 unix_socket_directories = ''
@@ -307,7 +341,9 @@ log_min_messages = warning
 	return err
 }
 
-// ensureRunning starts the cluster unless it runs, and returns its port.
+// ensureRunning starts the cluster unless it runs, and returns its port: the port it last
+// ran on when that is free (so URLs handed out before a restart still reach it), else any
+// free one.
 func (c *Cluster) ensureRunning(ctx context.Context) (int, error) {
 	return c.ensureRunningOn(ctx, 0)
 }
@@ -317,6 +353,9 @@ func (c *Cluster) ensureRunning(ctx context.Context) (int, error) {
 func (c *Cluster) ensureRunningOn(ctx context.Context, port int) (int, error) {
 	if p, err := c.readPort(); err == nil && c.ping(ctx, p) {
 		return p, nil
+	}
+	if port == 0 {
+		port = c.lastPort()
 	}
 	if port == 0 {
 		var err error
@@ -342,6 +381,26 @@ func (c *Cluster) ensureRunningOn(ctx context.Context, port int) (int, error) {
 		return 0, fmt.Errorf("private cluster: pg_ctl start failed: %v\n%s\n%s", err, out, tail)
 	}
 	return port, nil
+}
+
+// lastPort is the port the cluster last ran on (postmaster.opts keeps its command line) if
+// that port is free now, else 0.
+func (c *Cluster) lastPort() int {
+	b, err := os.ReadFile(filepath.Join(c.Dir, "postmaster.opts"))
+	if err != nil {
+		return 0
+	}
+	m := regexp.MustCompile(`"-p" "(\d+)"`).FindSubmatch(b)
+	if m == nil {
+		return 0
+	}
+	port, _ := strconv.Atoi(string(m[1]))
+	l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+	if err != nil {
+		return 0
+	}
+	l.Close()
+	return port
 }
 
 // readPort reads the running server's port from postmaster.pid (its fourth line).
@@ -386,6 +445,17 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		return fmt.Errorf("private cluster: pg_ctl stop: %v\n%s", err, out)
 	}
 	fmt.Fprintf(c.Log, "carbonledger: stopped the private cluster in %s\n", c.Dir)
+	return nil
+}
+
+// StopImmediately stops the cluster as a crash would (pg_ctl stop -m immediate): every
+// server process quits at once, without a checkpoint, and the next start recovers from the
+// WAL. Connections get an admin-shutdown error or are cut.
+func (c *Cluster) StopImmediately(ctx context.Context) error {
+	out, err := c.run(ctx, filepath.Join(c.BinDir, "pg_ctl"), "-D", c.Dir, "-m", "immediate", "-w", "stop")
+	if err != nil {
+		return fmt.Errorf("private cluster: pg_ctl stop -m immediate: %v\n%s", err, out)
+	}
 	return nil
 }
 

@@ -297,7 +297,7 @@ func (s *Store) operate(ctx context.Context, sp opSpec) (Result, error) {
 	}
 	var res Result
 	err := s.writeAs(ctx, sp.op, false, func(tx *sqlx.Tx) error {
-		cur, err := operationState(ctx, tx, sp.code, key, s.writerRole)
+		cur, err := operationState(ctx, tx, sp.code, key, s.writerRole, s.writeLimits()...)
 		if err != nil {
 			return err
 		}
@@ -339,7 +339,7 @@ func (s *Store) operate(ctx context.Context, sp opSpec) (Result, error) {
 		res = Result{Entry: e}
 		return nil
 	})
-	return res, err
+	return res, s.busyContract(sp.op, sp.code, err)
 }
 
 // keyTaken refuses an idempotency key the API used for an answer that is not an entry.
@@ -411,17 +411,23 @@ type opState struct {
 }
 
 // operationState calls operation_state, and takes the writer role for the rest of the
-// transaction in the same statement (operation_state itself runs as its owner).
-func operationState(ctx context.Context, tx *sqlx.Tx, code, key, role string) (opState, error) {
+// transaction in the same statement (operation_state itself runs as its owner). The
+// settings (name, value) are set for the transaction first, in the same statement: the
+// lock timeout then bounds operation_state's wait for the book's lock.
+func operationState(ctx context.Context, tx *sqlx.Tx, code, key, role string, settings ...[2]string) (opState, error) {
 	var raw []byte
 	var cur opState
-	var err error
-	if role == "" {
-		err = tx.QueryRowContext(ctx, `SELECT operation_state($1, $2)`, code, key).Scan(&raw)
-	} else {
-		var set string
-		err = tx.QueryRowContext(ctx, `SELECT set_config('role', $3, true), operation_state($1, $2)`, code, key, role).Scan(&set, &raw)
+	if role != "" {
+		settings = append(settings, [2]string{"role", role})
 	}
+	// The columns are evaluated in order: the settings, then operation_state.
+	args, q := []any{code, key}, "SELECT "
+	for _, kv := range settings {
+		args = append(args, kv[0], kv[1])
+		q += fmt.Sprintf("length(set_config($%d, $%d, true)) + ", len(args)-1, len(args))
+	}
+	var set int
+	err := tx.QueryRowContext(ctx, q+"0, operation_state($1, $2)", args...).Scan(&set, &raw)
 	if err != nil {
 		return cur, err
 	}

@@ -43,6 +43,9 @@ type Store struct {
 	// Recorder is who writes, when the context does not say (WithRecorder): the CLI sets
 	// its OS user. Each entry records it (metadata recorded_by), sealed by the hash.
 	Recorder string
+	// LockTimeout and StatementTimeout bound each write transaction's lock waits and
+	// statements (0: the database's own setting holds); see DefaultLockTimeout.
+	LockTimeout, StatementTimeout time.Duration
 }
 
 type recorderKey struct{}
@@ -101,7 +104,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		db.Close()
 		return nil, err
 	}
-	s := &Store{db: db, Now: time.Now, FutureTolerance: 24 * time.Hour, MaxAttempts: 8}
+	s := &Store{db: db, Now: time.Now, FutureTolerance: 24 * time.Hour, MaxAttempts: 8,
+		LockTimeout: DefaultLockTimeout, StatementTimeout: DefaultStatementTimeout}
 	// The roles are usable when they exist and we may SET ROLE to them.
 	const roleQ = `SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
 	                            THEN pg_has_role($1, 'MEMBER') ELSE false END`
@@ -156,14 +160,21 @@ func (s *Store) writeAs(ctx context.Context, op string, setRole bool, fn func(tx
 }
 
 func (s *Store) writeOnce(ctx context.Context, setRole bool, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := s.beginTx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	if setRole && s.writerRole != "" {
-		if _, err := tx.ExecContext(ctx, `SET LOCAL ROLE `+s.writerRole); err != nil {
-			return fmt.Errorf("set role: %w", err)
+	if setRole {
+		// The role and the write's limits in one round trip.
+		q := s.writeLimitsSQL()
+		if s.writerRole != "" {
+			q += `SET LOCAL ROLE ` + s.writerRole
+		}
+		if q != "" {
+			if _, err := tx.ExecContext(ctx, q); err != nil {
+				return fmt.Errorf("set role: %w", err)
+			}
 		}
 	}
 	if err := fn(tx); err != nil {
@@ -174,7 +185,7 @@ func (s *Store) writeOnce(ctx context.Context, setRole bool, fn func(tx *sqlx.Tx
 
 // read runs fn in a read-only, repeatable-read transaction (one snapshot) as the reader role.
 func (s *Store) read(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	tx, err := s.beginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return mapErr(err)
 	}
@@ -193,7 +204,7 @@ func (s *Store) read(ctx context.Context, fn func(tx *sqlx.Tx) error) error {
 // readSnapshot runs fn in a read-only transaction that sees the snapshot another
 // transaction exported (pg_export_snapshot), as the reader role.
 func (s *Store) readSnapshot(ctx context.Context, snapshot string, fn func(tx *sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	tx, err := s.beginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
 	if err != nil {
 		return mapErr(err)
 	}
@@ -242,8 +253,12 @@ type DBError struct {
 func (e *DBError) Error() string   { return e.Msg }
 func (e *DBError) Unwrap() []error { return []error{e.Kind, e.cause} }
 
-// mapErr maps SQLSTATEs onto the ledger's sentinel errors; other errors pass through.
+// mapErr maps SQLSTATEs onto the ledger's sentinel errors, and a lost database, a lock or
+// statement timeout onto a TransientError; other errors pass through.
 func mapErr(err error) error {
+	if te := transient(err); te != nil {
+		return te
+	}
 	var pe *pq.Error
 	if !errors.As(err, &pe) {
 		return err

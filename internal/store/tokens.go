@@ -153,7 +153,13 @@ func (s *Store) RevokeToken(ctx context.Context, name string) error {
 func (s *Store) TokenBySecret(ctx context.Context, secret string) (Token, error) {
 	sum := sha256.Sum256([]byte(secret))
 	var r tokenRow
-	err := s.db.GetContext(ctx, &r, `SELECT `+tokenColumns+` FROM api_tokens WHERE token_sha256 = $1`, sum[:])
+	q := `SELECT ` + tokenColumns + ` FROM api_tokens WHERE token_sha256 = $1`
+	err := s.db.GetContext(ctx, &r, q, sum[:])
+	if err != nil && s.dropIdle(err) && ctx.Err() == nil {
+		// Every API request starts here: after a restart of the database, the first one
+		// finds the pool's connections dead, and asks again on a fresh one.
+		err = s.db.GetContext(ctx, &r, q, sum[:])
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return Token{}, ledger.ErrNotFound
 	}
