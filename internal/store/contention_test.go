@@ -519,3 +519,53 @@ func (m *randomMix) step(t *testing.T, w *mixWriter, key string) {
 		m.count(op + ": " + k)
 	}
 }
+
+// An import looks its batch's keys up before it locks their contracts. A writer that records
+// one of its rows in between (the same file imported twice at once, two files that share
+// rows) must make that row present, as it is: not refused because its serials or its tonnes
+// are taken (by itself), nor written twice and the whole batch refused at commit.
+func TestImportFindsRowsWrittenBeforeItsLock(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	addContract(t, s, contractDoc("LK", map[string]any{"tonnes": "30"}))
+	reqs := []ledger.Request{
+		ledger.DeliverRequest{Contract: "LK", Tonnes: tn("10"), Date: cday(2025, 3, 1), Key: "row-1",
+			Serials: &ledger.SerialRange{Prefix: "CAR-LK", First: 1, Last: 10}},
+		ledger.DeliverRequest{Contract: "LK", Tonnes: tn("10"), Date: cday(2025, 3, 2), Key: "row-2"},
+		ledger.CancelRequest{Contract: "LK", Tonnes: tn("9"), Date: cday(2025, 3, 3), Reason: "short", Key: "row-3"},
+	}
+	im, err := s.BeginImport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Rollback()
+	if err := im.Prefetch(ctx, []string{"row-1", "row-2", "row-3"}); err != nil {
+		t.Fatal(err)
+	}
+	// Another writer records rows 1 and 2 now, and row 3's key for another request; after
+	// them the serials are delivered and only 8 t are open.
+	for _, r := range reqs[:2] {
+		if _, err := s.Submit(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Submit(ctx, ledger.CancelRequest{Contract: "LK", Tonnes: tn("2"), Date: cday(2025, 3, 3), Reason: "short", Key: "row-3"}); err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range reqs[:2] {
+		out, err := im.Apply(ctx, r)
+		if err != nil || out != Present {
+			t.Errorf("row %d, recorded by another writer before the import locked the contract: outcome %d, %v; want present", i+1, out, err)
+		}
+	}
+	var fe *ledger.FieldError
+	if _, err := im.Apply(ctx, reqs[2]); !errors.As(err, &fe) || fe.Field != "key" || !errors.Is(err, ledger.ErrConflict) {
+		t.Errorf("row 3, whose key another writer used for another request: %v, want a conflict on the key", err)
+	}
+	if err := im.Commit(ctx); err != nil {
+		t.Fatalf("commit: %v", err)
+	}
+	wantPosition(t, s, "LK", map[string]string{"delivered": "20", "cancelled": "2", "open": "8"})
+	wantAuditClean(t, s)
+}
