@@ -286,6 +286,10 @@ func importFile(ctx context.Context, im *store.Importer, f *File, opt Options, s
 		if err := im.Prefetch(ctx, keys); err != nil {
 			return err
 		}
+		codes, entries := contractsOf(batch)
+		if err := im.Lock(ctx, codes, entries); err != nil {
+			return err
+		}
 		for _, r := range batch {
 			sum.Read++
 			out, err := applyRow(ctx, im, r)
@@ -318,6 +322,32 @@ func importFile(ctx context.Context, im *store.Importer, f *File, opt Options, s
 			opt.OnProgress(s)
 		}
 	}
+}
+
+// contractsOf lists the contracts a batch's operation rows name, and the entries its
+// corrections name, for the importer to lock them all at once, in one order.
+func contractsOf(batch []row) (codes, entries []string) {
+	field := func(r row, name string) string {
+		if r.members != nil {
+			var v string
+			if json.Unmarshal(r.members[name], &v) != nil {
+				return ""
+			}
+			return strings.TrimSpace(v)
+		}
+		return strings.TrimSpace(r.fields[name])
+	}
+	for _, r := range batch {
+		if r.err != nil || r.op == OpContract {
+			continue
+		}
+		if code := field(r, "contract"); code != "" {
+			codes = append(codes, code)
+		} else if entry := field(r, "entry"); entry != "" {
+			entries = append(entries, entry)
+		}
+	}
+	return codes, entries
 }
 
 // applyRow parses a row with the ledger's own parsers and has the importer record it.

@@ -139,11 +139,11 @@ func TestContendedAPI(t *testing.T) {
 	t.Parallel()
 	ta := newAPI(t)
 	ta.contract("HA", `{"over_delivery_tolerance":"5"}`)
-	for _, c := range []string{"HB", "HC", "HD"} {
+	for _, c := range []string{"HB", "HC", "HD", "HE", "HF", "HG"} {
 		ta.contract(c, "")
 	}
 	tally := apiTally{}
-	for _, c := range []string{"SCOPED", "HA", "HB", "HC", "HD"} {
+	for _, c := range []string{"SCOPED", "HA", "HB", "HC", "HD", "HE", "HF", "HG"} {
 		tally[c] = &recount.Totals{Contracted: 1_000_000, Open: 1_000_000}
 	}
 	var recorded []answer // every request answered 201, to replay at the end
@@ -303,6 +303,31 @@ func TestContendedAPI(t *testing.T) {
 		if a.status == 409 {
 			if p := ta.problem(a.header, a.resp); len(p.Errors) == 0 || !strings.Contains(p.Detail, "nothing was recorded") {
 				t.Errorf("refused batch: %s; want the refused operations listed and nothing recorded", a.resp)
+			}
+		}
+	}
+
+	// Phase 4: sixteen atomic batches at once, each delivering to the same three contracts in
+	// its own order, three times over: batches that took their contracts as their operations
+	// came deadlocked, and one that lost three times was answered 500. All are recorded.
+	orders := [][]string{{"HE", "HF", "HG"}, {"HG", "HF", "HE"}, {"HF", "HE", "HG"}, {"HF", "HG", "HE"}}
+	for round := range 3 {
+		reqs = make([]answer, 16)
+		for i := range reqs {
+			var ops []string
+			for _, code := range orders[i%len(orders)] {
+				ops = append(ops, fmt.Sprintf(`{"op":"deliver","contract":%q,"tonnes":"1","date":"2025-07-01"}`, code))
+			}
+			reqs[i] = answer{method: "POST", path: "/v1/batches", key: fmt.Sprintf("p4-%d-%d", round, i), body: `{"operations":[` + strings.Join(ops, ",") + `]}`}
+		}
+		for i, a := range ta.race(reqs) {
+			if a.status != 201 {
+				t.Errorf("round %d, batch %d over three contracts: %d %s; want 201", round, i, a.status, a.resp)
+				continue
+			}
+			recorded = append(recorded, a)
+			for _, code := range []string{"HE", "HF", "HG"} {
+				tally.add(code, "deliver", "1")
 			}
 		}
 	}

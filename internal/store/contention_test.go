@@ -569,3 +569,79 @@ func TestImportFindsRowsWrittenBeforeItsLock(t *testing.T) {
 	wantPosition(t, s, "LK", map[string]string{"delivered": "20", "cancelled": "2", "open": "8"})
 	wantAuditClean(t, s)
 }
+
+// An import or an atomic batch locks every contract it needs before it applies anything,
+// in the order of their codes: two that need the same contracts queue instead of each
+// holding one the other waits for (PostgreSQL breaks such a deadlock only after a second, by
+// failing one of them; an API batch that lost three times answered 500).
+func TestImportLocksContractsInOneOrder(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	addContract(t, s, contractDoc("LA", nil))
+	addContract(t, s, contractDoc("LB", nil))
+	first, err := s.BeginImport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := s.BeginImport(ctx)
+	if err != nil {
+		first.Rollback()
+		t.Fatal(err)
+	}
+	// the first ends first, so that the second is not left waiting for it
+	defer func() { first.Rollback(); second.Rollback() }()
+	if err := first.Lock(ctx, []string{"LA"}, nil); err != nil {
+		t.Fatal(err)
+	}
+	locked := make(chan error, 1)
+	go func() { locked <- second.Lock(ctx, []string{"LB", "NO-SUCH", "LA"}, nil) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		var waiting int
+		if err := s.DB().GetContext(ctx, &waiting, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`); err != nil {
+			t.Fatal(err)
+		}
+		if waiting > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the second import never waited for a lock")
+		}
+	}
+	// The second waits for LA, which comes first, and has not taken LB: a single write on
+	// LB goes through, and so could the first import.
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if _, err := s.Deliver(wctx, ledger.DeliverRequest{Contract: "LB", Tonnes: tn("1"), Date: cday(2025, 3, 1), Key: "lb-single"}); err != nil {
+		t.Fatalf("a write on LB while the second import waits for LA: %v", err)
+	}
+	select {
+	case err := <-locked:
+		t.Fatalf("the second import locked LA while the first holds it: %v", err)
+	default:
+	}
+	if _, err := first.Apply(ctx, ledger.DeliverRequest{Contract: "LA", Tonnes: tn("2"), Date: cday(2025, 3, 1), Key: "la-first"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := first.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-locked; err != nil {
+		t.Fatalf("the second import's lock: %v", err)
+	}
+	for _, r := range []ledger.DeliverRequest{
+		{Contract: "LB", Tonnes: tn("3"), Date: cday(2025, 3, 2), Key: "lb-second"},
+		{Contract: "LA", Tonnes: tn("4"), Date: cday(2025, 3, 2), Key: "la-second"},
+	} {
+		if out, err := second.Apply(ctx, r); err != nil || out != Written {
+			t.Fatalf("%s: %d, %v", r.Key, out, err)
+		}
+	}
+	if err := second.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	wantPosition(t, s, "LA", map[string]string{"delivered": "6"})
+	wantPosition(t, s, "LB", map[string]string{"delivered": "4"})
+	wantAuditClean(t, s)
+}

@@ -44,7 +44,7 @@ type Importer struct {
 	// looked its keys up (nil when there was none); locked are the books this transaction
 	// has locked. A book first locked after a key was looked up may have been written in
 	// between by a writer that held it (the same file imported twice at once, two files that
-	// share rows): what it wrote is looked up again under the lock (recheck).
+	// share rows): the keys of what it wrote are read when the book is locked (keysSince).
 	heads  map[int64]int64
 	locked map[int64]bool
 	// FlushEvery is how many entries are held before they are written (0: 50,000). Every
@@ -299,7 +299,7 @@ func (im *Importer) Apply(ctx context.Context, r ledger.Request) (ImportOutcome,
 	if lockedNow {
 		// The key was looked up before the contract was locked: a writer that held the lock
 		// in between may have recorded this very row.
-		if p, ok, err := im.recheck(ctx, ib, key); err != nil {
+		if p, ok, err := im.recheck(ctx, key); err != nil {
 			return 0, err
 		} else if ok {
 			return replay(key, p, sp.request)
@@ -340,6 +340,37 @@ func (im *Importer) spec(ctx context.Context, r ledger.Request) (opSpec, error) 
 	return revertSpec(ctx, rv, book, request), nil
 }
 
+// Lock locks the contracts that codes name, and those of the entries that entries name (what
+// corrections correct), that this transaction has not locked yet, in the order of their
+// codes, and reads their state. Applied in the order of their rows, two imports or batches
+// that touch the same contracts in different orders deadlock (each holds one the other
+// waits for), and PostgreSQL breaks that only after a second, by failing one of them; taking
+// what a batch of rows needs at once, in one order, they queue instead. A code or an entry
+// that names nothing is left for its row to refuse.
+func (im *Importer) Lock(ctx context.Context, codes, entries []string) error {
+	codes = slices.Clone(codes)
+	for _, ref := range entries {
+		rv := ledger.RevertRequest{Entry: ref}
+		book, isContract, err := revertTarget(ctx, im.tx, &rv)
+		switch {
+		case err == nil && isContract:
+			codes = append(codes, book)
+		case err != nil && !errors.Is(err, ledger.ErrInvalid) && !errors.Is(err, ledger.ErrNotFound):
+			return mapErr(err)
+		}
+	}
+	slices.Sort(codes)
+	for _, code := range slices.Compact(codes) {
+		if _, ok := im.books[code]; ok {
+			continue
+		}
+		if _, _, err := im.book(ctx, code); err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
 // book is the contract's state, read (and its book locked) on first use; lockedNow says
 // that this transaction had not locked the book before.
 func (im *Importer) book(ctx context.Context, code string) (*importBook, bool, error) {
@@ -363,41 +394,53 @@ func (im *Importer) book(ctx context.Context, code string) (*importBook, bool, e
 	im.books[code] = ib
 	lockedNow := !im.locked[b.ID]
 	im.locked[b.ID] = true
+	if lockedNow {
+		if err := im.keysSince(ctx, ib); err != nil {
+			return nil, false, err
+		}
+	}
 	return ib, lockedNow, nil
 }
 
-// recheck looks key up again once ib's book is locked: among the entries the book got since
-// the last Prefetch read its head (none when the head has not moved), or, without a
-// Prefetch, in the database.
-func (im *Importer) recheck(ctx context.Context, ib *importBook, key string) (priorKey, bool, error) {
+// keysSince reads into im.keys the keys of the entries ib's book got after the last Prefetch
+// read its head: none when the head has not moved, nothing to do without a Prefetch.
+func (im *Importer) keysSince(ctx context.Context, ib *importBook) error {
 	if im.heads == nil {
+		return nil
+	}
+	head, ok := im.heads[ib.b.ID]
+	if ok && head == ib.b.HeadSeq {
+		return nil
+	}
+	rows, err := im.tx.QueryContext(ctx, `SELECT idempotency_key, id, request_sha256 FROM entries WHERE book_id = $1 AND seq > $2`, ib.b.ID, head)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
 		var p priorKey
-		err := im.tx.QueryRowContext(ctx, `SELECT id, request_sha256 FROM entries WHERE idempotency_key = $1`, key).Scan(&p.id, &p.request)
-		if errors.Is(err, sql.ErrNoRows) {
-			return p, false, nil
+		if err := rows.Scan(&k, &p.id, &p.request); err != nil {
+			return err
 		}
-		return p, err == nil, mapErr(err)
+		im.keys[k] = p
 	}
-	if head, ok := im.heads[ib.b.ID]; !ok || head != ib.b.HeadSeq {
-		rows, err := im.tx.QueryContext(ctx, `SELECT idempotency_key, id, request_sha256 FROM entries WHERE book_id = $1 AND seq > $2`, ib.b.ID, head)
-		if err != nil {
-			return priorKey{}, false, mapErr(err)
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var k string
-			var p priorKey
-			if err := rows.Scan(&k, &p.id, &p.request); err != nil {
-				return priorKey{}, false, err
-			}
-			im.keys[k] = p
-		}
-		if err := rows.Err(); err != nil {
-			return priorKey{}, false, mapErr(err)
-		}
+	return mapErr(rows.Err())
+}
+
+// recheck looks key up again once its contract is locked: among the keys keysSince read, or,
+// without a Prefetch, in the database.
+func (im *Importer) recheck(ctx context.Context, key string) (priorKey, bool, error) {
+	if im.heads != nil {
+		p, ok := im.keys[key]
+		return p, ok, nil
 	}
-	p, ok := im.keys[key]
-	return p, ok, nil
+	var p priorKey
+	err := im.tx.QueryRowContext(ctx, `SELECT id, request_sha256 FROM entries WHERE idempotency_key = $1`, key).Scan(&p.id, &p.request)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, false, nil
+	}
+	return p, err == nil, mapErr(err)
 }
 
 // sealAt is the recorded time of ib's next entry: the import's clock, or the book's own
