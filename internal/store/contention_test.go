@@ -645,3 +645,50 @@ func TestImportLocksContractsInOneOrder(t *testing.T) {
 	wantPosition(t, s, "LB", map[string]string{"delivered": "4"})
 	wantAuditClean(t, s)
 }
+
+// A correction moves no serials, so the correction of a delivery without serials may take
+// from the holding only the tonnes that carry none: otherwise the holding ends with fewer
+// tonnes than its delivered serial blocks (which the audit reports as serials_held). Found
+// by TestContendedContractsAndSerials's random phase.
+func TestRevertLeavesTheSerializedHolding(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	addContract(t, s, contractDoc("RV", nil))
+	plain, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: "RV", Tonnes: tn("4"), Date: cday(2025, 3, 1), Key: "plain"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: "RV", Tonnes: tn("5"), Date: cday(2025, 3, 2), Key: "serials",
+		Serials: &ledger.SerialRange{Prefix: "CAR-RV", First: 1, Last: 5}}); err != nil {
+		t.Fatal(err)
+	}
+	r := retireReq("RV", "2", cday(2025, 3, 3))
+	r.Key = "retire"
+	if _, err := s.Retire(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	// 7 t held, 5 of them with serials: the 4 t delivery cannot be taken back whole.
+	refused(t, s, ledger.ErrInsufficient, func() error {
+		_, err := s.Revert(ctx, ledger.RevertRequest{Entry: plain.Entry.ID, Reason: "entered twice", Key: "revert"})
+		return err
+	})
+	im, err := s.BeginImport(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer im.Rollback()
+	if _, err := im.Apply(ctx, ledger.RevertRequest{Entry: plain.Entry.ID, Reason: "entered twice", Key: "revert-import"}); !errors.Is(err, ledger.ErrInsufficient) {
+		t.Errorf("the same correction in an import: %v, want ErrInsufficient", err)
+	}
+	im.Rollback()
+	// With 2 t more without serials held, it goes through.
+	if _, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: "RV", Tonnes: tn("2"), Date: cday(2025, 3, 4), Key: "more"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Revert(ctx, ledger.RevertRequest{Entry: plain.Entry.ID, Reason: "entered twice", Key: "revert"}); err != nil {
+		t.Fatalf("revert with 4 t held without serials: %v", err)
+	}
+	wantPosition(t, s, "RV", map[string]string{"holding": "5", "serialized_holding": "5", "delivered": "7"})
+	wantAuditClean(t, s)
+}
