@@ -286,7 +286,7 @@ func importFile(ctx context.Context, im *store.Importer, f *File, opt Options, s
 		if err := im.Prefetch(ctx, keys); err != nil {
 			return err
 		}
-		codes, entries := contractsOf(batch)
+		codes, entries := contractsOf(im, batch)
 		if err := im.Lock(ctx, codes, entries); err != nil {
 			return err
 		}
@@ -325,8 +325,9 @@ func importFile(ctx context.Context, im *store.Importer, f *File, opt Options, s
 }
 
 // contractsOf lists the contracts a batch's operation rows name, and the entries its
-// corrections name, for the importer to lock them all at once, in one order.
-func contractsOf(batch []row) (codes, entries []string) {
+// corrections name, for the importer to lock them all at once, in one order; a row whose key
+// is recorded already needs none (a file imported again locks nothing).
+func contractsOf(im *store.Importer, batch []row) (codes, entries []string) {
 	field := func(r row, name string) string {
 		if r.members != nil {
 			var v string
@@ -338,7 +339,7 @@ func contractsOf(batch []row) (codes, entries []string) {
 		return strings.TrimSpace(r.fields[name])
 	}
 	for _, r := range batch {
-		if r.err != nil || r.op == OpContract {
+		if r.err != nil || r.op == OpContract || im.Recorded(r.key) {
 			continue
 		}
 		if code := field(r, "contract"); code != "" {

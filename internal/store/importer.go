@@ -210,6 +210,13 @@ func (im *Importer) Prefetch(ctx context.Context, keys []string) error {
 	return rows.Err()
 }
 
+// Recorded reports whether the last Prefetch found key recorded: its row will be found
+// present, and needs no contract locked.
+func (im *Importer) Recorded(key string) bool {
+	_, ok := im.keys[key]
+	return ok
+}
+
 // prior is the entry key holds (ok false when none): from Prefetch, or asked now.
 func (im *Importer) prior(ctx context.Context, key string) (priorKey, bool, error) {
 	if p, ok := im.heldKeys[key]; ok {
