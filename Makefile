@@ -46,6 +46,10 @@ check: ## gofmt, go vet and go mod tidy: the quick checks make test starts with
 test: test-deps check ## install missing test tools, check, then run every test with -race against a real PostgreSQL (private cluster unless DATABASE_URL is set)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
+.PHONY: soak
+soak: ## the soak alone, longer (SOAK=10m): random valid and invalid operations from 16 clients through the store, the API and imports, then the audit and an independent recount
+	CARBONLEDGER_SOAK=$${SOAK:-10m} $(GO) test -race -count=1 -timeout $${SOAK_TIMEOUT:-2h} -run '^TestSoak$$' -v ./internal/soak
+
 .PHONY: fuzz
 fuzz: ## fuzz every parser: each Fuzz target of every package in turn, FUZZTIME (30s) each; make test runs their seeds
 	@set -eo pipefail; \

@@ -501,6 +501,24 @@ func BuildRevert(orig Entry, r RevertRequest) (Entry, error) {
 		Metadata:    map[string]string{"reason": reason}, Postings: ps}, nil
 }
 
+// CheckRevertHolding refuses the correction e of an entry that moved no serials when it would
+// take from c's holding more than the tonnes without serial numbers: a correction moves no
+// serial blocks, so the holding would be left with fewer tonnes than its delivered blocks.
+func CheckRevertHolding(c *Contract, pos Position, e Entry) error {
+	holding := c.Accounts().Holding
+	for _, p := range e.Postings {
+		if p.Account != holding || !p.Amount.IsNegative() {
+			continue
+		}
+		if free := pos.Holding.Sub(pos.SerializedHolding).Max(Zero); p.Amount.Neg().GreaterThan(free) {
+			return Insufficient("entry", e.Reverts, fmt.Sprintf(
+				"would take %s t from the holding of contract %s, which holds %s t, %s t of them with serial numbers; a correction moves no serials, so it may take at most the %s t without them",
+				p.Amount.Neg(), c.Code, pos.Holding, pos.SerializedHolding, free))
+		}
+	}
+	return nil
+}
+
 // FormatSchedule writes a schedule compactly and canonically, for entry metadata:
 // "1=15834.000@2024;2=15834.000" (year=tonnes, then @vintage, $price, ~due date when set).
 func FormatSchedule(lines []ScheduleLine) string {

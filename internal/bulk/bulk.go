@@ -287,6 +287,10 @@ func importFile(ctx context.Context, im *store.Importer, f *File, opt Options, s
 		if err := im.Prefetch(ctx, keys); err != nil {
 			return err
 		}
+		codes, entries := contractsOf(im, batch)
+		if err := im.Lock(ctx, codes, entries); err != nil {
+			return err
+		}
 		for _, r := range batch {
 			sum.Read++
 			out, err := applyRow(ctx, im, r)
@@ -319,6 +323,33 @@ func importFile(ctx context.Context, im *store.Importer, f *File, opt Options, s
 			opt.OnProgress(s)
 		}
 	}
+}
+
+// contractsOf lists the contracts a batch's operation rows name, and the entries its
+// corrections name, for the importer to lock them all at once, in one order; a row whose key
+// is recorded already needs none (a file imported again locks nothing).
+func contractsOf(im *store.Importer, batch []row) (codes, entries []string) {
+	field := func(r row, name string) string {
+		if r.members != nil {
+			var v string
+			if json.Unmarshal(r.members[name], &v) != nil {
+				return ""
+			}
+			return strings.TrimSpace(v)
+		}
+		return strings.TrimSpace(r.fields[name])
+	}
+	for _, r := range batch {
+		if r.err != nil || r.op == OpContract || im.Recorded(r.key) {
+			continue
+		}
+		if code := field(r, "contract"); code != "" {
+			codes = append(codes, code)
+		} else if entry := field(r, "entry"); entry != "" {
+			entries = append(entries, entry)
+		}
+	}
+	return codes, entries
 }
 
 // applyRow parses a row with the ledger's own parsers and has the importer record it.

@@ -220,6 +220,19 @@ func (s *Server) applyAll(ctx context.Context, reqs []ledger.Request, results []
 		return nil, err
 	}
 	defer im.Rollback()
+	// Every contract first, in one order: two batches that took theirs as their operations
+	// come would deadlock when they touch the same contracts in different orders.
+	var codes, entries []string
+	for _, req := range reqs {
+		if rv, ok := req.(ledger.RevertRequest); ok {
+			entries = append(entries, rv.Entry)
+		} else if code := req.ContractCode(); code != "" {
+			codes = append(codes, code)
+		}
+	}
+	if err := im.Lock(ctx, codes, entries); err != nil {
+		return nil, err
+	}
 	present := make([]bool, len(reqs))
 	refused := false
 	for i, req := range reqs {

@@ -730,6 +730,10 @@ func revertSpec(ctx context.Context, r ledger.RevertRequest, book string, reques
 				return ledger.Entry{}, &ledger.FieldError{Field: "entry", Value: r.Entry, Kind: ledger.ErrConflict, Rule: "was already reverted by entry " + by.String}
 			}
 			e, err := ledger.BuildRevert(orig, r)
+			if err == nil && orig.Metadata["serials"] == "" {
+				// a delivery with serials takes its blocks back with it; one without, none
+				err = ledger.CheckRevertHolding(&st.Contract, st.Position, e)
+			}
 			e.RevertsKind = orig.Kind // read with the original just now; insertEntry need not ask again
 			return e, err
 		},

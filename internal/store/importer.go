@@ -40,6 +40,13 @@ type Importer struct {
 	fetched  map[string]bool
 	heldKeys map[string]priorKey
 	now      time.Time
+	// heads are the chain heads of the books as they were just before the last Prefetch
+	// looked its keys up (nil when there was none); locked are the books this transaction
+	// has locked. A book first locked after a key was looked up may have been written in
+	// between by a writer that held it (the same file imported twice at once, two files that
+	// share rows): the keys of what it wrote are read when the book is locked (keysSince).
+	heads  map[int64]int64
+	locked map[int64]bool
 	// FlushEvery is how many entries are held before they are written (0: 50,000). Every
 	// write updates the rollup rows of the contracts it touches, and within one transaction
 	// each update leaves a version of the row that later lookups walk: fewer, larger writes
@@ -145,6 +152,7 @@ func (im *Importer) begin(ctx context.Context) error {
 	}
 	im.tx, im.books, im.keys, im.fetched = tx, map[string]*importBook{}, map[string]priorKey{}, map[string]bool{}
 	im.heldKeys = map[string]priorKey{}
+	im.heads, im.locked = nil, map[int64]bool{}
 	return im.tick(ctx)
 }
 
@@ -173,6 +181,19 @@ func (im *Importer) Prefetch(ctx context.Context, keys []string) error {
 	for _, k := range keys {
 		im.fetched[k] = true
 	}
+	// The heads first: a book whose head is still this one when it is locked got no entry
+	// the key lookup below could have missed.
+	var heads []struct {
+		ID   int64 `db:"id"`
+		Head int64 `db:"head_seq"`
+	}
+	if err := im.tx.SelectContext(ctx, &heads, `SELECT id, head_seq FROM books`); err != nil {
+		return mapErr(err)
+	}
+	im.heads = make(map[int64]int64, len(heads))
+	for _, h := range heads {
+		im.heads[h.ID] = h.Head
+	}
 	rows, err := im.tx.QueryContext(ctx, `SELECT idempotency_key, id, request_sha256 FROM entries WHERE idempotency_key = ANY($1)`, pq.Array(keys))
 	if err != nil {
 		return mapErr(err)
@@ -187,6 +208,13 @@ func (im *Importer) Prefetch(ctx context.Context, keys []string) error {
 		im.keys[k] = p
 	}
 	return rows.Err()
+}
+
+// Recorded reports whether the last Prefetch found key recorded: its row will be found
+// present, and needs no contract locked.
+func (im *Importer) Recorded(key string) bool {
+	_, ok := im.keys[key]
+	return ok
 }
 
 // prior is the entry key holds (ok false when none): from Prefetch, or asked now.
@@ -271,9 +299,18 @@ func (im *Importer) Apply(ctx context.Context, r ledger.Request) (ImportOutcome,
 	} else if ok {
 		return replay(key, p, sp.request)
 	}
-	ib, err := im.book(ctx, sp.code)
+	ib, lockedNow, err := im.book(ctx, sp.code)
 	if err != nil {
 		return 0, err
+	}
+	if lockedNow {
+		// The key was looked up before the contract was locked: a writer that held the lock
+		// in between may have recorded this very row.
+		if p, ok, err := im.recheck(ctx, key); err != nil {
+			return 0, err
+		} else if ok {
+			return replay(key, p, sp.request)
+		}
 	}
 	if sp.direct {
 		err = im.savepoint(ctx, func() error { return im.applyDirect(ctx, sp, ib) })
@@ -310,27 +347,107 @@ func (im *Importer) spec(ctx context.Context, r ledger.Request) (opSpec, error) 
 	return revertSpec(ctx, rv, book, request), nil
 }
 
-// book is the contract's state, read (and its book locked) on first use.
-func (im *Importer) book(ctx context.Context, code string) (*importBook, error) {
+// Lock locks the contracts that codes name, and those of the entries that entries name (what
+// corrections correct), that this transaction has not locked yet, in the order of their
+// codes, and reads their state. Applied in the order of their rows, two imports or batches
+// that touch the same contracts in different orders deadlock (each holds one the other
+// waits for), and PostgreSQL breaks that only after a second, by failing one of them; taking
+// what a batch of rows needs at once, in one order, they queue instead. A code or an entry
+// that names nothing is left for its row to refuse.
+func (im *Importer) Lock(ctx context.Context, codes, entries []string) error {
+	codes = slices.Clone(codes)
+	for _, ref := range entries {
+		rv := ledger.RevertRequest{Entry: ref}
+		book, isContract, err := revertTarget(ctx, im.tx, &rv)
+		switch {
+		case err == nil && isContract:
+			codes = append(codes, book)
+		case err != nil && !errors.Is(err, ledger.ErrInvalid) && !errors.Is(err, ledger.ErrNotFound):
+			return mapErr(err)
+		}
+	}
+	slices.Sort(codes)
+	for _, code := range slices.Compact(codes) {
+		if _, ok := im.books[code]; ok {
+			continue
+		}
+		if _, _, err := im.book(ctx, code); err != nil && !errors.Is(err, ledger.ErrNotFound) {
+			return err
+		}
+	}
+	return nil
+}
+
+// book is the contract's state, read (and its book locked) on first use; lockedNow says
+// that this transaction had not locked the book before.
+func (im *Importer) book(ctx context.Context, code string) (*importBook, bool, error) {
 	if ib, ok := im.books[code]; ok {
-		return ib, nil
+		return ib, false, nil
 	}
 	// What is held is of other contracts (a contract leaves im.books only after a direct
 	// write, which writes everything held first), so the state read here is complete.
 	cur, err := operationState(ctx, im.tx, code, "", "")
 	if err != nil {
-		return nil, mapErr(err)
+		return nil, false, mapErr(err)
 	}
 	if cur.Book == nil {
-		return nil, unknownContract(code)
+		return nil, false, unknownContract(code)
 	}
 	st, row, b, err := cur.state()
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	ib := &importBook{b: b, ba: cur.bookAccounts, st: st, row: row}
 	im.books[code] = ib
-	return ib, nil
+	lockedNow := !im.locked[b.ID]
+	im.locked[b.ID] = true
+	if lockedNow {
+		if err := im.keysSince(ctx, ib); err != nil {
+			return nil, false, err
+		}
+	}
+	return ib, lockedNow, nil
+}
+
+// keysSince reads into im.keys the keys of the entries ib's book got after the last Prefetch
+// read its head: none when the head has not moved, nothing to do without a Prefetch.
+func (im *Importer) keysSince(ctx context.Context, ib *importBook) error {
+	if im.heads == nil {
+		return nil
+	}
+	head, ok := im.heads[ib.b.ID]
+	if ok && head == ib.b.HeadSeq {
+		return nil
+	}
+	rows, err := im.tx.QueryContext(ctx, `SELECT idempotency_key, id, request_sha256 FROM entries WHERE book_id = $1 AND seq > $2`, ib.b.ID, head)
+	if err != nil {
+		return mapErr(err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var k string
+		var p priorKey
+		if err := rows.Scan(&k, &p.id, &p.request); err != nil {
+			return err
+		}
+		im.keys[k] = p
+	}
+	return mapErr(rows.Err())
+}
+
+// recheck looks key up again once its contract is locked: among the keys keysSince read, or,
+// without a Prefetch, in the database.
+func (im *Importer) recheck(ctx context.Context, key string) (priorKey, bool, error) {
+	if im.heads != nil {
+		p, ok := im.keys[key]
+		return p, ok, nil
+	}
+	var p priorKey
+	err := im.tx.QueryRowContext(ctx, `SELECT id, request_sha256 FROM entries WHERE idempotency_key = $1`, key).Scan(&p.id, &p.request)
+	if errors.Is(err, sql.ErrNoRows) {
+		return p, false, nil
+	}
+	return p, err == nil, mapErr(err)
 }
 
 // sealAt is the recorded time of ib's next entry: the import's clock, or the book's own
