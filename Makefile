@@ -47,11 +47,14 @@ test: test-deps check ## install missing test tools, check, then run every test 
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
 .PHONY: fuzz
-fuzz: ## fuzz the parsers briefly (FUZZTIME=30s per target)
-	$(GO) test ./ledger -run '^$$' -fuzz '^FuzzParseTonnes$$' -fuzztime $${FUZZTIME:-30s}
-	$(GO) test ./internal/registry -run '^$$' -fuzz '^Fuzz' -fuzztime $${FUZZTIME:-30s}
-	$(GO) test ./reports -run '^$$' -fuzz '^FuzzIndentCompact$$' -fuzztime $${FUZZTIME:-30s}
-	$(GO) test ./internal/store -run '^$$' -fuzz '^FuzzParseMetadata$$' -fuzztime $${FUZZTIME:-30s}
+fuzz: ## fuzz every parser: each Fuzz target of every package in turn, FUZZTIME (30s) each; make test runs their seeds
+	@set -eo pipefail; \
+	targets=$$($(GO) test -list '^Fuzz' $(PKGS) | awk '/^Fuzz/ { n[++k] = $$1 } /^ok/ { for (i = 1; i <= k; i++) print $$2, n[i]; k = 0 }'); \
+	test -n "$$targets" || { echo "make fuzz: no Fuzz targets found"; exit 1; }; \
+	while read -r pkg target; do \
+		echo "== $$pkg $$target ($${FUZZTIME:-30s})"; \
+		$(GO) test $$pkg -run '^$$' -fuzz "^$$target\$$" -fuzztime $${FUZZTIME:-30s} </dev/null; \
+	done <<< "$$targets"
 
 .PHONY: bench
 bench: ## seed 1,000 contracts / 10M postings once (kept in the cluster), time every report and the audit, writes beside pgbench TPC-B, the API beside the store, then import beside COPY

@@ -201,6 +201,12 @@ func ParseContractJSON(r io.Reader) (Contract, error) {
 	if msg := jsonTextError(b); msg != "" {
 		return Contract{}, Invalid("contract", "", msg)
 	}
+	// encoding/json matches member names without regard to case and keeps the last of a
+	// repeated member; a contract's terms are signed as written, so each member must be named
+	// exactly and once.
+	if err := exactMembers(b, reflect.TypeFor[contractJSON](), "contract", ""); err != nil {
+		return Contract{}, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var j contractJSON
@@ -211,6 +217,82 @@ func ParseContractJSON(r io.Reader) (Contract, error) {
 		return Contract{}, Invalid("contract", "", "has content after the contract object; give exactly one JSON object")
 	}
 	return j.contract()
+}
+
+// ExactMembers checks that the JSON object b names each member of v's type (a struct, read
+// with encoding/json) exactly and once; what names the object in messages.
+func ExactMembers(b []byte, v any, what string) error {
+	return exactMembers(b, reflect.TypeOf(v), what, "")
+}
+
+// exactMembers checks, in the JSON b (an object when t is a struct type), that every member of
+// an object read into a struct is named exactly as one of its fields' JSON names, and given
+// once, down through lists of objects. Malformed JSON and members of no field are left to
+// the decoder, which names them.
+func exactMembers(b []byte, t reflect.Type, what, path string) error {
+	if t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if reflect.PointerTo(t).Implements(reflect.TypeFor[json.Unmarshaler]()) {
+		return nil // a value that reads itself (durability_years)
+	}
+	switch t.Kind() {
+	case reflect.Slice:
+		var items []json.RawMessage
+		if json.Unmarshal(b, &items) != nil {
+			return nil
+		}
+		for i, it := range items {
+			if err := exactMembers(it, t.Elem(), what, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case reflect.Struct:
+		fields := map[string]reflect.Type{}
+		for i := range t.NumField() {
+			name, _, _ := strings.Cut(t.Field(i).Tag.Get("json"), ",")
+			if name != "" && name != "-" {
+				fields[name] = t.Field(i).Type
+			}
+		}
+		dec := json.NewDecoder(bytes.NewReader(b))
+		if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+			return nil
+		}
+		seen := map[string]bool{}
+		for dec.More() {
+			tok, err := dec.Token()
+			name, ok := tok.(string)
+			if err != nil || !ok {
+				return nil
+			}
+			var v json.RawMessage
+			if dec.Decode(&v) != nil {
+				return nil
+			}
+			field := name
+			if path != "" {
+				field = path + "." + name
+			}
+			ft, known := fields[name]
+			switch {
+			case seen[name]:
+				return Invalid(field, "", "is given twice; give each member of the "+what+" once")
+			case !known:
+				for f := range fields {
+					if strings.EqualFold(f, name) {
+						return Invalid(field, "", fmt.Sprintf("is not a field of the %s: member names are exact (write %q)", what, f))
+					}
+				}
+				continue // the decoder refuses it, naming the fields
+			}
+			seen[name] = true
+			if err := exactMembers(v, ft, what, field); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // jsonError turns encoding/json's errors into field errors.
@@ -233,7 +315,15 @@ func jsonError(err error) error {
 	}
 	msg := err.Error()
 	if f, ok := strings.CutPrefix(msg, "json: unknown field "); ok {
-		return Invalid(strings.Trim(f, `"`), "", "is not a contract field (the fields are code, buyer, supplier, project, method, country, region, registry, registry_projects, registry_accounts, standard, durability_years, term_start, term_end, signed_on, tonnes, price_per_tonne, currency, delivery_mode, over_delivery_tolerance, schedule, notes)")
+		const fields = "(the fields are code, buyer, supplier, project, method, country, region, registry, registry_projects, registry_accounts, standard, durability_years, term_start, term_end, signed_on, tonnes, price_per_tonne, currency, delivery_mode, over_delivery_tolerance, schedule, notes)"
+		name, err := strconv.Unquote(f)
+		if err != nil {
+			name = strings.Trim(f, `"`)
+		}
+		if name == "" {
+			return Invalid("contract", "", `has a member with no name (""), which is not a contract field `+fields)
+		}
+		return Invalid(name, "", "is not a contract field "+fields)
 	}
 	if errors.Is(err, io.EOF) {
 		return Invalid("contract", "", "is empty; give a JSON object")

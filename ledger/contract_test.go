@@ -981,3 +981,25 @@ func TestContractRegistryProjectsKeepOldDigests(t *testing.T) {
 		}
 	}
 }
+
+// TestContractJSONMembersExact: encoding/json would take "Tonnes" for "tonnes" and the last of a
+// repeated member; terms are signed as written, so both are refused, naming the member, in the
+// contract and in its schedule lines.
+func TestContractJSONMembersExact(t *testing.T) {
+	for _, tt := range []struct{ js, field, rule string }{
+		{`{"code": "X-1", "Tonnes": "10"}`, "Tonnes", `is not a field of the contract: member names are exact (write "tonnes")`},
+		{`{"code": "X-1", "code": "X-2"}`, "code", "is given twice; give each member of the contract once"},
+		{`{"code": "X-1", "schedule": [{"year": 1, "tonnes": "5"}, {"year": 2, "Year": 3}]}`, "schedule[1].Year", `member names are exact (write "year")`},
+		{`{"code": "X-1", "schedule": [{"year": 1, "year": 2}]}`, "schedule[0].year", "is given twice"},
+	} {
+		_, err := ParseContractJSON(strings.NewReader(tt.js))
+		var fe *FieldError
+		if !errors.As(err, &fe) || fe.Field != tt.field || !strings.Contains(fe.Rule, tt.rule) {
+			t.Errorf("%s: got %v, want %s %s", tt.js, err, tt.field, tt.rule)
+		}
+	}
+	// the durability's own reading is untouched
+	if _, err := ParseContractJSON(strings.NewReader(fullContractJSON)); err != nil {
+		t.Errorf("the full contract: %v", err)
+	}
+}

@@ -412,6 +412,10 @@ func (p *fieldReader) entry() string {
 			p.errs.add(Invalid("entry", s, fmt.Sprintf("names no idempotency key (key:KEY, the key 1 to %d characters)", maxKey)))
 			return ""
 		}
+		if err := checkText("entry", key, maxKey); err != nil { // as the key itself is checked
+			p.errs.add(err)
+			return ""
+		}
 		return s
 	}
 	id := strings.ToLower(strings.TrimSpace(s))
@@ -789,6 +793,38 @@ func jsonFields(b []byte) (fields map[string]string, bad map[string]bool, errs F
 		return nil, nil, errs
 	}
 	return fields, bad, errs
+}
+
+// RepeatedMember returns the name of a member that the JSON object b gives more than once, if
+// any (and "", false when b is not one JSON object; members without a name, which
+// ParseOperationJSON refuses on their own, are not counted). encoding/json keeps the last of
+// them when it decodes an object into a map or struct, so a front end that goes through one
+// before ParseOperationJSON, which refuses a repeated member, asks here first.
+func RepeatedMember(b []byte) (string, bool) {
+	if !json.Valid(b) {
+		return "", false
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return "", false
+	}
+	seen := map[string]bool{}
+	for dec.More() {
+		tok, err := dec.Token()
+		name, ok := tok.(string)
+		if err != nil || !ok {
+			return "", false
+		}
+		if seen[name] && name != "" {
+			return name, true
+		}
+		seen[name] = true
+		var v json.RawMessage
+		if dec.Decode(&v) != nil {
+			return "", false
+		}
+	}
+	return "", false
 }
 
 // jsonValue returns the field value of a JSON member of type typ; ok is false when raw is

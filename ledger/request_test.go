@@ -529,3 +529,22 @@ func TestFieldErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestRepeatedMember(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"tonnes":"1","date":"2025-01-01"}`:      "",
+		`{"tonnes":"1","tonnes":"2"}`:             "tonnes",
+		`{"a":{"x":1,"x":2},"b":[{"y":1,"y":1}]}`: "", // only the object's own members
+		`{"op":"deliver","o\u0070":"retire"}`:     "op",
+		`{"":1,"":2}`:                             "", // no name: refused as such
+		`[{"a":1,"a":1}]`:                         "",
+		`{"a":1,"a":`:                             "",
+		`not json`:                                "",
+		`{"a":1} {"a":2}`:                         "",
+	} {
+		got, ok := RepeatedMember([]byte(in))
+		if got != want || ok != (want != "") {
+			t.Errorf("RepeatedMember(%s): got %q, %v, want %q", in, got, ok, want)
+		}
+	}
+}

@@ -293,6 +293,9 @@ func ParseSerials(s string) (SerialRange, error) {
 	} else {
 		return SerialRange{}, Invalid(field, s, "is not a serial range: write PREFIX:FIRST-LAST (such as CAR-1-MX-1234-22-101-2024:1-5000), or the registry's own form")
 	}
+	if len(r.Prefix) > 200 { // the generic form, which entries keep, takes a series of at most 200
+		return SerialRange{}, Invalid(field, s, "has a series of more than 200 characters")
+	}
 	var err error
 	if r.Prefix, r.First, r.Last, err = splitWide(r.Prefix, first, last, form); err != nil {
 		return SerialRange{}, Invalid(field, s, err.Error())

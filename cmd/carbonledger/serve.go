@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/carbonledger/carbonledger/internal/httpapi"
+	"github.com/carbonledger/carbonledger/internal/store"
 	"github.com/carbonledger/carbonledger/ledger"
 )
 
@@ -21,12 +22,13 @@ import (
 var listening = func(addr string) {}
 
 func cmdServe(ctx context.Context, a *app, args []string) error {
-	fs := a.newFlags("serve", "serve [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE] [--signing-key KEY]")
+	fs := a.newFlags("serve", "serve [--addr HOST:PORT] [--tls-cert FILE --tls-key FILE] [--signing-key KEY] [--read-db URL]")
 	addr := fs.String("addr", envOr("CARBONLEDGER_ADDR", "127.0.0.1:8080"), "address to listen on ($CARBONLEDGER_ADDR overrides the default)")
 	cert := fs.String("tls-cert", "", "TLS certificate (PEM); with --tls-key the server speaks HTTPS only")
 	key := fs.String("tls-key", "", "TLS private key (PEM)")
 	signKey := fs.String("signing-key", "", "Ed25519 private `key` (PEM) that signs the audit statements the API writes (default $CARBONLEDGER_SIGNING_KEY)")
 	fs.IntVar(&a.futureDays, "future-days", 1, "how many days past today an effective date may lie")
+	readDB := fs.String("read-db", os.Getenv("CARBONLEDGER_READ_DATABASE_URL"), "a hot standby `URL` the reports, the audit, the export and the dashboard read from (default $CARBONLEDGER_READ_DATABASE_URL; none: the primary)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -53,6 +55,16 @@ func cmdServe(ctx context.Context, a *app, args []string) error {
 	defer s.Close()
 	log := slog.New(slog.NewJSONHandler(a.stderr, nil))
 	api := httpapi.New(s, log)
+	if *readDB != "" {
+		// the standby serves the same schema read-only: it is checked, never migrated
+		rs, err := store.Open(ctx, *readDB)
+		if err != nil {
+			return fmt.Errorf("--read-db: %w", err)
+		}
+		defer rs.Close()
+		rs.Now, rs.FutureTolerance = s.Now, s.FutureTolerance
+		api.Reads = rs
+	}
 	api.Now, api.FutureTolerance, api.SigningKey = a.now, time.Duration(a.futureDays)*24*time.Hour, sk
 
 	ln, err := net.Listen("tcp", *addr)

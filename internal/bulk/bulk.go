@@ -323,18 +323,28 @@ func importFile(ctx context.Context, im *store.Importer, f *File, opt Options, s
 
 // applyRow parses a row with the ledger's own parsers and has the importer record it.
 func applyRow(ctx context.Context, im *store.Importer, r row) (store.ImportOutcome, error) {
+	c, req, err := parseRow(r)
+	if err != nil {
+		return 0, err
+	}
+	if req == nil {
+		return im.AddContract(ctx, c, r.key)
+	}
+	return im.Apply(ctx, req)
+}
+
+// parseRow reads a row with the ledger's own parsers, needing no database: a contract (req
+// nil) or an operation's request, under the row's key.
+func parseRow(r row) (ledger.Contract, ledger.Request, error) {
 	if r.err != nil {
-		return 0, r.err
+		return ledger.Contract{}, nil, r.err
 	}
 	if r.op == OpContract {
 		if len(bytes.TrimSpace(r.json)) == 0 {
-			return 0, ledger.Required(colTerms, "is required for a contract row (the contract's JSON)")
+			return ledger.Contract{}, nil, ledger.Required(colTerms, "is required for a contract row (the contract's JSON)")
 		}
 		c, err := ledger.ParseContractJSON(bytes.NewReader(r.json))
-		if err != nil {
-			return 0, err
-		}
-		return im.AddContract(ctx, c, r.key)
+		return c, nil, err
 	}
 	var req ledger.Request
 	var err error
@@ -342,17 +352,14 @@ func applyRow(ctx context.Context, im *store.Importer, r row) (store.ImportOutco
 		r.members["key"], _ = json.Marshal(r.key)
 		b, merr := json.Marshal(r.members)
 		if merr != nil {
-			return 0, merr
+			return ledger.Contract{}, nil, merr
 		}
 		req, err = ledger.ParseOperationJSON(b)
 	} else {
 		r.fields["key"] = r.key
 		req, err = ledger.ParseOperation(r.op, r.fields)
 	}
-	if err != nil {
-		return 0, err
-	}
-	return im.Apply(ctx, req)
+	return ledger.Contract{}, req, err
 }
 
 // rowErrors turns a refusal of the ledger into the row's errors; ok is false for an error
@@ -483,7 +490,6 @@ func (c *csvReader) next() (row, bool) {
 	if err == io.EOF {
 		return row{}, false
 	}
-	line, _ := c.r.FieldPos(0)
 	if err != nil {
 		var pe *csv.ParseError
 		if errors.As(err, &pe) {
@@ -494,6 +500,7 @@ func (c *csvReader) next() (row, bool) {
 		}
 		return row{}, false
 	}
+	line, _ := c.r.FieldPos(0) // only after a record was read: FieldPos panics on a broken one
 	r := row{line: line, raw: rec}
 	// A cell the export (or a spreadsheet user) marked as text with a leading apostrophe, so
 	// that a spreadsheet does not run it as a formula, is read without that apostrophe
@@ -534,10 +541,10 @@ func (c *csvReader) next() (row, bool) {
 		}
 	}
 	if r.op != OpContract {
-		r.json = nil
-		if v, ok := r.fields[colTerms]; ok && v != "" {
+		if len(r.json) > 0 {
 			r.err = ledger.Invalid(colTerms, "", "belongs to a contract row (op contract) only")
 		}
+		r.json = nil
 	}
 	return r, true
 }
@@ -605,17 +612,23 @@ func (n *ndjsonReader) next() (row, bool) {
 			return r, true
 		}
 		delete(m, colError)
-		if k, ok := m["key"]; ok {
+		if k, ok := m["key"]; ok && string(k) != "null" {
 			var s string
-			if json.Unmarshal(k, &s) == nil {
-				r.key = strings.TrimSpace(s)
+			if json.Unmarshal(k, &s) != nil {
+				r.err = ledger.Invalid("key", string(k), "must be a JSON string")
+				return r, true
 			}
+			r.key = strings.TrimSpace(s)
 		}
 		opRaw, hasOp := m[colOp]
 		if n.kind == KindContracts || (n.kind == "" && !hasOp) {
 			delete(m, "key")
 			r.op = OpContract
 			r.json, _ = json.Marshal(m)
+			return r, true
+		}
+		if name, ok := ledger.RepeatedMember(raw); ok { // m kept only the last
+			r.err = ledger.Invalid(name, "", "appears more than once")
 			return r, true
 		}
 		if err := json.Unmarshal(opRaw, &r.op); err != nil {

@@ -3,14 +3,9 @@ package bulk
 import (
 	"bytes"
 	"encoding/csv"
-	"io"
 	"strings"
 	"testing"
 )
-
-type nopCloser struct{ io.Writer }
-
-func (nopCloser) Close() error { return nil }
 
 // A cell that a spreadsheet would run as a formula reaches the ledger as the text after the
 // apostrophe that marks it as text; the reject file writes every text cell neutralised (a

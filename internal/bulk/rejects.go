@@ -110,7 +110,7 @@ type ndjsonRejects struct {
 
 func (n *ndjsonRejects) Reject(r row, errs []RowError) error {
 	var m map[string]json.RawMessage
-	if json.Unmarshal(r.rawJSON, &m) != nil {
+	if json.Unmarshal(r.rawJSON, &m) != nil || m == nil { // a line "null" reads as no map
 		m = map[string]json.RawMessage{"line": json.RawMessage(mustJSON(string(r.rawJSON)))}
 	}
 	m[colError] = mustJSON(reasons(errs))

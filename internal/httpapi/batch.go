@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 
@@ -41,32 +42,20 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, tok store.Tok
 	if err != nil {
 		return err
 	}
-	var in struct {
-		Atomic     *bool             `json:"atomic"`
-		Operations []json.RawMessage `json:"operations"`
+	atomic, ops, err := parseBatch(body)
+	if err != nil {
+		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return ledger.Invalid("body", "", "is not a batch: {\"atomic\": true|false, \"operations\": [{\"op\": \"deliver\", ...}, ...]} ("+err.Error()+")")
-	}
-	switch {
-	case len(in.Operations) == 0:
-		return ledger.Required("operations", "is required: a list of 1 to "+strconv.Itoa(MaxBatch)+" operations")
-	case len(in.Operations) > MaxBatch:
-		return ledger.Invalid("operations", strconv.Itoa(len(in.Operations)), fmt.Sprintf("holds more than %d operations; use carbonledger import for larger loads", MaxBatch))
-	}
-	atomic := in.Atomic == nil || *in.Atomic
 	key := r.Header.Get("Idempotency-Key")
 	if len(key) > maxKey-len("#999") {
 		return keyTooLong(maxKey - len("#999"))
 	}
 	// Every operation is parsed, and the token's right to each checked, before anything runs
 	// or a kept answer is replayed: a retry is authorised as the first request was.
-	reqs := make([]ledger.Request, len(in.Operations))
-	results := make([]BatchResultJSON, len(in.Operations))
+	reqs := make([]ledger.Request, len(ops))
+	results := make([]BatchResultJSON, len(ops))
 	refused := false
-	for i, raw := range in.Operations {
+	for i, raw := range ops {
 		results[i].Index = i
 		req, err := s.batchOp(r.Context(), tok, raw, fmt.Sprintf("%s#%d", key, i))
 		if err != nil {
@@ -113,13 +102,44 @@ func (s *Server) postBatch(w http.ResponseWriter, r *http.Request, tok store.Tok
 	})
 }
 
-// batchOp parses one operation of a batch and checks the token may do it.
-func (s *Server) batchOp(ctx context.Context, tok store.Token, raw json.RawMessage, key string) (ledger.Request, error) {
+// parseBatch reads a batch's body: whether it is atomic (unless said otherwise), and its 1 to
+// MaxBatch operations, each as its JSON.
+func parseBatch(body []byte) (atomic bool, ops []json.RawMessage, err error) {
+	var in struct {
+		Atomic     *bool             `json:"atomic"`
+		Operations []json.RawMessage `json:"operations"`
+	}
+	if err := ledger.ExactMembers(body, in, "batch"); err != nil {
+		return false, nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return false, nil, ledger.Invalid("body", "", "is not a batch: {\"atomic\": true|false, \"operations\": [{\"op\": \"deliver\", ...}, ...]} ("+err.Error()+")")
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return false, nil, ledger.Invalid("body", "", "has content after the batch object; give exactly one JSON object")
+	}
+	switch {
+	case len(in.Operations) == 0:
+		return false, nil, ledger.Required("operations", "is required: a list of 1 to "+strconv.Itoa(MaxBatch)+" operations")
+	case len(in.Operations) > MaxBatch:
+		return false, nil, ledger.Invalid("operations", strconv.Itoa(len(in.Operations)), fmt.Sprintf("holds more than %d operations; use carbonledger import for larger loads", MaxBatch))
+	}
+	return in.Atomic == nil || *in.Atomic, in.Operations, nil
+}
+
+// batchRequest parses one operation of a batch, under its own key or else key, and applies
+// the rules that need the clock. It needs no database.
+func (s *Server) batchRequest(raw json.RawMessage, key string) (ledger.Request, error) {
 	var m map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
 		return nil, ledger.Invalid("operation", "", "is not a JSON object with an op and its fields")
 	}
-	if _, ok := m["key"]; !ok {
+	if name, ok := ledger.RepeatedMember(raw); ok { // the map kept only the last
+		return nil, ledger.Invalid(name, "", "appears more than once")
+	}
+	if own, ok := m["key"]; !ok || string(own) == "null" || string(own) == `""` { // no key of its own
 		m["key"], _ = json.Marshal(key)
 	}
 	b, _ := json.Marshal(m)
@@ -128,6 +148,15 @@ func (s *Server) batchOp(ctx context.Context, tok store.Token, raw json.RawMessa
 		return nil, err
 	}
 	if err := req.Check(s.Now(), s.FutureTolerance); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
+
+// batchOp parses one operation of a batch and checks the token may do it.
+func (s *Server) batchOp(ctx context.Context, tok store.Token, raw json.RawMessage, key string) (ledger.Request, error) {
+	req, err := s.batchRequest(raw, key)
+	if err != nil {
 		return nil, err
 	}
 	need := "recorder"

@@ -231,7 +231,7 @@ func scopeOf(tok store.Token) []string { return tok.Contracts }
 
 func (s *Server) contractFlows(ctx context.Context, tok store.Token, code string) ([]*ledger.ContractFlows, time.Time, error) {
 	today := ledger.Date(s.Now().UTC().Date())
-	cfs, err := s.Store.ContractReport(ctx, store.ReportQuery{AsOf: today, Contract: code, Inventory: code == ""})
+	cfs, err := s.reads().ContractReport(ctx, store.ReportQuery{AsOf: today, Contract: code, Inventory: code == ""})
 	if err != nil {
 		return nil, today, err
 	}
@@ -315,7 +315,7 @@ func (s *Server) dashContract(w http.ResponseWriter, r *http.Request, tok store.
 	if err := covers(tok, code); err != nil {
 		return nil, err
 	}
-	st, err := s.Store.Contract(r.Context(), code)
+	st, err := s.reads().Contract(r.Context(), code)
 	if err != nil {
 		return nil, err
 	}
@@ -330,7 +330,7 @@ func (s *Server) dashContract(w http.ResponseWriter, r *http.Request, tok store.
 	v := reports.DashContract{DashPage: p, Contract: term.Contracts[0]}
 	v.Title, v.Downloads = "Contract "+code, downloads("/v1/reports/term?contract="+url.QueryEscape(code)+"&")
 	const shown = 100
-	es, err := s.Store.EntriesPage(r.Context(), code, max(0, st.Entries-shown), shown)
+	es, err := s.reads().EntriesPage(r.Context(), code, max(0, st.Entries-shown), shown)
 	if err != nil {
 		return nil, err
 	}
@@ -340,14 +340,14 @@ func (s *Server) dashContract(w http.ResponseWriter, r *http.Request, tok store.
 	if st.Entries > shown {
 		v.MoreEntries = reports.JournalURL(code, "", "", "")
 	}
-	rets, err := s.Store.FilteredEntries(r.Context(), store.EntryFilter{Books: []string{code}, Kinds: []string{string(ledger.KindRetire)}}, store.FeedPosition{}, 1000)
+	rets, err := s.reads().FilteredEntries(r.Context(), store.EntryFilter{Books: []string{code}, Kinds: []string{string(ledger.KindRetire)}}, store.FeedPosition{}, 1000)
 	if err != nil {
 		return nil, err
 	}
 	for _, e := range rets {
 		v.Retirements = append(v.Retirements, dashEntry(e.Entry))
 	}
-	bs, err := s.Store.SerialBlocks(r.Context(), code)
+	bs, err := s.reads().SerialBlocks(r.Context(), code)
 	if err != nil {
 		return nil, err
 	}
@@ -378,7 +378,7 @@ func (s *Server) dashPeriod(w http.ResponseWriter, r *http.Request, tok store.To
 	if err != nil {
 		return nil, err
 	}
-	rep, err := service.BuildReport(r.Context(), s.Store, params)
+	rep, err := service.BuildReport(r.Context(), s.reads(), params)
 	if err != nil {
 		return nil, err
 	}
@@ -418,7 +418,7 @@ func (s *Server) dashAudit(w http.ResponseWriter, r *http.Request, tok store.Tok
 		}
 	}
 	// One audit: the books' own findings, and whether they extend the last statement.
-	out, _, since, err := service.AuditSince(r.Context(), s.Store, prior, nil)
+	out, _, since, err := service.AuditSince(r.Context(), s.reads(), prior, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -475,7 +475,7 @@ func (s *Server) dashJournal(w http.ResponseWriter, r *http.Request, tok store.T
 		}
 	}
 	const shown = 200
-	es, err := s.Store.FilteredEntries(r.Context(), f, after, shown+1)
+	es, err := s.reads().FilteredEntries(r.Context(), f, after, shown+1)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/carbonledger/carbonledger/internal/export"
 	"github.com/carbonledger/carbonledger/internal/service"
@@ -42,16 +43,29 @@ func keyTooLong(n int) *Problem {
 // idempotencyKey reads the write's Idempotency-Key and marks it running; done unmarks it.
 func (s *Server) idempotencyKey(r *http.Request) (key string, done func(), err error) {
 	key = r.Header.Get("Idempotency-Key")
-	switch {
-	case key == "":
-		return "", nil, newProblem("idempotency-key-needed", fmt.Sprintf("every write needs an Idempotency-Key header (any unique text up to %d bytes, such as a UUID)", maxKey))
-	case len(key) > maxKey:
-		return "", nil, keyTooLong(maxKey)
+	if err := checkIdempotencyKey(key); err != nil {
+		return "", nil, err
 	}
 	if _, busy := s.inflight.LoadOrStore(key, struct{}{}); busy {
 		return "", nil, newProblem("request-in-progress", "a request with Idempotency-Key "+key+" is still running; retry when it has answered")
 	}
 	return key, func() { s.inflight.Delete(key) }, nil
+}
+
+// checkIdempotencyKey checks a write's Idempotency-Key header as given.
+func checkIdempotencyKey(key string) error {
+	switch {
+	case key == "":
+		return newProblem("idempotency-key-needed", fmt.Sprintf("every write needs an Idempotency-Key header (any unique text up to %d bytes, such as a UUID)", maxKey))
+	case len(key) > maxKey:
+		return keyTooLong(maxKey)
+	case !utf8.ValidString(key):
+		// encoding/json would write it as U+FFFD, so distinct keys would name one entry
+		p := newProblem("invalid", "the Idempotency-Key is not valid UTF-8")
+		p.Field, p.Rule = "Idempotency-Key", "is not valid UTF-8"
+		return p
+	}
+	return nil
 }
 
 // keyReused is the problem of a key that holds another kind of answer.
@@ -111,6 +125,9 @@ func (s *Server) opRequest(op ledger.Op, pathField, pathValue, key string, body 
 		if _, ok := m[name]; ok {
 			return nil, ledger.Invalid(name, "", "is given by "+from+", not the body")
 		}
+	}
+	if name, ok := ledger.RepeatedMember(body); ok { // the map kept only the last
+		return nil, ledger.Invalid(name, "", "appears more than once")
 	}
 	m["op"], _ = json.Marshal(string(op))
 	m[pathField], _ = json.Marshal(pathValue)
@@ -379,7 +396,7 @@ func (s *Server) report(w http.ResponseWriter, r *http.Request, tok store.Token)
 			return err
 		}
 	}
-	rep, err := service.BuildReport(r.Context(), s.Store, p)
+	rep, err := service.BuildReport(r.Context(), s.reads(), p)
 	if err != nil {
 		return err
 	}
@@ -397,7 +414,7 @@ func (s *Server) audit(w http.ResponseWriter, r *http.Request, tok store.Token) 
 	if err := unscoped(tok, "the audit"); err != nil {
 		return err
 	}
-	out, _, err := service.Audit(r.Context(), s.Store, nil, nil)
+	out, _, err := service.Audit(r.Context(), s.reads(), nil, nil)
 	if err != nil {
 		return err
 	}
@@ -526,7 +543,7 @@ func (s *Server) export(w http.ResponseWriter, r *http.Request, tok store.Token)
 	// truncated export for a whole one.
 	w.Header().Set("Content-Type", contentTypes[format])
 	sw := &startedWriter{w: w}
-	if err := export.Write(r.Context(), s.Store, sw, format, from, to); err != nil {
+	if err := export.Write(r.Context(), s.reads(), sw, format, from, to); err != nil {
 		if !sw.started {
 			w.Header().Del("Content-Type")
 			return err

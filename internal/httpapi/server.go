@@ -36,6 +36,10 @@ import (
 // Server serves the API over one store.
 type Server struct {
 	Store *store.Store
+	// Reads, when set, is a store on a hot standby that the reports, the audit, the export
+	// and the dashboard's pages read from, sparing the primary; writes, the API's own reads
+	// (a client reads what it just wrote), tokens and kept answers stay on Store.
+	Reads *store.Store
 	Log   *slog.Logger
 	// Now is the clock for the rules about dates (the future-date limit).
 	Now             func() time.Time
@@ -59,6 +63,14 @@ func New(st *store.Store, log *slog.Logger) *Server {
 	}
 	return &Server{Store: st, Log: log, Now: time.Now, FutureTolerance: 24 * time.Hour,
 		MaxBody: 1 << 20, MaxBatchBody: 8 << 20, sessionKey: key}
+}
+
+// reads is the store the reports, the audit, the export and the dashboard read from.
+func (s *Server) reads() *store.Store {
+	if s.Reads != nil {
+		return s.Reads
+	}
+	return s.Store
 }
 
 // handlerFunc is a route's handler: it writes a success itself and returns any failure,

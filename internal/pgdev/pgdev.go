@@ -309,12 +309,20 @@ log_min_messages = warning
 
 // ensureRunning starts the cluster unless it runs, and returns its port.
 func (c *Cluster) ensureRunning(ctx context.Context) (int, error) {
-	if port, err := c.readPort(); err == nil && c.ping(ctx, port) {
-		return port, nil
+	return c.ensureRunningOn(ctx, 0)
+}
+
+// ensureRunningOn starts the cluster on port (0: a free one) unless it runs, and returns its
+// port.
+func (c *Cluster) ensureRunningOn(ctx context.Context, port int) (int, error) {
+	if p, err := c.readPort(); err == nil && c.ping(ctx, p) {
+		return p, nil
 	}
-	port, err := freePort()
-	if err != nil {
-		return 0, err
+	if port == 0 {
+		var err error
+		if port, err = freePort(); err != nil {
+			return 0, err
+		}
 	}
 	if err := c.chown(c.Dir); err != nil {
 		return 0, err

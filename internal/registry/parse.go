@@ -248,7 +248,7 @@ func detect(header []string) (*layout, map[string]int, error) {
 				req = append(req, strconv.Quote(c.header))
 			}
 		}
-		want = append(want, fmt.Sprintf("a %s (columns %s)", l.kind.Name(), strings.Join(req, ", ")))
+		want = append(want, fmt.Sprintf("%s (columns %s)", withArticle(l.kind.Name()), strings.Join(req, ", ")))
 	}
 	switch {
 	case near != nil && near.json:

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -490,8 +492,14 @@ func TestCARProjectVintage(t *testing.T) {
 	}
 }
 
-// FuzzParse: whatever the input, CSV or JSON, Parse does not panic, every row it reads is one
-// record with a line number, and reconciling the records accounts for each exactly once.
+// FuzzParse: whatever the input, CSV or JSON, Parse does not panic; a file it refuses is refused as not a
+// known export; every row it reads is one record, in file order, with a line number after the
+// header; a record read without error has a status, a date (a UTC day) and a quantity of
+// whole credits, its serial range reads back from its label, and a quantity that disagrees
+// with the range is its problem; naming the file's own registry reads the same records, and
+// naming another refuses the file as another registry's; and reconciling the records accounts
+// for each exactly once. Seeded with the head of every real export sample (each registry's
+// headers, the ones read and the one not read yet) and with the rows of the edge cases.
 func FuzzParse(f *testing.F) {
 	f.Add(carHeader + "2025,CAR-1-US-1-2-3-KS-2025-9-1 to 5000,\"5,000\",10/27/2025,CAR1,x,Other,\n")
 	f.Add("\xef\xbb\xbf" + verraHeader + "2026-04-03,2020-01-01,2020-12-31,1340,10,1-11-20-VCS-VCU-1,2026-04-10,Acme,,\r\n")
@@ -510,6 +518,31 @@ func FuzzParse(f *testing.F) {
 	}
 	f.Add(`{"type": "Retirement", "completedOn": "2025-01-01", "volume": 3, "bundles": [{"certificates": "PURO_PR_X_FI_1_2024_u_1-2", "volume": 2}, 7]}`)
 	f.Add(`[{"type": "Withdrawal", "completedOn": "2025-01-01T00:00:00Z", "withdrawalDetails": {"reason": 5}, "bundles": [{"certificates": null, "volume": "2"}]}, {"type"`)
+	f.Add(gsHeader + "2025,Issued,5000,11603,2026-03-31,,CAR-1-US-1335-31-983-KS-2025-9205-1 to 5000,,,\n")
+	f.Add(carHeader + "2025,X:1-5,5,10/27/2025,CAR1,x,Other,\n")
+	f.Add(verraHeader + "2026-04-03,2020-01-01,2020-12-31,1340,10,1-11-20-GS1-1-KE-GS11603-16-2025-30256-1-10,,,,\n")
+	// The head of each real export: its header and first rows, cut at a record's end.
+	entries, err := os.ReadDir(samplesDir(f))
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, e := range entries {
+		if filepath.Ext(e.Name()) != ".csv" {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(samplesDir(f), e.Name()))
+		if err != nil {
+			f.Fatal(err)
+		}
+		r := csv.NewReader(strings.NewReader(string(b)))
+		r.FieldsPerRecord = -1
+		for range 4 {
+			if _, err := r.Read(); err != nil {
+				break
+			}
+		}
+		f.Add(string(b[:r.InputOffset()]))
+	}
 	f.Fuzz(func(t *testing.T, in string) {
 		exp, err := Parse(strings.NewReader(in), "")
 		if err != nil {
@@ -519,20 +552,57 @@ func FuzzParse(f *testing.F) {
 			return
 		}
 		json := exp.Kind == PuroCertificates || exp.Kind == PuroTransactions
+		if exp.Registry != exp.Kind.Registry() || !slices.Contains(Registries, exp.Registry) {
+			t.Fatalf("a %s read as registry %q", exp.Kind.Name(), exp.Registry)
+		}
+		last := 1
+		if json {
+			last = 0 // a JSON record may start on line 1, and records may share a line
+		}
 		for _, r := range exp.Records {
-			// a CSV's first row is on line 2, after its header; a JSON record may be on line 1
-			if r.Line < 2 && !(json && r.Line == 1) {
-				t.Fatalf("record at line %d", r.Line)
+			if r.Line < last || (!json && r.Line == last) {
+				t.Fatalf("record at line %d after line %d", r.Line, last)
+			}
+			last = r.Line
+			if r.Registry != exp.Registry || r.Kind != exp.Kind {
+				t.Fatalf("line %d: a record of %s %s in a %s", r.Line, r.Registry, r.Kind, exp.Kind)
 			}
 			if r.Err != "" {
 				continue
 			}
-			if !r.Quantity.Equal(ledger.TonnesFromKg(r.Count * 1000)) {
+			want := ledger.TonnesFromKg(r.Count * 1000)
+			if exp.Registry == "isometric" {
+				want = ledger.TonnesFromKg(r.Count) // Isometric counts kilograms
+			}
+			if !r.Quantity.Equal(want) || r.Count < 0 {
 				t.Fatalf("line %d: quantity %s for count %d", r.Line, r.Quantity, r.Count)
 			}
-			// a Puro bundle may also have a problem of its transaction's (its volume)
-			if r.HasSerials() && (r.Serials.Count() != r.Count && r.Problem == "" || !json && r.Serials.Count() == r.Count && r.Problem != "") {
-				t.Fatalf("line %d: range %s, count %d, problem %q", r.Line, r.Serials, r.Count, r.Problem)
+			if r.Status == "" || r.Date.IsZero() || !r.Date.Equal(ledger.Date(r.Date.Date())) {
+				t.Fatalf("line %d: read without error, with status %q and date %v", r.Line, r.Status, r.Date)
+			}
+			if r.HasSerials() {
+				if back, err := ledger.ParseSerials(r.Serials.Label); err != nil || back != r.Serials {
+					t.Fatalf("line %d: range %+v, whose label reads back as %+v, %v", r.Line, r.Serials, back, err)
+				}
+				// a Puro bundle may also have a problem of its transaction's (its volume)
+				if r.Serials.Count() != r.Count && r.Problem == "" || !json && r.Serials.Count() == r.Count && r.Problem != "" {
+					t.Fatalf("line %d: range %s, count %d, problem %q", r.Line, r.Serials, r.Count, r.Problem)
+				}
+			}
+		}
+		for _, reg := range append([]string{"acr"}, Registries...) {
+			named, err := Parse(strings.NewReader(in), reg)
+			switch {
+			case reg == exp.Registry:
+				if err != nil || !reflect.DeepEqual(named, exp) {
+					t.Fatalf("read naming its registry %s: %v, want the same records as without", reg, err)
+				}
+			case reg == "acr":
+				if err == nil || !strings.Contains(err.Error(), `registry "acr"`) {
+					t.Fatalf("read naming registry acr, whose exports are not read: %v", err)
+				}
+			case !errors.Is(err, ErrWrongRegistry):
+				t.Fatalf("a %s read naming registry %s: %v, want %v", exp.Kind.Name(), reg, err, ErrWrongRegistry)
 			}
 		}
 		res := Reconcile(exp.Records, nil)

@@ -112,6 +112,9 @@ func parseYears(year, years string) ([]int, error) {
 // ParseInstant reads an RFC 3339 instant, or a date meaning the end of that day (UTC).
 func ParseInstant(field, s string) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		if y := t.UTC().Year(); y < 0 || y > 9999 { // RFC 3339 cannot write it back in UTC
+			return time.Time{}, ledger.Invalid(field, s, "is outside the years 0000 to 9999 in UTC")
+		}
 		return t.UTC(), nil
 	}
 	if d, err := time.Parse(time.DateOnly, s); err == nil {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -485,6 +486,7 @@ func postingsTx(ctx context.Context, q sqlx.QueryerContext, entryID string) ([]l
 
 // Entry returns one entry with its postings.
 func (s *Store) Entry(ctx context.Context, id string) (ledger.Entry, error) {
+	id = strings.ToLower(strings.TrimSpace(id)) // as a revert reads an entry id
 	if !uuidRE.MatchString(id) {
 		return ledger.Entry{}, ledger.Invalid("entry", id, "is not an entry id (a UUID such as 0190c3a2-...)")
 	}

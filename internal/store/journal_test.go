@@ -436,6 +436,10 @@ func TestEntryReadsBackWhatWasWritten(t *testing.T) {
 	if _, err := s.Entry(ctx, "not-a-uuid"); !errors.Is(err, ledger.ErrInvalid) {
 		t.Errorf("Entry(not-a-uuid): got %v, want ErrInvalid", err)
 	}
+	// an id is read in any case, as a revert reads it
+	if got, err := s.Entry(ctx, " "+strings.ToUpper(want[0].ID)+" "); err != nil || got.ID != want[0].ID {
+		t.Errorf("Entry(upper-case id): got %s, %v; want entry %s", got.ID, err, want[0].ID)
+	}
 }
 
 func TestVerifyChainsIntact(t *testing.T) {

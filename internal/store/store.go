@@ -15,6 +15,7 @@ import (
 	"math/rand/v2"
 	"net"
 	neturl "net/url"
+	"slices"
 	"strings"
 	"time"
 
@@ -62,7 +63,7 @@ func (s *Store) recorder(ctx context.Context) string {
 // Migrate applies the pending migrations to the database at url and returns the versions it
 // applied. It refuses a database that a newer binary migrated.
 func Migrate(ctx context.Context, url string) ([]int, error) {
-	db, err := sql.Open("postgres", url)
+	db, err := sql.Open("postgres", connString(url))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -80,7 +81,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	// Binary parameters let lib/pq send a parameterised query as one round trip (parse, bind
 	// and execute together) instead of two; []byte arguments then travel as binary, so only
 	// bytea columns may take them (jsonb takes a string).
-	connector, err := pq.NewConnector(withBinaryParameters(url))
+	connector, err := pq.NewConnector(withBinaryParameters(connString(url)))
 	if err != nil {
 		return nil, fmt.Errorf("open database: %w", err)
 	}
@@ -320,6 +321,51 @@ type bufferedConn struct {
 func (c bufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
 
 // withBinaryParameters adds binary_parameters=yes to a URL or key=value connection string.
+// connString is url in a form lib/pq reads as PostgreSQL's own libpq does. A URL naming
+// several hosts, postgres://u:p@h1:5432,h2:5433/db?target_session_attrs=read-write (how a
+// primary and its standby are given, so that writes follow a failover), becomes the keyword
+// form host=h1,h2 port=5432,5433 ...: lib/pq reads such a URL's ports wrongly. Any other
+// connection string is returned as it is.
+func connString(url string) string {
+	u, err := neturl.Parse(url)
+	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || !strings.Contains(u.Host, ",") {
+		return url
+	}
+	var hosts, ports []string
+	for _, hp := range strings.Split(u.Host, ",") {
+		h, p, err := net.SplitHostPort(hp)
+		if err != nil {
+			h, p = hp, "5432"
+		}
+		hosts, ports = append(hosts, h), append(ports, p)
+	}
+	kv := []string{"host=" + quoteConnValue(strings.Join(hosts, ",")), "port=" + quoteConnValue(strings.Join(ports, ","))}
+	if u.User != nil {
+		kv = append(kv, "user="+quoteConnValue(u.User.Username()))
+		if pw, ok := u.User.Password(); ok {
+			kv = append(kv, "password="+quoteConnValue(pw))
+		}
+	}
+	if db := strings.TrimPrefix(u.Path, "/"); db != "" {
+		kv = append(kv, "dbname="+quoteConnValue(db))
+	}
+	q := u.Query()
+	keys := make([]string, 0, len(q))
+	for k := range q {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		kv = append(kv, k+"="+quoteConnValue(q.Get(k)))
+	}
+	return strings.Join(kv, " ")
+}
+
+// quoteConnValue quotes a keyword connection string's value.
+func quoteConnValue(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
+}
+
 func withBinaryParameters(conn string) string {
 	if strings.Contains(conn, "binary_parameters") {
 		return conn
