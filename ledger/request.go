@@ -747,13 +747,13 @@ func jsonFields(b []byte) (fields map[string]string, bad map[string]bool, errs F
 		if err := dec.Decode(&raw); err != nil {
 			return notJSON(err)
 		}
+		if name == "" {
+			errs.add(Invalid("field", "", `has no name (a member "" of the object)`))
+			continue
+		}
 		if msg := jsonTextError(raw); msg != "" {
 			errs.add(Invalid(name, "", msg))
 			bad[name] = true
-			continue
-		}
-		if name == "" {
-			errs.add(Invalid("field", "", `has no name (a member "" of the object)`))
 			continue
 		}
 		if seen[name] {

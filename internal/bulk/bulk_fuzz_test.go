@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/carbonledger/carbonledger/ledger"
+	"github.com/carbonledger/carbonledger/reports"
 )
 
 // fuzzTerms is a contract's JSON as a contract row carries it.
@@ -202,6 +203,14 @@ func FuzzImportRows(f *testing.F) {
 				want := slices.Clone(x.r.raw)
 				if j := slices.Index(header, colError); j >= 0 {
 					want = slices.Delete(want, j, j+1)
+				}
+				// The reject file neutralises text cells for a spreadsheet; the import reads
+				// them back as the same values.
+				for k := range got {
+					got[k] = reports.Unneutralize(got[k])
+				}
+				for k := range want {
+					want[k] = reports.Unneutralize(want[k])
 				}
 				if !slices.Equal(got, want) {
 					t.Fatalf("line %d: the reject reads back as %q, want %q", x.r.line, got, want)
