@@ -35,7 +35,8 @@ func TestServeKilledMidLoad(t *testing.T) {
 	c := newCLI(t)
 	token := strings.TrimSpace(c.ok("token", "create", "--name", "load", "--role", "admin"))
 	gate := newCommitGate(t, c.url)
-	srv := startCrashServe(t, c.url)
+	// A lock timeout longer than the gate is ever closed: the COMMITs it holds wait on a lock.
+	srv := startCrashServe(t, c.url, "--lock-timeout", "1m")
 	codes := addCrashContracts(t, srv.base, token)
 
 	ld := startCrashLoad(srv.base, token, codes, 8)
@@ -261,10 +262,10 @@ func (g *commitGate) open() {
 }
 
 // waitForCommits waits until n COMMITs wait at the gate (one per contract at most: each
-// holds its contract's lock), or at least one after 10 s.
+// holds its contract's lock), or at least one after 2 s.
 func (g *commitGate) waitForCommits(n int) {
 	g.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(2 * time.Second)
 	for {
 		var waiting int
 		if err := g.conn.QueryRowContext(context.Background(), `SELECT count(*) FROM pg_locks
@@ -274,7 +275,7 @@ func (g *commitGate) waitForCommits(n int) {
 		if waiting >= n || waiting > 0 && time.Now().After(deadline) {
 			return
 		}
-		if time.Now().After(deadline.Add(20 * time.Second)) {
+		if time.Now().After(deadline.Add(28 * time.Second)) {
 			g.t.Fatal("no COMMIT reached the gate within 30 s")
 		}
 		time.Sleep(5 * time.Millisecond)
