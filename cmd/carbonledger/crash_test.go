@@ -102,7 +102,7 @@ func TestDatabaseCrashMidLoad(t *testing.T) {
 	ld := startCrashLoad(srv.base, token, codes, 8)
 	ld.waitFor(t, "60 acknowledged writes", 30*time.Second, func() bool { return ld.acks.Load() >= 60 })
 	unavailable := ld.unavailable.Load()
-	if err := pg.StopImmediately(ctx); err != nil {
+	if err := pg.StopMode(ctx, "immediate"); err != nil {
 		t.Fatal(err)
 	}
 	down := ld.count()
@@ -143,7 +143,7 @@ func crashableCluster(ctx context.Context, t *testing.T) (*pgdev.Cluster, string
 		t.Fatal(err)
 	}
 	os.Chmod(parent, 0o755) // the postgres user runs the cluster when the tests run as root
-	pg, err := pgdev.New(filepath.Join(parent, "pg"), io.Discard)
+	pg, err := pgdev.NewCluster(filepath.Join(parent, "pg"), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
