@@ -100,7 +100,7 @@ func TestDatabaseCrashMidLoad(t *testing.T) {
 	codes := addCrashContracts(t, srv.base, token)
 
 	ld := startCrashLoad(srv.base, token, codes, 8)
-	ld.waitFor(t, "60 acknowledged writes", 30*time.Second, func() bool { return ld.acks.Load() >= 60 })
+	ld.waitFor(t, "40 acknowledged writes", 30*time.Second, func() bool { return ld.acks.Load() >= 40 })
 	unavailable := ld.unavailable.Load()
 	if err := pg.StopMode(ctx, "immediate"); err != nil {
 		t.Fatal(err)
@@ -119,7 +119,7 @@ func TestDatabaseCrashMidLoad(t *testing.T) {
 		t.Fatalf("the cluster came back at another address: %s, was %s", again, url)
 	}
 	// It comes back by itself: writes are acknowledged again, and /readyz says ready.
-	ld.waitFor(t, "20 writes acknowledged after the restart", 30*time.Second, func() bool { return ld.acks.Load() >= acksDown+20 })
+	ld.waitFor(t, "10 writes acknowledged after the restart", 30*time.Second, func() bool { return ld.acks.Load() >= acksDown+10 })
 	if r := crashGet(srv.base + "/readyz"); r.status != 200 {
 		t.Errorf("GET /readyz after the restart: %d %s", r.status, r.answer)
 	}
@@ -462,7 +462,7 @@ func startCrashLoad(base, token string, codes []string, clients int) *crashLoad 
 					ld.acks.Add(1)
 				case r.status == 503:
 					ld.unavailable.Add(1)
-					time.Sleep(100 * time.Millisecond) // as a client honouring Retry-After would, only sooner
+					time.Sleep(250 * time.Millisecond) // as a client honouring Retry-After would, only sooner
 				case r.status == 0:
 					time.Sleep(20 * time.Millisecond)
 				}
