@@ -88,30 +88,6 @@ func Default(log io.Writer) (*Cluster, error) {
 	return c, nil
 }
 
-// New returns a private cluster in dir (initialised and started by URL, as Default's is),
-// for a caller that wants a cluster of its own to stop and start: a test of what a database
-// crash does. As root, dir's parent must be reachable by the postgres user.
-func New(dir string, log io.Writer) (*Cluster, error) {
-	dir, err := filepath.Abs(dir)
-	if err != nil {
-		return nil, err
-	}
-	bin, err := FindBinDir()
-	if err != nil {
-		return nil, err
-	}
-	c := &Cluster{Dir: dir, BinDir: bin, Log: log}
-	if os.Geteuid() == 0 {
-		if c.runAs, err = user.Lookup("postgres"); err != nil {
-			return nil, errors.New("running as root, PostgreSQL must run as another user and there is no 'postgres' user")
-		}
-		if !reachable(filepath.Dir(dir), c.runAs) {
-			return nil, fmt.Errorf("private cluster: %s is not reachable by the postgres user", filepath.Dir(dir))
-		}
-	}
-	return c, nil
-}
-
 // ProjectRoot walks up from the working directory to the directory holding go.mod and
 // migrations/; without one it returns the working directory.
 func ProjectRoot() (string, error) {
@@ -445,17 +421,6 @@ func (c *Cluster) Stop(ctx context.Context) error {
 		return fmt.Errorf("private cluster: pg_ctl stop: %v\n%s", err, out)
 	}
 	fmt.Fprintf(c.Log, "carbonledger: stopped the private cluster in %s\n", c.Dir)
-	return nil
-}
-
-// StopImmediately stops the cluster as a crash would (pg_ctl stop -m immediate): every
-// server process quits at once, without a checkpoint, and the next start recovers from the
-// WAL. Connections get an admin-shutdown error or are cut.
-func (c *Cluster) StopImmediately(ctx context.Context) error {
-	out, err := c.run(ctx, filepath.Join(c.BinDir, "pg_ctl"), "-D", c.Dir, "-m", "immediate", "-w", "stop")
-	if err != nil {
-		return fmt.Errorf("private cluster: pg_ctl stop -m immediate: %v\n%s", err, out)
-	}
 	return nil
 }
 
