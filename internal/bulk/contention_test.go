@@ -343,3 +343,27 @@ func TestOverlappingImportsSkipInvalid(t *testing.T) {
 	}
 	checkRecount(t, s, written)
 }
+
+// An import locks the contracts of a batch before it parses its rows: a contract or an entry
+// that is not a code or an id (a NUL byte, bytes that are not UTF-8, which PostgreSQL refuses
+// to compare) is left for its row to refuse, and the rest of the file is written.
+func TestImportLocksOnlyWhatCanBeNamed(t *testing.T) {
+	t.Parallel()
+	s := overlapStore(t)
+	var b strings.Builder
+	b.WriteString("op,contract,tonnes,date,entry,reason\n")
+	b.WriteString("deliver,OV\x00A,1,2025-03-01,,\n")
+	b.WriteString("deliver,OV-A\xff,1,2025-03-01,,\n")
+	b.WriteString("revert,,,,not-an-id\xff,mistake\n")
+	b.WriteString("deliver,OV-A,1,2025-03-01,,\n")
+	p := filepath.Join(t.TempDir(), "names.csv")
+	if err := os.WriteFile(p, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var refused []int
+	sum, err := Import(context.Background(), s, []*File{PathFile(p)}, Options{SkipInvalid: true,
+		OnError: func(e RowError) { refused = append(refused, e.Line) }})
+	if err != nil || sum.Written != 1 || sum.Refused != 3 {
+		t.Fatalf("import: %+v, %v (refused lines %v); want the last row written and the three others refused", sum, err, refused)
+	}
+}

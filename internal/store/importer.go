@@ -352,11 +352,16 @@ func (im *Importer) spec(ctx context.Context, r ledger.Request) (opSpec, error) 
 // codes, and reads their state. Applied in the order of their rows, two imports or batches
 // that touch the same contracts in different orders deadlock (each holds one the other
 // waits for), and PostgreSQL breaks that only after a second, by failing one of them; taking
-// what a batch of rows needs at once, in one order, they queue instead. A code or an entry
-// that names nothing is left for its row to refuse.
+// what a batch of rows needs at once, in one order, they queue instead. The codes and entries
+// come from rows not yet checked: one that is not a contract code or an entry id, or names
+// nothing, is left for its row to refuse (an entry named by its key, key:KEY, is locked when
+// its row is applied).
 func (im *Importer) Lock(ctx context.Context, codes, entries []string) error {
-	codes = slices.Clone(codes)
+	codes = slices.DeleteFunc(slices.Clone(codes), func(code string) bool { return ledger.ValidateCode("contract", code) != nil })
 	for _, ref := range entries {
+		if !uuidRE.MatchString(ref) {
+			continue
+		}
 		rv := ledger.RevertRequest{Entry: ref}
 		book, isContract, err := revertTarget(ctx, im.tx, &rv)
 		switch {
