@@ -508,7 +508,7 @@ func badInputs(cat *catalogue) []badInput {
 		{name: "a row with a cell too many", op: "deliver", in: d("tonnes", "5"), impFile: "op,contract,tonnes,date\ndeliver,CAT-1,5,2025-06-01,extra\n",
 			imp: impWant{2, "", "has 5 cells; the header has 4 columns"}},
 		{name: "an NDJSON line that is not an object", op: "deliver", in: d("tonnes", "5"), impFile: "[1,2]\n", impNDJSON: true,
-			imp: impWant{1, "", "is not one JSON object: json: cannot unmarshal array into Go value of type map[string]json.RawMessage"}},
+			imp: impWant{1, "", "is a JSON array, not an object; give one operation or contract per line, as a JSON object"}},
 		{name: "an unknown op", op: "transfer", in: d("tonnes", "5"),
 			cli: cliWant{2, "carbonledger: unknown command \"transfer\"\n\n" + commandsUsage()}, imp: impWant{2, "op", "is not an operation (deliver, retire, cancel, reverse, amend, revert)"}},
 		// contract files, each rule

@@ -639,7 +639,12 @@ func (n *ndjsonReader) next() (row, bool) {
 		r := row{line: n.line, rawJSON: raw}
 		var m map[string]json.RawMessage
 		if err := json.Unmarshal(raw, &m); err != nil {
-			r.err = &RowError{File: n.name, Line: n.line, Rule: "is not one JSON object: " + err.Error()}
+			rule := "is not one JSON object: " + err.Error()
+			var te *json.UnmarshalTypeError
+			if errors.As(err, &te) {
+				rule = "is a JSON " + te.Value + ", not an object; give one operation or contract per line, as a JSON object"
+			}
+			r.err = &RowError{File: n.name, Line: n.line, Rule: rule}
 			return r, true
 		}
 		delete(m, colError)
