@@ -2,8 +2,6 @@ package main
 
 import (
 	"database/sql"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,15 +16,10 @@ import (
 // and a partial retirement leaves a block shown back in the registry's form with every digit.
 func TestWideSerials(t *testing.T) {
 	url := pgtest.URL(t)
-	path := filepath.Join(t.TempDir(), "puro.json")
-	js := `{"code": "WIDE", "buyer": "Acme Buyer", "supplier": "Biochar Oy", "project": "Biochar Oy",
+	recContractJSON(t, url, `{"code": "WIDE", "buyer": "Acme Buyer", "supplier": "Biochar Oy", "project": "Biochar Oy",
 	  "method": "biochar", "country": "FI", "region": "Uusimaa", "registry": "puro", "standard": "Puro Biochar 2023",
 	  "term_start": "2025-01-01", "term_end": "2026-12-31", "signed_on": "2024-12-01", "tonnes": "10000",
-	  "delivery_mode": "transfer"}`
-	if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	recOK(t, url, "contract", "add", "-f", path)
+	  "delivery_mode": "transfer"}`)
 	const (
 		gsrn  = "643002406000000001" // an 18-digit GSRN, then a 12-digit sequence
 		first = gsrn + "000000000001"
@@ -84,15 +77,10 @@ func TestWideSerials(t *testing.T) {
 // agrees with the domain's for every registry.
 func TestKilogramSerials(t *testing.T) {
 	url := pgtest.URL(t)
-	path := filepath.Join(t.TempDir(), "iso.json")
-	js := `{"code": "ISO", "buyer": "Acme Buyer", "supplier": "Rock Co", "project": "Enhanced weathering",
+	recContractJSON(t, url, `{"code": "ISO", "buyer": "Acme Buyer", "supplier": "Rock Co", "project": "Enhanced weathering",
 	  "method": "enhanced_weathering", "country": "US", "region": "Georgia", "registry": "isometric", "standard": "Isometric EW v1",
 	  "term_start": "2025-01-01", "term_end": "2026-12-31", "signed_on": "2024-12-01", "tonnes": "100",
-	  "delivery_mode": "transfer"}`
-	if err := os.WriteFile(path, []byte(js), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	recOK(t, url, "contract", "add", "-f", path)
+	  "delivery_mode": "transfer"}`)
 	code, _, errOut := recRun(t, url, "deliver", "--contract", "ISO", "--tonnes", "19", "--date", "2025-10-01", "--serials", "ISO-PRJ-1:1-19")
 	if code == 0 || !strings.Contains(errOut, "holds 19 serials (both ends included) but the tonnes are 19.000; one serial is one kilogram under isometric") {
 		t.Errorf("19 t for 19 kg serials: exit %d, stderr %q", code, errOut)

@@ -7,7 +7,7 @@
 // of the raw rows with plain SQL and none of the product's code (internal/recount), and what
 // the product reports (positions from the store and the API, the term report).
 //
-// CARBONLEDGER_SOAK sets the duration (default 60s, 5s with -short; make soak runs 10m),
+// CARBONLEDGER_SOAK sets the duration (default 60s; make soak runs 10m),
 // CARBONLEDGER_SOAK_SEED the seed of the random choices (logged at the start, so that a
 // failing run's mix can be run again; the interleaving of the clients still differs), and
 // CARBONLEDGER_SOAK_CLIENTS the number of clients (default 16).
@@ -129,9 +129,6 @@ type world struct {
 
 func TestSoak(t *testing.T) {
 	dur := 60 * time.Second
-	if testing.Short() {
-		dur = 5 * time.Second
-	}
 	if v := os.Getenv("CARBONLEDGER_SOAK"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -185,7 +182,7 @@ func TestSoak(t *testing.T) {
 	if w.failed.Load() > 0 {
 		t.Fatalf("%d operations got an answer the rules do not document (seed %d)", w.failed.Load(), seed)
 	}
-	w.verify(!testing.Short() && dur >= 30*time.Second)
+	w.verify(dur >= 30*time.Second)
 }
 
 func newWorld(t *testing.T) *world {
