@@ -414,10 +414,28 @@ BEGIN
     RETURN book_accounts(b.id) || st;
 END $$;
 
+-- What a group of operations written in one transaction (the store's group commit) needs
+-- first, in one call: the books of p_codes locked, in code order, skipping any that another
+-- transaction holds (their operations are written on their own rather than wait here with
+-- the whole group), with their heads; then (a fresh snapshot, after the locks) which of
+-- p_keys an entry holds, which the API keeps another answer under, and the clock.
+CREATE OR REPLACE FUNCTION lock_group(p_codes text[], p_keys text[]) RETURNS jsonb
+    LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+DECLARE
+    heads jsonb;
+BEGIN
+    SELECT coalesce(jsonb_object_agg(l.code, l.head_seq), '{}') INTO heads
+      FROM (SELECT code, head_seq FROM books WHERE code = ANY(p_codes) ORDER BY code FOR UPDATE SKIP LOCKED) l;
+    RETURN jsonb_build_object('now', clock_timestamp(), 'books', heads,
+        'used', (SELECT coalesce(jsonb_object_agg(idempotency_key, true), '{}') FROM entries WHERE idempotency_key = ANY(p_keys)),
+        'kept', (SELECT coalesce(jsonb_object_agg(idempotency_key, true), '{}') FROM api_responses WHERE idempotency_key = ANY(p_keys)));
+END $$;
+
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'carbonledger_writer') THEN
-        GRANT EXECUTE ON FUNCTION lock_book(text), book_accounts(bigint), operation_state(text, text)
+        GRANT EXECUTE ON FUNCTION lock_book(text), book_accounts(bigint), operation_state(text, text),
+            lock_group(text[], text[])
             TO carbonledger_writer;
         GRANT EXECUTE ON FUNCTION posting_measures_of(text, text, numeric) TO carbonledger_writer, carbonledger_reader;
         -- A binary checks the schema version before it runs: a login role that is a member of

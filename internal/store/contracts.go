@@ -503,7 +503,7 @@ func (s *Store) Submit(ctx context.Context, r ledger.Request) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return s.operate(ctx, sp)
+	return s.submitGrouped(ctx, sp)
 }
 
 // specOf is the opSpec of an operation under a contract (a revert's needs its entry found
@@ -526,7 +526,7 @@ func specOf(ctx context.Context, r ledger.Request) (opSpec, error) {
 
 // Deliver records a delivery.
 func (s *Store) Deliver(ctx context.Context, r ledger.DeliverRequest) (Result, error) {
-	return s.operate(ctx, deliverSpec(ctx, r))
+	return s.submitGrouped(ctx, deliverSpec(ctx, r))
 }
 
 func deliverSpec(ctx context.Context, r ledger.DeliverRequest) opSpec {
@@ -557,7 +557,7 @@ func deliverSpec(ctx context.Context, r ledger.DeliverRequest) opSpec {
 
 // Retire records a retirement.
 func (s *Store) Retire(ctx context.Context, r ledger.RetireRequest) (Result, error) {
-	return s.operate(ctx, retireSpec(ctx, r))
+	return s.submitGrouped(ctx, retireSpec(ctx, r))
 }
 
 func retireSpec(ctx context.Context, r ledger.RetireRequest) opSpec {
@@ -588,7 +588,7 @@ func retireSpec(ctx context.Context, r ledger.RetireRequest) opSpec {
 
 // Cancel records a cancellation or a termination.
 func (s *Store) Cancel(ctx context.Context, r ledger.CancelRequest) (Result, error) {
-	return s.operate(ctx, cancelSpec(ctx, r))
+	return s.submitGrouped(ctx, cancelSpec(ctx, r))
 }
 
 func cancelSpec(ctx context.Context, r ledger.CancelRequest) opSpec {
@@ -600,7 +600,7 @@ func cancelSpec(ctx context.Context, r ledger.CancelRequest) opSpec {
 
 // Reverse records a carbon reversal.
 func (s *Store) Reverse(ctx context.Context, r ledger.ReverseRequest) (Result, error) {
-	return s.operate(ctx, reverseSpec(ctx, r))
+	return s.submitGrouped(ctx, reverseSpec(ctx, r))
 }
 
 func reverseSpec(ctx context.Context, r ledger.ReverseRequest) opSpec {
@@ -625,7 +625,7 @@ func reverseSpec(ctx context.Context, r ledger.ReverseRequest) opSpec {
 
 // Amend records an amendment and the schedule it puts in force.
 func (s *Store) Amend(ctx context.Context, r ledger.AmendRequest) (Result, error) {
-	return s.operate(ctx, amendSpec(ctx, r))
+	return s.submitGrouped(ctx, amendSpec(ctx, r))
 }
 
 func amendSpec(ctx context.Context, r ledger.AmendRequest) opSpec {

@@ -46,6 +46,8 @@ type Store struct {
 	// LockTimeout and StatementTimeout bound each write transaction's lock waits and
 	// statements (0: the database's own setting holds); see DefaultLockTimeout.
 	LockTimeout, StatementTimeout time.Duration
+
+	group *group // operations written together (group.go)
 }
 
 type recorderKey struct{}
@@ -105,7 +107,8 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, err
 	}
 	s := &Store{db: db, Now: time.Now, FutureTolerance: 24 * time.Hour, MaxAttempts: 8,
-		LockTimeout: DefaultLockTimeout, StatementTimeout: DefaultStatementTimeout}
+		LockTimeout: DefaultLockTimeout, StatementTimeout: DefaultStatementTimeout,
+		group: newGroup()}
 	// The roles are usable when they exist and we may SET ROLE to them.
 	const roleQ = `SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = $1)
 	                            THEN pg_has_role($1, 'MEMBER') ELSE false END`
