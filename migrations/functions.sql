@@ -209,6 +209,9 @@ BEGIN
            holding_in = b.holding_in + EXCLUDED.holding_in, priced = b.priced + EXCLUDED.priced,
            value = b.value + EXCLUDED.value, postings = b.postings + EXCLUDED.postings;
 
+    -- vintage_months' rows are shared by the contracts of a shard, which two transactions
+    -- writing different contracts may both move: each takes its rows in key order, so
+    -- that one waits for the other rather than deadlock.
     INSERT INTO vintage_months AS v (shard, month, vintage, recorded_month, contracted, replacements, open, delivered,
                                      holding, retired, cancelled, reversed, buffer_cancelled, holding_in, priced, value,
                                      postings)
@@ -218,6 +221,7 @@ BEGIN
            (sum(cancelled) * 1000)::bigint, (sum(reversed) * 1000)::bigint, (sum(buffer_cancelled) * 1000)::bigint,
            (sum(holding_in) * 1000)::bigint, (sum(pr) * 1000)::bigint, sum(val), count(*)
       FROM unnest(facts) GROUP BY book_id % 16, month, vintage, recorded_month
+     ORDER BY month, vintage, recorded_month, book_id % 16
     ON CONFLICT (month, vintage, recorded_month, shard) DO UPDATE
        SET contracted = v.contracted + EXCLUDED.contracted, replacements = v.replacements + EXCLUDED.replacements,
            open = v.open + EXCLUDED.open, delivered = v.delivered + EXCLUDED.delivered, holding = v.holding + EXCLUDED.holding,
