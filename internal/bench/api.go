@@ -131,7 +131,7 @@ func API(ctx context.Context, admin string, cfg Config, today time.Time) error {
 	// The report.
 	out := cfg.Out
 	fmt.Fprintf(out, "\napi: deliveries of 1 t by POST /v1/contracts/{code}/deliveries from %d concurrent clients over loopback (keep-alive,\n", apiClients)
-	fmt.Fprintf(out, "a token lookup and store.Submit each), beside store.Deliver from %d goroutines, each client or writer on its own contracts of %d;\n", apiClients, len(codes))
+	fmt.Fprintf(out, "a token lookup and store.Submit each), beside store.Deliver from %d goroutines, each client or writer on its own contracts of %d (%d prior deliveries each);\n", apiClients, len(codes), spreadHistory)
 	fmt.Fprintf(out, "client, server and store in this one process; store then API, %d times, in the same run; %d s per level after %d s warm-up\n", apiPairs, wc.Seconds, wc.Warmup)
 	fmt.Fprintf(out, "server: PostgreSQL %s; synchronous_commit %s (store pool), fsync %s; %d CPUs, GOMAXPROCS %d\n\n",
 		version, poolSync, fsync, runtime.NumCPU(), runtime.GOMAXPROCS(0))
@@ -224,13 +224,13 @@ func (d apiDiag) cpuPerOp() string {
 	return fmt.Sprintf("%.0f", float64(d.cpu.Microseconds())/n)
 }
 
-// seedAPI loads, in bulk, the 64 contracts the section's clients post to.
+// seedAPI loads, in bulk, the 64 contracts the section's clients post to, each with a history.
 func seedAPI(ctx context.Context, s *store.Store, today time.Time, log io.Writer) ([]string, error) {
 	var codes []string
 	var hs []*store.SealedHistory
 	for i := range spreadOver {
 		code := fmt.Sprintf("API-%02d", i+1)
-		h, err := DeliveryHistory(writeContract(code, today), 0, today)
+		h, err := DeliveryHistory(writeContract(code, today), spreadHistory, today)
 		if err != nil {
 			return nil, err
 		}
