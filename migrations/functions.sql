@@ -435,11 +435,32 @@ BEGIN
         'kept', (SELECT coalesce(jsonb_object_agg(idempotency_key, true), '{}') FROM api_responses WHERE idempotency_key = ANY(p_keys)));
 END $$;
 
+-- A group's entries, then their postings, as the columns of each: two statements whose plans
+-- each connection keeps (sent as one statement of its own, the insert was parsed and planned
+-- again for every group). It runs with the caller's rights: the writer's INSERT privilege,
+-- and the triggers that check and apply what it writes.
+CREATE OR REPLACE FUNCTION write_group(p_id uuid[], p_book bigint[], p_seq bigint[], p_kind text[], p_eff date[],
+    p_rec timestamptz[], p_key text[], p_req bytea[], p_descr text[], p_vintage smallint[], p_meta jsonb[],
+    p_hash_version smallint, p_prev bytea[], p_hash bytea[], p_entry uuid[], p_account bigint[], p_amount numeric[])
+    RETURNS void LANGUAGE plpgsql VOLATILE AS $$
+BEGIN
+    INSERT INTO entries (id, book_id, seq, kind, effective_on, recorded_at, idempotency_key, request_sha256,
+                         description, vintage, metadata, hash_version, prev_hash, hash)
+    SELECT u.id, u.book, u.seq, u.kind, u.eff, u.rec, u.key, u.req, u.descr, u.vintage, u.meta, p_hash_version, u.prev, u.hash
+      FROM unnest(p_id, p_book, p_seq, p_kind, p_eff, p_rec, p_key, p_req, p_descr, p_vintage, p_meta, p_prev, p_hash)
+           AS u(id, book, seq, kind, eff, rec, key, req, descr, vintage, meta, prev, hash)
+     ORDER BY u.book, u.seq;
+    INSERT INTO postings (entry_id, account_id, amount)
+    SELECT u.e, u.a, u.m FROM unnest(p_entry, p_account, p_amount) AS u(e, a, m);
+END $$;
+
 DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'carbonledger_writer') THEN
         GRANT EXECUTE ON FUNCTION lock_book(text), book_accounts(bigint), operation_state(text, text),
-            lock_group(text[], text[])
+            lock_group(text[], text[]),
+            write_group(uuid[], bigint[], bigint[], text[], date[], timestamptz[], text[], bytea[], text[], smallint[], jsonb[],
+                        smallint, bytea[], bytea[], uuid[], bigint[], numeric[])
             TO carbonledger_writer;
         GRANT EXECUTE ON FUNCTION posting_measures_of(text, text, numeric) TO carbonledger_writer, carbonledger_reader;
         -- A binary checks the schema version before it runs: a login role that is a member of

@@ -448,26 +448,12 @@ func (r *groupRows) add(ib *importBook, e *ledger.Entry, ids []int64) error {
 }
 
 // write inserts the group's entries (their statement trigger checks and extends each book's
-// chain) and their postings (whose trigger moves the balances and the rollups) in one
-// statement.
+// chain), then their postings (whose trigger moves the balances and the rollups): one call.
 func (r *groupRows) write(ctx context.Context, tx *sqlx.Tx) error {
-	_, err := tx.ExecContext(ctx, `
-		WITH e AS (
-		    INSERT INTO entries (id, book_id, seq, kind, effective_on, recorded_at, idempotency_key, request_sha256,
-		                         description, vintage, metadata, hash_version, prev_hash, hash)
-		    SELECT u.id, u.book, u.seq, u.kind, u.eff, u.rec, u.key, u.req, u.descr, u.vintage, u.meta, $14, u.prev, u.hash
-		      FROM unnest($1::uuid[], $2::bigint[], $3::bigint[], $4::text[], $5::date[], $6::timestamptz[], $7::text[],
-		                  $8::bytea[], $9::text[], $10::smallint[], $11::jsonb[], $12::bytea[], $13::bytea[])
-		           AS u(id, book, seq, kind, eff, rec, key, req, descr, vintage, meta, prev, hash)
-		    ORDER BY u.book, u.seq
-		    RETURNING 1
-		)
-		INSERT INTO postings (entry_id, account_id, amount)
-		SELECT u.e, u.a, u.m FROM unnest($15::uuid[], $16::bigint[], $17::numeric[]) AS u(e, a, m)
-		 WHERE (SELECT count(*) FROM e) > 0`,
+	_, err := tx.ExecContext(ctx, `SELECT write_group($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)`,
 		pq.Array(r.id), pq.Array(r.book), pq.Array(r.seq), pq.Array(r.kind), pq.Array(r.effective),
 		pq.Array(r.recorded), pq.Array(r.key), pq.Array(r.request), pq.Array(r.description),
-		pq.GenericArray{A: r.vintage}, pq.Array(r.meta), pq.Array(r.prevHash), pq.Array(r.hash), ledger.HashVersion,
+		pq.GenericArray{A: r.vintage}, pq.Array(r.meta), ledger.HashVersion, pq.Array(r.prevHash), pq.Array(r.hash),
 		pq.Array(r.pEntry), pq.Array(r.pAccount), pq.Array(r.pAmount))
 	return mapErr(err)
 }
