@@ -418,12 +418,24 @@ BEGIN
     RETURN book_accounts(b.id) || st;
 END $$;
 
+-- The names among p_names that are not an active API token (revoked, or none such): the API
+-- may answer a write from a token it kept, and the write's own transaction then asks here,
+-- so that a token revoked before it is refused whatever the server kept.
+CREATE OR REPLACE FUNCTION tokens_revoked(p_names text[]) RETURNS text[]
+    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path FROM CURRENT AS $$
+BEGIN
+    RETURN (SELECT coalesce(array_agg(n), '{}') FROM unnest(p_names) n
+             WHERE NOT EXISTS (SELECT 1 FROM api_tokens t WHERE t.name = n AND t.revoked_at IS NULL));
+END $$;
+
 -- What a group of operations written in one transaction (the store's group commit) needs
 -- first, in one call: the books of p_codes locked, in code order, skipping any that another
 -- transaction holds (their operations are written on their own rather than wait here with
 -- the whole group), with their heads; then (a fresh snapshot, after the locks) which of
--- p_keys an entry holds, which the API keeps another answer under, and the clock.
-CREATE OR REPLACE FUNCTION lock_group(p_codes text[], p_keys text[]) RETURNS jsonb
+-- p_keys an entry holds, which the API keeps another answer under, which of the API tokens
+-- p_tokens are no longer active, and the clock.
+DROP FUNCTION IF EXISTS lock_group(text[], text[]);
+CREATE OR REPLACE FUNCTION lock_group(p_codes text[], p_keys text[], p_tokens text[]) RETURNS jsonb
     LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path FROM CURRENT AS $$
 DECLARE
     heads jsonb;
@@ -432,7 +444,8 @@ BEGIN
       FROM (SELECT code, head_seq FROM books WHERE code = ANY(p_codes) ORDER BY code FOR UPDATE SKIP LOCKED) l;
     RETURN jsonb_build_object('now', clock_timestamp(), 'books', heads,
         'used', (SELECT coalesce(jsonb_object_agg(idempotency_key, true), '{}') FROM entries WHERE idempotency_key = ANY(p_keys)),
-        'kept', (SELECT coalesce(jsonb_object_agg(idempotency_key, true), '{}') FROM api_responses WHERE idempotency_key = ANY(p_keys)));
+        'kept', (SELECT coalesce(jsonb_object_agg(idempotency_key, true), '{}') FROM api_responses WHERE idempotency_key = ANY(p_keys)),
+        'revoked', to_jsonb(CASE WHEN cardinality(p_tokens) > 0 THEN tokens_revoked(p_tokens) ELSE '{}' END));
 END $$;
 
 -- A group's entries, then their postings, as the columns of each: two statements whose plans
@@ -458,7 +471,7 @@ DO $$
 BEGIN
     IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'carbonledger_writer') THEN
         GRANT EXECUTE ON FUNCTION lock_book(text), book_accounts(bigint), operation_state(text, text),
-            lock_group(text[], text[]),
+            lock_group(text[], text[], text[]), tokens_revoked(text[]),
             write_group(uuid[], bigint[], bigint[], text[], date[], timestamptz[], text[], bytea[], text[], smallint[], jsonb[],
                         smallint, bytea[], bytea[], uuid[], bigint[], numeric[])
             TO carbonledger_writer;

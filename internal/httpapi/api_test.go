@@ -3,6 +3,7 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -571,4 +572,56 @@ func TestKeysAcrossKinds(t *testing.T) {
 		t.Errorf("401 without WWW-Authenticate: %d %q", st, h.Get("WWW-Authenticate"))
 	}
 	ta.clean()
+}
+
+// A write under a contract may take its token from the tokens the server keeps; its own
+// transaction then checks the token again, so a token revoked by another process (here by
+// the store directly, which the server does not hear of) is refused by every write after the
+// revocation, on the group path and on the path of an operation written on its own, replays
+// included, and nothing is written.
+func TestKeptTokenRevokedElsewhere(t *testing.T) {
+	ta := newAPI(t)
+	ta.contract("C1", "")
+	if st, _, body := ta.do("POST", "/v1/contracts/C1/deliveries", "recorder", "kept-1", delivery); st != 201 {
+		t.Fatalf("delivery: %d %s", st, body)
+	}
+	kept := 0
+	ta.api.tokens.Range(func(_, _ any) bool { kept++; return true })
+	if kept == 0 {
+		t.Fatal("the server kept no token after a write")
+	}
+	if _, err := ta.store.DB().Exec(`UPDATE api_tokens SET revoked_at = now() WHERE name = 'recorder'`); err != nil {
+		t.Fatal(err)
+	}
+	beforeEntries, beforeKept := ta.counts()
+	for _, c := range []struct{ what, path, key, body string }{
+		{"a delivery", "/v1/contracts/C1/deliveries", "kept-2", delivery},
+		{"a replay of the first delivery", "/v1/contracts/C1/deliveries", "kept-1", delivery},
+		{"a cancellation (written on its own)", "/v1/contracts/C1/cancellations", "kept-3", `{"tonnes":"1","date":"2025-03-01","reason":"x"}`},
+	} {
+		// the first refusal drops the kept token; put it back, so each case takes it from there
+		ta.api.tokens.Store(sha256.Sum256([]byte(ta.tokens["recorder"])), mustToken(t, ta, "recorder"))
+		st, h, body := ta.do("POST", c.path, "recorder", c.key, c.body)
+		if st != 401 || ta.problem(h, body).Type != ProblemTypePrefix+"unauthorized" {
+			t.Errorf("%s with the revoked token: %d %s, want 401 unauthorized", c.what, st, body)
+		}
+	}
+	if st, _, body := ta.do("GET", "/v1/contracts/C1", "recorder", "", ""); st != 401 {
+		t.Errorf("a read with the revoked token: %d %s, want 401", st, body)
+	}
+	if e, k := ta.counts(); e != beforeEntries || k != beforeKept {
+		t.Errorf("the revoked token wrote: entries %d -> %d, kept responses %d -> %d", beforeEntries, e, beforeKept, k)
+	}
+}
+
+// mustToken is the token name as the store has it now, revoked or not, with its revocation
+// cleared: the token as a server that looked it up before the revocation keeps it.
+func mustToken(t *testing.T, ta *testAPI, name string) store.Token {
+	t.Helper()
+	tok, err := ta.store.TokenByName(context.Background(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok.RevokedAt = nil
+	return tok
 }

@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
@@ -23,6 +24,7 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -54,6 +56,9 @@ type Server struct {
 	RequestTimeout, LongRequestTimeout time.Duration
 
 	inflight sync.Map // Idempotency-Keys of writes running now: a second one gets 409
+	// tokens are the active tokens looked up, by the SHA-256 of their secret; only the
+	// routes whose writes check the token again in their transaction read them
+	tokens sync.Map
 	// sessionKey signs the dashboard's session cookies and CSRF tokens; drawn when the
 	// server starts, so a restart signs everyone out.
 	sessionKey []byte
@@ -189,26 +194,53 @@ func (s *Server) wrap(rt Route) http.Handler {
 		var tok store.Token
 		if rt.Role != "" {
 			var err error
-			if tok, err = s.authenticate(r); err != nil {
+			kept := checkedInWrite(rt)
+			if tok, err = s.authenticate(r, kept); err != nil {
 				s.writeProblem(w, r, err)
 				return
 			}
 			setLogToken(r, tok.Name)
 			r = r.WithContext(store.WithRecorder(r.Context(), "token:"+tok.Name))
+			if kept {
+				r = r.WithContext(store.WithToken(r.Context(), tok.Name))
+			}
 			if !tok.Can(rt.Role) {
 				s.writeProblem(w, r, newProblem("forbidden", fmt.Sprintf("token %s is a %s; this needs the %s role", tok.Name, tok.Role, rt.Role)))
 				return
 			}
 		}
 		if err := rt.handle(w, r, tok); err != nil {
+			if errors.Is(err, store.ErrTokenRevoked) {
+				s.tokens.Delete(tokenSum(r))
+				err = newProblem("unauthorized", "the token "+tok.Name+" was revoked")
+			}
 			s.writeProblem(w, r, err)
 		}
 	})
 }
 
+// checkedInWrite says whether rt's writes check their token again in their own transaction
+// (store.WithToken): the operations under a contract. Their token may come from the tokens
+// the server keeps, saving a query per request; every other route reads its token afresh,
+// so a revoked token is refused by every request after the revocation either way.
+func checkedInWrite(rt Route) bool {
+	return rt.Method == http.MethodPost && slices.Contains(opPaths, rt.Path)
+}
+
+// opPaths are the routes of postOp, whose requests reach the store through Submit.
+var opPaths = []string{"/v1/contracts/{code}/amendments", "/v1/contracts/{code}/deliveries",
+	"/v1/contracts/{code}/retirements", "/v1/contracts/{code}/cancellations", "/v1/contracts/{code}/reversals"}
+
+// tokenSum is the SHA-256 of the request's bearer token, the key of the tokens kept.
+func tokenSum(r *http.Request) [sha256.Size]byte {
+	secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return sha256.Sum256([]byte(strings.TrimSpace(secret)))
+}
+
 // authenticate finds the request's token (Authorization: Bearer TOKEN); a missing, unknown
-// or revoked one is a 401 that says which, never echoing the token.
-func (s *Server) authenticate(r *http.Request) (store.Token, error) {
+// or revoked one is a 401 that says which, never echoing the token. With kept, a token the
+// server looked up before is taken as it was (its write checks it again: checkedInWrite).
+func (s *Server) authenticate(r *http.Request, kept bool) (store.Token, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
 		// The dashboard's session reads too (its download links); a write needs the token.
@@ -221,7 +253,15 @@ func (s *Server) authenticate(r *http.Request) (store.Token, error) {
 	if !ok || secret == "" {
 		return store.Token{}, newProblem("unauthorized", "send a token: Authorization: Bearer TOKEN (carbonledger token create)")
 	}
+	if kept {
+		if tok, ok := s.tokens.Load(tokenSum(r)); ok {
+			return tok.(store.Token), nil
+		}
+	}
 	tok, err := s.Store.TokenBySecret(r.Context(), strings.TrimSpace(secret))
+	if err == nil && tok.RevokedAt == nil {
+		s.tokens.Store(tokenSum(r), tok)
+	}
 	switch {
 	case errors.Is(err, ledger.ErrNotFound):
 		return tok, newProblem("unauthorized", "the token is not known")

@@ -301,6 +301,9 @@ func (s *Store) operate(ctx context.Context, sp opSpec) (Result, error) {
 		if err != nil {
 			return err
 		}
+		if err := checkToken(ctx, tx); err != nil {
+			return err
+		}
 		if cur.Kept {
 			return keyTaken(key)
 		}

@@ -233,10 +233,13 @@ func (s *Store) tryGroup(live []*grouped) (map[*grouped]bool, error) {
 	// No other group writes these contracts (busy), so the states taken out are this
 	// group's until it puts them back.
 	ctx := context.WithoutCancel(live[0].ctx)
-	var codes, keys []string
+	var codes, keys, tokens []string
 	for _, it := range live {
 		codes = append(codes, it.sp.code)
 		keys = append(keys, it.sp.key)
+		if name := tokenOf(it.ctx); name != "" {
+			tokens = append(tokens, name)
+		}
 	}
 	slices.Sort(codes)
 	codes = slices.Compact(codes)
@@ -246,7 +249,7 @@ func (s *Store) tryGroup(live []*grouped) (map[*grouped]bool, error) {
 		return nil, err
 	}
 	defer tx.Rollback()
-	locked, err := lockGroup(ctx, tx, codes, keys, s.writerRole, s.writeLimits())
+	locked, err := lockGroup(ctx, tx, codes, keys, tokens, s.writerRole, s.writeLimits())
 	if err != nil {
 		return nil, err
 	}
@@ -305,6 +308,9 @@ func (s *Store) tryGroup(live []*grouped) (map[*grouped]bool, error) {
 			// a key in use (a replay, or a conflict to explain), a contract locked by
 			// another transaction or unknown: answered by operate, as alone
 			it.err = errAlone
+			continue
+		case slices.Contains(locked.Revoked, tokenOf(it.ctx)):
+			it.err = fmt.Errorf("%s: %w", sp.op, tokenRevoked(tokenOf(it.ctx)))
 			continue
 		case locked.Kept[sp.key]:
 			it.err = fmt.Errorf("%s: %w", sp.op, keyTaken(sp.key))
@@ -378,23 +384,26 @@ type groupLocks struct {
 	Books map[string]int64 `json:"books"` // code: head seq, for the books locked
 	Used  map[string]bool  `json:"used"`  // keys an entry holds
 	Kept  map[string]bool  `json:"kept"`  // keys the API keeps another answer under
+	// the API tokens named (WithToken) that are no longer active
+	Revoked []string `json:"revoked"`
 }
 
 // lockGroup takes the writer role and the write's limits, locks the books of codes that no
-// other transaction holds (in code order), and reads which of keys are in use and the clock.
-func lockGroup(ctx context.Context, tx *sqlx.Tx, codes, keys []string, role string, settings [][2]string) (groupLocks, error) {
+// other transaction holds (in code order), and reads which of keys are in use, which of
+// tokens are no longer active, and the clock.
+func lockGroup(ctx context.Context, tx *sqlx.Tx, codes, keys, tokens []string, role string, settings [][2]string) (groupLocks, error) {
 	var out groupLocks
 	if role != "" {
 		settings = append(settings, [2]string{"role", role})
 	}
-	args, q := []any{pq.Array(codes), pq.Array(keys)}, "SELECT "
+	args, q := []any{pq.Array(codes), pq.Array(keys), pq.Array(tokens)}, "SELECT "
 	for _, kv := range settings {
 		args = append(args, kv[0], kv[1])
 		q += fmt.Sprintf("length(set_config($%d, $%d, true)) + ", len(args)-1, len(args))
 	}
 	var set int
 	var raw []byte
-	if err := tx.QueryRowContext(ctx, q+"0, lock_group($1, $2)", args...).Scan(&set, &raw); err != nil {
+	if err := tx.QueryRowContext(ctx, q+"0, lock_group($1, $2, $3)", args...).Scan(&set, &raw); err != nil {
 		return out, err
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {

@@ -254,3 +254,42 @@ func (s *Store) KeyTaken(ctx context.Context, key string) (bool, error) {
 	}
 	return taken, nil
 }
+
+// ErrTokenRevoked refuses a write whose API token was revoked (or is gone) by the time the
+// write's own transaction looked (WithToken).
+var ErrTokenRevoked = errors.New("the token was revoked")
+
+type tokenKey struct{}
+
+// WithToken returns ctx asking the store to check, in the transaction of each operation
+// written under it, that the API token name is still active, and to refuse the operation
+// with ErrTokenRevoked when it is not: the API may then have authenticated the request with
+// a token it kept rather than read it again. (Operations under a contract, through Submit.)
+func WithToken(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, tokenKey{}, name)
+}
+
+func tokenOf(ctx context.Context) string {
+	name, _ := ctx.Value(tokenKey{}).(string)
+	return name
+}
+
+func tokenRevoked(name string) error {
+	return fmt.Errorf("the token %s was revoked: %w", name, ErrTokenRevoked)
+}
+
+// checkToken refuses, in tx, a write under a token (WithToken) that is no longer active.
+func checkToken(ctx context.Context, tx *sqlx.Tx) error {
+	name := tokenOf(ctx)
+	if name == "" {
+		return nil
+	}
+	var revoked pq.StringArray
+	if err := tx.GetContext(ctx, &revoked, `SELECT tokens_revoked($1)`, pq.Array([]string{name})); err != nil {
+		return err
+	}
+	if len(revoked) > 0 {
+		return tokenRevoked(name)
+	}
+	return nil
+}
