@@ -40,7 +40,6 @@ import (
 // a whole, so that each gets the answer it would have had alone.
 type group struct {
 	mu      sync.Mutex
-	done    *sync.Cond // broadcast when a group ends
 	queue   []*grouped
 	leaders int
 	// busy are the contracts a group is writing now: their operations wait for the next
@@ -57,9 +56,7 @@ type group struct {
 }
 
 func newGroup() *group {
-	g := &group{busy: map[string]bool{}, states: map[string]*importBook{}}
-	g.done = sync.NewCond(&g.mu)
-	return g
+	return &group{busy: map[string]bool{}, states: map[string]*importBook{}}
 }
 
 // grouped is one operation waiting in a group.
@@ -70,7 +67,8 @@ type grouped struct {
 	err   error
 	alone bool          // to be written on its own, after the group
 	done  chan struct{} // closed when answered, or when alone is set
-	// lead is closed when this caller is to lead groups; leading says it was
+	// lead is closed when this caller is to lead groups (leading); a leader that finds
+	// nothing it may take gives the lead up and gets a new channel (under the group's mutex)
 	lead    chan struct{}
 	leading bool
 }
@@ -100,25 +98,44 @@ func (s *Store) submitGrouped(ctx context.Context, sp opSpec) (Result, error) {
 	it := &grouped{ctx: ctx, sp: sp, done: make(chan struct{}), lead: make(chan struct{})}
 	g.mu.Lock()
 	g.queue = append(g.queue, it)
-	lead := g.leaders < maxLeaders
-	if lead {
+	if g.leaders < maxLeaders {
 		g.leaders++
 		it.leading = true
 	}
-	g.mu.Unlock()
-	if !lead {
-		select {
-		case <-it.done:
-		case <-it.lead:
+	for {
+		lead := it.leading
+		g.mu.Unlock()
+		if lead {
+			s.leadGroups(it)
+		}
+		if it.answered() {
+			break
 		}
 		g.mu.Lock()
-		lead = it.leading // the lead may have come with the answer: it is given up at once
+		leadCh := it.lead // a new channel when the lead was given up
 		g.mu.Unlock()
+		select {
+		case <-it.done:
+		case <-leadCh:
+		case <-ctx.Done():
+			// Given up while still waiting in the queue: taken out, nothing is written.
+			// Taken by a group already, it waits for the group, whose statements the
+			// write's timeouts bound.
+			g.mu.Lock()
+			if i := slices.Index(g.queue, it); i >= 0 && !it.leading {
+				g.queue = slices.Delete(g.queue, i, i+1)
+				g.mu.Unlock()
+				return Result{}, &TransientError{Kind: ErrTimeout, cause: ctx.Err(),
+					Msg: sp.op + ": the request ran out of time waiting for the writes before it; nothing was written; retry"}
+			}
+			g.mu.Unlock()
+			select {
+			case <-it.done:
+			case <-leadCh:
+			}
+		}
+		g.mu.Lock()
 	}
-	if lead {
-		s.leadGroups(it)
-	}
-	<-it.done
 	if it.alone {
 		return s.operate(ctx, sp)
 	}
@@ -135,16 +152,19 @@ func (it *grouped) answered() bool {
 	}
 }
 
-// leadGroups writes groups from the queue until the caller's own operation is answered;
-// then it hands the lead to a waiting caller, or gives it up.
+// leadGroups writes groups from the queue until the caller's own operation is answered, then
+// hands the lead to waiting callers; or, when every waiting operation's contract is in a
+// group in flight, gives the lead up (that group's leader hands it on when it ends). A leader
+// gives up its own count before handing on, so a group that ends always leaves room for one.
 func (s *Store) leadGroups(me *grouped) {
 	g := s.group
 	g.mu.Lock()
+	defer g.mu.Unlock()
+	wrote := false
 	for !me.answered() {
 		batch := g.take()
 		if len(batch) == 0 {
-			g.done.Wait() // every waiting operation's contract is in another group
-			continue
+			break
 		}
 		g.mu.Unlock()
 		s.writeGroup(batch)
@@ -152,9 +172,13 @@ func (s *Store) leadGroups(me *grouped) {
 		for _, it := range batch {
 			delete(g.busy, it.sp.code)
 		}
-		g.done.Broadcast()
+		wrote = true
 	}
 	g.leaders--
+	me.leading, me.lead = false, make(chan struct{})
+	if !wrote && len(g.busy) > 0 {
+		return // the group in flight hands the lead on when it ends
+	}
 	for _, it := range g.queue {
 		if g.leaders >= maxLeaders {
 			break
@@ -165,7 +189,6 @@ func (s *Store) leadGroups(me *grouped) {
 			close(it.lead)
 		}
 	}
-	g.mu.Unlock()
 }
 
 // take removes from the queue, and returns, the next group: the operations (in their

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -230,4 +231,47 @@ func TestGroupRefusedWholeIsWrittenOneByOne(t *testing.T) {
 		t.Errorf("GP delivered %s, want 21", st.Position.Delivered)
 	}
 	checkSound(t, a)
+}
+
+// An operation whose caller gives up while it waits behind a group (its context ends) is
+// taken out of the queue: the caller gets a timeout that says nothing was written, and
+// nothing is.
+func TestGroupGivenUpWhileQueuedWritesNothing(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	addContract(t, s, contractDoc("GW", nil))
+	held, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s.group.beforeWrite = func([]string) {
+		once.Do(func() {
+			close(held)
+			<-release // the first group holds GW until released
+		})
+	}
+	first := make(chan error, 1)
+	go func() {
+		_, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: "GW", Tonnes: tn("1"), Date: ledger.Date(2025, 7, 1), Key: "w-1"})
+		first <- err
+	}()
+	<-held
+	// Two groups may be in flight, but not on one contract: this one waits in the queue.
+	wctx, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	_, err := s.Deliver(wctx, ledger.DeliverRequest{Contract: "GW", Tonnes: tn("1"), Date: ledger.Date(2025, 7, 1), Key: "w-2"})
+	if !errors.Is(err, ErrTimeout) || !strings.Contains(err.Error(), "nothing was written") {
+		t.Errorf("given up while queued: %v, want a timeout saying nothing was written", err)
+	}
+	close(release)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	var n int
+	if err := s.DB().GetContext(ctx, &n, `SELECT count(*) FROM entries WHERE idempotency_key = 'w-2'`); err != nil || n != 0 {
+		t.Errorf("the operation given up was written (%d entries, %v)", n, err)
+	}
+	if _, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: "GW", Tonnes: tn("1"), Date: ledger.Date(2025, 7, 1), Key: "w-2"}); err != nil {
+		t.Errorf("sent again: %v", err)
+	}
+	checkSound(t, s)
 }
