@@ -131,7 +131,7 @@ func API(ctx context.Context, admin string, cfg Config, today time.Time) error {
 	// The report.
 	out := cfg.Out
 	fmt.Fprintf(out, "\napi: deliveries of 1 t by POST /v1/contracts/{code}/deliveries from %d concurrent clients over loopback (keep-alive,\n", apiClients)
-	fmt.Fprintf(out, "a token lookup and store.Submit each), beside store.Deliver from %d goroutines, each client or writer on its own contracts of %d (%d prior deliveries each);\n", apiClients, len(codes), spreadHistory)
+	fmt.Fprintf(out, "the token, kept after its first lookup and checked in the write's transaction, and store.Submit each), beside store.Deliver from %d goroutines, each client or writer on its own contracts of %d (%d prior deliveries each);\n", apiClients, len(codes), spreadHistory)
 	fmt.Fprintf(out, "client, server and store in this one process; store then API, %d times, in the same run; %d s per level after %d s warm-up\n", apiPairs, wc.Seconds, wc.Warmup)
 	fmt.Fprintf(out, "server: PostgreSQL %s; synchronous_commit %s (store pool), fsync %s; %d CPUs, GOMAXPROCS %d\n\n",
 		version, poolSync, fsync, runtime.NumCPU(), runtime.GOMAXPROCS(0))
