@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -420,17 +421,9 @@ type opState struct {
 func operationState(ctx context.Context, tx *sqlx.Tx, code, key, role string, settings ...[2]string) (opState, error) {
 	var raw []byte
 	var cur opState
-	if role != "" {
-		settings = append(settings, [2]string{"role", role})
-	}
-	// The columns are evaluated in order: the settings, then operation_state.
-	args, q := []any{code, key}, "SELECT "
-	for _, kv := range settings {
-		args = append(args, kv[0], kv[1])
-		q += fmt.Sprintf("length(set_config($%d, $%d, true)) + ", len(args)-1, len(args))
-	}
+	q, args := settingsFirst([]any{code, key}, role, settings)
 	var set int
-	err := tx.QueryRowContext(ctx, q+"0, operation_state($1, $2)", args...).Scan(&set, &raw)
+	err := tx.QueryRowContext(ctx, q+", operation_state($1, $2)", args...).Scan(&set, &raw)
 	if err != nil {
 		return cur, err
 	}
@@ -438,6 +431,21 @@ func operationState(ctx context.Context, tx *sqlx.Tx, code, key, role string, se
 		return cur, fmt.Errorf("read the operation's state: %w", err)
 	}
 	return cur, nil
+}
+
+// settingsFirst starts a SELECT whose first column sets, for the transaction, each setting
+// (name, value) and then the role (when not ""), with their values as parameters after args;
+// the columns that follow, evaluated after it, run under them.
+func settingsFirst(args []any, role string, settings [][2]string) (string, []any) {
+	if role != "" {
+		settings = append(slices.Clone(settings), [2]string{"role", role})
+	}
+	q := "SELECT "
+	for _, kv := range settings {
+		args = append(args, kv[0], kv[1])
+		q += fmt.Sprintf("length(set_config($%d, $%d, true)) + ", len(args)-1, len(args))
+	}
+	return q + "0", args
 }
 
 // state converts the answer to the domain's contract state, the contract's row and its book.

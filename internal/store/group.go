@@ -416,17 +416,10 @@ type groupLocks struct {
 // tokens are no longer active, and the clock.
 func lockGroup(ctx context.Context, tx *sqlx.Tx, codes, keys, tokens []string, role string, settings [][2]string) (groupLocks, error) {
 	var out groupLocks
-	if role != "" {
-		settings = append(settings, [2]string{"role", role})
-	}
-	args, q := []any{pq.Array(codes), pq.Array(keys), pq.Array(tokens)}, "SELECT "
-	for _, kv := range settings {
-		args = append(args, kv[0], kv[1])
-		q += fmt.Sprintf("length(set_config($%d, $%d, true)) + ", len(args)-1, len(args))
-	}
+	q, args := settingsFirst([]any{pq.Array(codes), pq.Array(keys), pq.Array(tokens)}, role, settings)
 	var set int
 	var raw []byte
-	if err := tx.QueryRowContext(ctx, q+"0, lock_group($1, $2, $3)", args...).Scan(&set, &raw); err != nil {
+	if err := tx.QueryRowContext(ctx, q+", lock_group($1, $2, $3)", args...).Scan(&set, &raw); err != nil {
 		return out, err
 	}
 	if err := json.Unmarshal(raw, &out); err != nil {
