@@ -340,7 +340,11 @@ func (s *Store) tryGroup(live []*grouped) (map[*grouped]bool, error) {
 			continue
 		}
 		seen[sp.key] = true
-		e, ids, err := s.buildGrouped(it.ctx, tx, sp, ib, locked.Now, flush)
+		seal := locked.Now
+		if seal.Before(ib.ba.Now) {
+			seal = ib.ba.Now // read after the lock, when the state was read in this group
+		}
+		e, ids, err := s.buildOn(it.ctx, tx, sp, ib, seal, flush, nil)
 		if writeErr != nil {
 			return nil, writeErr // the database refused what was held: the group is over
 		} else if err != nil {
@@ -368,9 +372,11 @@ func (s *Store) tryGroup(live []*grouped) (map[*grouped]bool, error) {
 	return written, nil
 }
 
-// buildGrouped builds sp's entry on ib's state and checks and seals it as operate does;
-// beforeRead runs before a check reads the database.
-func (s *Store) buildGrouped(ctx context.Context, tx *sqlx.Tx, sp opSpec, ib *importBook, now time.Time, beforeRead func() error) (ledger.Entry, []int64, error) {
+// buildOn builds sp's entry on ib's state (a group's or an import's), checks it and seals it
+// at now as operate does; beforeRead runs before a check reads the database, and laterMost,
+// when not nil, answers the floor check of a back-dated movement (prepareEntry).
+func (s *Store) buildOn(ctx context.Context, tx *sqlx.Tx, sp opSpec, ib *importBook, now time.Time,
+	beforeRead func() error, laterMost laterMostFunc) (ledger.Entry, []int64, error) {
 	e, err := sp.build(tx, ib.st, ib.row)
 	if err != nil {
 		return e, nil, err
@@ -379,14 +385,12 @@ func (s *Store) buildGrouped(ctx context.Context, tx *sqlx.Tx, sp opSpec, ib *im
 	if err := e.Validate(); err != nil {
 		return e, nil, err
 	}
-	if now.Before(ib.ba.Now) {
-		now = ib.ba.Now
-	}
-	ids, err := s.prepareEntry(ctx, tx, ib.b, ib.ba, &e, now, beforeRead, nil)
+	ids, err := s.prepareEntry(ctx, tx, ib.b, ib.ba, &e, now, beforeRead, laterMost)
 	return e, ids, err
 }
 
-// applyEntry moves ib as writing e will: the chain head, the balances and the position.
+// applyEntry moves ib as writing e will: the chain head, the balances, each account's last
+// movement and the position (a group's and an import's state alike).
 func applyEntry(ib *importBook, e *ledger.Entry) {
 	ib.b.HeadSeq, ib.b.HeadHash = e.Seq, e.Hash
 	ib.st.Entries = e.Seq

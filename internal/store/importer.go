@@ -467,17 +467,8 @@ func (im *Importer) sealAt(ib *importBook) time.Time {
 
 // build builds sp's entry on ib's state and checks it as insertEntry does.
 func (im *Importer) build(ctx context.Context, sp opSpec, ib *importBook) (ledger.Entry, []int64, error) {
-	e, err := sp.build(im.tx, ib.st, ib.row)
-	if err != nil {
-		return e, nil, err
-	}
-	e.ID, e.Key, e.Request = ledger.NewID(), sp.key, sp.request
-	if err := e.Validate(); err != nil {
-		return e, nil, err
-	}
-	ids, err := im.s.prepareEntry(ctx, im.tx, ib.b, ib.ba, &e, im.sealAt(ib), func() error { return im.Flush(ctx) },
+	return im.s.buildOn(ctx, im.tx, sp, ib, im.sealAt(ib), func() error { return im.Flush(ctx) },
 		func(a *bookAccount, d time.Time) (ledger.Tonnes, error) { return im.laterMost(ctx, ib, a, d) })
-	return e, ids, err
 }
 
 // laterMost answers the floor check of a back-dated movement from ib's horizon of a's daily
@@ -526,19 +517,12 @@ func (im *Importer) applyHeld(ctx context.Context, sp opSpec, ib *importBook) er
 	}
 	im.held = append(im.held, heldEntry{vals: vals, id: e.ID, ids: ids, amounts: amounts})
 	im.heldKeys[e.Key] = priorKey{id: e.ID, request: e.Request}
-	ib.b.HeadSeq, ib.b.HeadHash = e.Seq, e.Hash
-	ib.st.Entries = e.Seq
+	applyEntry(ib, &e)
 	day := ledger.FormatDate(e.EffectiveOn)
 	for _, p := range e.Postings {
-		a := ib.ba.account(p.Account)
-		a.Balance = a.Balance.Add(p.Amount)
-		if l := ib.later[a.ID]; l != nil {
+		if l := ib.later[ib.ba.account(p.Account).ID]; l != nil {
 			l.add(day, p.Amount)
 		}
-		if a.LastOn == nil || *a.LastOn < day {
-			a.LastOn = &day
-		}
-		ib.st.Position.Add(ledger.AccountKind(a.Kind), e.Kind, p.Amount)
 	}
 	return nil
 }
