@@ -125,8 +125,7 @@ func (s *Store) submitGrouped(ctx context.Context, sp opSpec) (Result, error) {
 			if i := slices.Index(g.queue, it); i >= 0 && !it.leading {
 				g.queue = slices.Delete(g.queue, i, i+1)
 				g.mu.Unlock()
-				return Result{}, &TransientError{Kind: ErrTimeout, cause: ctx.Err(),
-					Msg: sp.op + ": the request ran out of time waiting for the writes before it; nothing was written; retry"}
+				return Result{}, queuedTooLong(sp.op, ctx.Err())
 			}
 			g.mu.Unlock()
 			select {
@@ -140,6 +139,13 @@ func (s *Store) submitGrouped(ctx context.Context, sp opSpec) (Result, error) {
 		return s.operate(ctx, sp)
 	}
 	return it.res, it.err
+}
+
+// queuedTooLong answers an operation whose caller's context ended (err) before a group
+// took it up: nothing of it was written.
+func queuedTooLong(op string, err error) error {
+	return &TransientError{Kind: ErrTimeout, cause: err,
+		Msg: op + ": the request ran out of time waiting for the writes before it; nothing was written; retry"}
 }
 
 // answered reports whether it has its answer.
@@ -215,7 +221,7 @@ func (s *Store) writeGroup(batch []*grouped) {
 	var live []*grouped
 	for _, it := range batch {
 		if err := it.ctx.Err(); err != nil {
-			it.err = err
+			it.err = queuedTooLong(it.sp.op, err)
 			close(it.done)
 			continue
 		}
