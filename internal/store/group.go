@@ -230,20 +230,17 @@ func (s *Store) writeGroup(batch []*grouped) {
 	if len(live) == 0 {
 		return
 	}
-	written, err := s.tryGroup(live)
+	n, err := s.tryGroup(live)
 	g := s.group
 	g.mu.Lock()
 	if err == nil {
 		g.groups++
-		g.written += int64(len(written))
+		g.written += int64(n)
 	}
 	g.mu.Unlock()
 	for _, it := range live {
-		switch {
-		case err != nil || errors.Is(it.err, errAlone):
+		if err != nil || errors.Is(it.err, errAlone) {
 			it.alone, it.err = true, nil
-		case it.err == nil && !written[it]:
-			it.alone = true
 		}
 		if it.alone {
 			g.mu.Lock()
@@ -256,8 +253,8 @@ func (s *Store) writeGroup(batch []*grouped) {
 
 // tryGroup writes what it can of live in one transaction: it sets res or err on each
 // operation it answers, marks with errAlone those to be written on their own, and returns
-// the set it wrote. An error means nothing was written.
-func (s *Store) tryGroup(live []*grouped) (map[*grouped]bool, error) {
+// how many it wrote. An error means nothing was written.
+func (s *Store) tryGroup(live []*grouped) (int, error) {
 	g := s.group
 	// No other group writes these contracts (busy), so the states taken out are this
 	// group's until it puts them back.
@@ -275,12 +272,12 @@ func (s *Store) tryGroup(live []*grouped) (map[*grouped]bool, error) {
 
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 	defer tx.Rollback()
 	locked, err := lockGroup(ctx, tx, codes, keys, tokens, s.writerRole, s.writeLimits())
 	if err != nil {
-		return nil, err
+		return 0, err
 	}
 
 	// The states of the contracts locked: kept ones whose head has not moved, else read now.
@@ -299,14 +296,14 @@ func (s *Store) tryGroup(live []*grouped) (map[*grouped]bool, error) {
 		}
 		cur, err := operationState(ctx, tx, code, "", "")
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		if cur.Book == nil {
 			continue // a book that is not a contract's: each operation is refused on its own
 		}
 		st, row, b, err := cur.state()
 		if err != nil {
-			return nil, err
+			return 0, err
 		}
 		books[code] = &importBook{b: b, ba: cur.bookAccounts, st: st, row: row}
 	}
@@ -327,7 +324,7 @@ func (s *Store) tryGroup(live []*grouped) (map[*grouped]bool, error) {
 		rows = groupRows{}
 		return writeErr
 	}
-	written := map[*grouped]bool{}
+	written := 0
 	seen := map[string]bool{}
 	for _, it := range live {
 		sp := it.sp
@@ -352,23 +349,23 @@ func (s *Store) tryGroup(live []*grouped) (map[*grouped]bool, error) {
 		}
 		e, ids, err := s.buildOn(it.ctx, tx, sp, ib, seal, flush, nil)
 		if writeErr != nil {
-			return nil, writeErr // the database refused what was held: the group is over
+			return 0, writeErr // the database refused what was held: the group is over
 		} else if err != nil {
 			it.err = fmt.Errorf("%s: %w", sp.op, mapErr(err)) // as operate's write says it
 			continue
 		}
 		if err := rows.add(ib, &e, ids); err != nil {
-			return nil, err
+			return 0, err
 		}
 		applyEntry(ib, &e)
 		it.res = Result{Entry: e}
-		written[it] = true
+		written++
 	}
 	if err := flush(); err != nil {
-		return nil, err
+		return 0, err
 	}
 	if err := tx.Commit(); err != nil {
-		return nil, err
+		return 0, err
 	}
 	g.mu.Lock()
 	for code, ib := range books {

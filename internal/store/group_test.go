@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/carbonledger/carbonledger/internal/pgtest"
 	"github.com/carbonledger/carbonledger/ledger"
 )
 
@@ -107,8 +106,7 @@ func TestGroupWritesConcurrentOperationsTogether(t *testing.T) {
 func TestGroupReadsAContractAnotherWriterMoved(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	a, b := openOn(t, url), openOn(t, url)
+	a, b := twoStores(t)
 	addContract(t, a, contractDoc("GX", nil)) // 1,000 t, no tolerance
 	deliver := func(s *Store, tonnes, key string) error {
 		_, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: "GX", Tonnes: tn(tonnes), Date: ledger.Date(2025, 4, 1), Key: key})
@@ -136,16 +134,6 @@ func TestGroupReadsAContractAnotherWriterMoved(t *testing.T) {
 		t.Errorf("delivered %s, open %s; want 1000 and 0", st.Position.Delivered, st.Position.Open)
 	}
 	checkSound(t, a)
-}
-
-func openOn(t *testing.T, url string) *Store {
-	t.Helper()
-	s, err := Open(context.Background(), url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	return s
 }
 
 // The same request sent many times at once under one key is written once; every other
@@ -188,8 +176,7 @@ func TestGroupReplaysOneKeySentAtOnce(t *testing.T) {
 func TestGroupRefusedWholeIsWrittenOneByOne(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
-	url := pgtest.URL(t)
-	a, b := openOn(t, url), openOn(t, url)
+	a, b := twoStores(t)
 	addContract(t, a, contractDoc("GP", nil))
 	addContract(t, a, contractDoc("GQ", nil))
 	var once sync.Once

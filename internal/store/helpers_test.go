@@ -17,12 +17,25 @@ import (
 // newStore opens a store on a fresh database for t.
 func newStore(t testing.TB) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), pgtest.URL(t))
+	return openOn(t, pgtest.URL(t))
+}
+
+// openOn opens a store on the database at url for t.
+func openOn(t testing.TB, url string) *Store {
+	t.Helper()
+	s, err := Open(context.Background(), url)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { s.Close() })
 	return s
+}
+
+// twoStores opens two stores on one fresh database, as two processes would.
+func twoStores(t testing.TB) (a, b *Store) {
+	t.Helper()
+	url := pgtest.URL(t)
+	return openOn(t, url), openOn(t, url)
 }
 
 func tn(s string) ledger.Tonnes { return ledger.MustTonnes(s) }

@@ -194,7 +194,12 @@ func (im *Importer) Prefetch(ctx context.Context, keys []string) error {
 	for _, h := range heads {
 		im.heads[h.ID] = h.Head
 	}
-	rows, err := im.tx.QueryContext(ctx, `SELECT idempotency_key, id, request_sha256 FROM entries WHERE idempotency_key = ANY($1)`, pq.Array(keys))
+	return im.readKeys(ctx, `SELECT idempotency_key, id, request_sha256 FROM entries WHERE idempotency_key = ANY($1)`, pq.Array(keys))
+}
+
+// readKeys reads into im.keys what q's rows (key, entry id, request digest) say.
+func (im *Importer) readKeys(ctx context.Context, q string, args ...any) error {
+	rows, err := im.tx.QueryContext(ctx, q, args...)
 	if err != nil {
 		return mapErr(err)
 	}
@@ -207,7 +212,7 @@ func (im *Importer) Prefetch(ctx context.Context, keys []string) error {
 		}
 		im.keys[k] = p
 	}
-	return rows.Err()
+	return mapErr(rows.Err())
 }
 
 // Recorded reports whether the last Prefetch found key recorded: its row will be found
@@ -424,20 +429,7 @@ func (im *Importer) keysSince(ctx context.Context, ib *importBook) error {
 	if ok && head == ib.b.HeadSeq {
 		return nil
 	}
-	rows, err := im.tx.QueryContext(ctx, `SELECT idempotency_key, id, request_sha256 FROM entries WHERE book_id = $1 AND seq > $2`, ib.b.ID, head)
-	if err != nil {
-		return mapErr(err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var k string
-		var p priorKey
-		if err := rows.Scan(&k, &p.id, &p.request); err != nil {
-			return err
-		}
-		im.keys[k] = p
-	}
-	return mapErr(rows.Err())
+	return im.readKeys(ctx, `SELECT idempotency_key, id, request_sha256 FROM entries WHERE book_id = $1 AND seq > $2`, ib.b.ID, head)
 }
 
 // recheck looks key up again once its contract is locked: among the keys keysSince read, or,
