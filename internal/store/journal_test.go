@@ -707,6 +707,13 @@ func TestSQLAttacksRefused(t *testing.T) {
 		}},
 		{"a revert naming the wrong kind", "CL004", "", one(rawEntry{book: "j", kind: "revert", key: "x7c",
 			reverts: f.first.ID, revKind: "deliver", postings: pair})},
+		{"a second revert of one entry", "23505", "entries_reverted_once", func(ctx context.Context, tx *sql.Tx) error {
+			if _, err := insertRaw(ctx, tx, rawEntry{book: "j", kind: "revert", key: "x7d", reverts: f.first.ID, revKind: "transfer", postings: pair}); err != nil {
+				return fmt.Errorf("the first revert: %w", err)
+			}
+			_, err := insertRaw(ctx, tx, rawEntry{book: "j", kind: "revert", key: "x7e", reverts: f.first.ID, revKind: "transfer", postings: pair})
+			return err
+		}},
 
 		// retired tonnes are final
 		{"an outflow from a retired account", "CL005", "", one(rawEntry{book: "j", kind: "transfer", key: "x8",
