@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -82,9 +81,6 @@ const (
 	// leaders 1,810-2,110, each beside the others in one run.)
 	maxLeaders = 2
 )
-
-// errAlone marks an operation the group hands back to be written on its own.
-var errAlone = errors.New("written on its own")
 
 // submitGrouped writes sp's operation in a group, or on its own when it cannot be grouped.
 func (s *Store) submitGrouped(ctx context.Context, sp opSpec) (Result, error) {
@@ -173,7 +169,7 @@ func (s *Store) leadGroups(me *grouped) {
 			break
 		}
 		g.mu.Unlock()
-		s.writeGroup(batch)
+		s.writeGroupSafely(batch)
 		g.mu.Lock()
 		for _, it := range batch {
 			delete(g.busy, it.sp.code)
@@ -216,6 +212,24 @@ func (g *group) take() []*grouped {
 	return batch
 }
 
+// writeGroupSafely is writeGroup, but a panic while writing (a bug) answers every operation
+// of the group not yet answered with an error naming it, instead of ending the process with
+// the group's mutex in the wrong state and leaving those callers waiting for ever. The
+// transaction's deferred rollback has run by then: nothing of the group is written.
+func (s *Store) writeGroupSafely(batch []*grouped) {
+	defer func() {
+		if r := recover(); r != nil {
+			for _, it := range batch {
+				if !it.answered() {
+					it.res, it.err = Result{}, fmt.Errorf("%s: internal error while writing a group, nothing was written: %v", it.sp.op, r)
+					close(it.done)
+				}
+			}
+		}
+	}()
+	s.writeGroup(batch)
+}
+
 // writeGroup writes a group of operations in one transaction and answers each.
 func (s *Store) writeGroup(batch []*grouped) {
 	var live []*grouped
@@ -239,7 +253,7 @@ func (s *Store) writeGroup(batch []*grouped) {
 	}
 	g.mu.Unlock()
 	for _, it := range live {
-		if err != nil || errors.Is(it.err, errAlone) {
+		if err != nil {
 			it.alone, it.err = true, nil
 		}
 		if it.alone {
@@ -252,7 +266,7 @@ func (s *Store) writeGroup(batch []*grouped) {
 }
 
 // tryGroup writes what it can of live in one transaction: it sets res or err on each
-// operation it answers, marks with errAlone those to be written on their own, and returns
+// operation it answers, marks alone those to be written on their own, and returns
 // how many it wrote. An error means nothing was written.
 func (s *Store) tryGroup(live []*grouped) (int, error) {
 	g := s.group
@@ -270,7 +284,7 @@ func (s *Store) tryGroup(live []*grouped) (int, error) {
 	slices.Sort(codes)
 	codes = slices.Compact(codes)
 
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := s.beginTx(ctx, nil)
 	if err != nil {
 		return 0, err
 	}
@@ -333,7 +347,7 @@ func (s *Store) tryGroup(live []*grouped) (int, error) {
 		case locked.Used[sp.key] || seen[sp.key] || ib == nil:
 			// a key in use (a replay, or a conflict to explain), a contract locked by
 			// another transaction or unknown: answered by operate, as alone
-			it.err = errAlone
+			it.alone = true
 			continue
 		case slices.Contains(locked.Revoked, tokenOf(it.ctx)):
 			it.err = fmt.Errorf("%s: %w", sp.op, tokenRevoked(tokenOf(it.ctx)))
@@ -347,7 +361,9 @@ func (s *Store) tryGroup(live []*grouped) (int, error) {
 		if seal.Before(ib.ba.Now) {
 			seal = ib.ba.Now // read after the lock, when the state was read in this group
 		}
-		e, ids, err := s.buildOn(it.ctx, tx, sp, ib, seal, flush, nil)
+		// the caller's values (its token, its recorder), not its cancellation: a caller
+		// giving up must not cancel a statement of the transaction the others share
+		e, ids, err := s.buildOn(context.WithoutCancel(it.ctx), tx, sp, ib, seal, flush, nil)
 		if writeErr != nil {
 			return 0, writeErr // the database refused what was held: the group is over
 		} else if err != nil {

@@ -262,3 +262,33 @@ func TestGroupGivenUpWhileQueuedWritesNothing(t *testing.T) {
 	}
 	checkSound(t, s)
 }
+
+// A panic while a group is written (a bug) answers each of its operations with an error
+// saying nothing was written, and nothing is; the process and the group go on, and the next
+// operations are written.
+func TestGroupPanicAnswersItsOperations(t *testing.T) {
+	t.Parallel()
+	s := newStore(t)
+	ctx := context.Background()
+	addContract(t, s, contractDoc("GX", nil))
+	var once sync.Once
+	s.group.beforeWrite = func([]string) { once.Do(func() { panic("a bug in the write") }) }
+	_, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: "GX", Tonnes: tn("1"), Date: ledger.Date(2025, 7, 1), Key: "x-1"})
+	if err == nil || !strings.Contains(err.Error(), "nothing was written") || !strings.Contains(err.Error(), "a bug in the write") {
+		t.Errorf("the group that panicked: %v, want an error naming the panic and saying nothing was written", err)
+	}
+	var n int
+	if err := s.DB().GetContext(ctx, &n, `SELECT count(*) FROM entries WHERE idempotency_key = 'x-1'`); err != nil || n != 0 {
+		t.Errorf("the operation of the group that panicked was written (%d entries, %v)", n, err)
+	}
+	errs := raceOps(6, func(i int) error {
+		_, err := s.Deliver(ctx, ledger.DeliverRequest{Contract: "GX", Tonnes: tn("1"), Date: ledger.Date(2025, 7, 1), Key: fmt.Sprintf("x-%d", i+1)})
+		return err
+	})
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("x-%d after the panic: %v", i+1, err)
+		}
+	}
+	checkSound(t, s)
+}
