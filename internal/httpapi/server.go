@@ -188,13 +188,13 @@ func (s *Server) Handler() http.Handler {
 // wrap authenticates (when the route needs a role), checks the role, runs the handler and
 // answers its failure as a problem.
 func (s *Server) wrap(rt Route) http.Handler {
+	kept := checkedInWrite(rt)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r, cancel := s.withLimit(r, rt)
 		defer cancel()
 		var tok store.Token
 		if rt.Role != "" {
 			var err error
-			kept := checkedInWrite(rt)
 			if tok, err = s.authenticate(r, kept); err != nil {
 				s.writeProblem(w, r, err)
 				return
@@ -253,14 +253,16 @@ func (s *Server) authenticate(r *http.Request, kept bool) (store.Token, error) {
 	if !ok || secret == "" {
 		return store.Token{}, newProblem("unauthorized", "send a token: Authorization: Bearer TOKEN (carbonledger token create)")
 	}
+	var sum [sha256.Size]byte
 	if kept {
-		if tok, ok := s.tokens.Load(tokenSum(r)); ok {
+		sum = tokenSum(r)
+		if tok, ok := s.tokens.Load(sum); ok {
 			return tok.(store.Token), nil
 		}
 	}
 	tok, err := s.Store.TokenBySecret(r.Context(), strings.TrimSpace(secret))
-	if err == nil && tok.RevokedAt == nil {
-		s.tokens.Store(tokenSum(r), tok)
+	if kept && err == nil && tok.RevokedAt == nil {
+		s.tokens.Store(sum, tok) // only the routes that take a kept token keep one
 	}
 	switch {
 	case errors.Is(err, ledger.ErrNotFound):
