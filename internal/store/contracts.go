@@ -290,7 +290,8 @@ type opSpec struct {
 // operation needs in one call (operation_state: the book's lock, the key's replay, the
 // contract, its schedule, position and accounts, and the clock), lets build construct the
 // entry, writes it in one statement, and runs after (serial bookkeeping) with the written
-// entry. A delivery without serials is four round trips: begin, state, write, commit.
+// entry. A delivery without serials is four round trips: begin, state (the API's token checked
+// with it), write, commit.
 func (s *Store) operate(ctx context.Context, sp opSpec) (Result, error) {
 	key := sp.key
 	if key == "" {
@@ -298,11 +299,8 @@ func (s *Store) operate(ctx context.Context, sp opSpec) (Result, error) {
 	}
 	var res Result
 	err := s.writeAs(ctx, sp.op, false, func(tx *sqlx.Tx) error {
-		cur, err := operationState(ctx, tx, sp.code, key, s.writerRole, s.writeLimits()...)
+		cur, err := operationState(ctx, tx, sp.code, key, tokenOf(ctx), s.writerRole, s.writeLimits()...)
 		if err != nil {
-			return err
-		}
-		if err := checkToken(ctx, tx); err != nil {
 			return err
 		}
 		if cur.Kept {
@@ -418,17 +416,30 @@ type opState struct {
 // transaction in the same statement (operation_state itself runs as its owner). The
 // settings (name, value) are set for the transaction first, in the same statement: the
 // lock timeout then bounds operation_state's wait for the book's lock.
-func operationState(ctx context.Context, tx *sqlx.Tx, code, key, role string, settings ...[2]string) (opState, error) {
+func operationState(ctx context.Context, tx *sqlx.Tx, code, key, token, role string, settings ...[2]string) (opState, error) {
 	var raw []byte
 	var cur opState
-	q, args := settingsFirst([]any{code, key}, role, settings)
+	args := []any{code, key}
+	cols := ", operation_state($1, $2)"
+	if token != "" { // a write under an API token checks in the same statement that it is still active
+		args = append(args, pq.Array([]string{token}))
+		cols += ", tokens_revoked($3)"
+	}
+	q, args := settingsFirst(args, role, settings)
 	var set int
-	err := tx.QueryRowContext(ctx, q+", operation_state($1, $2)", args...).Scan(&set, &raw)
-	if err != nil {
+	var revoked pq.StringArray
+	dest := []any{&set, &raw}
+	if token != "" {
+		dest = append(dest, &revoked)
+	}
+	if err := tx.QueryRowContext(ctx, q+cols, args...).Scan(dest...); err != nil {
 		return cur, err
 	}
 	if err := json.Unmarshal(raw, &cur); err != nil {
 		return cur, fmt.Errorf("read the operation's state: %w", err)
+	}
+	if len(revoked) > 0 {
+		return cur, tokenRevoked(token)
 	}
 	return cur, nil
 }

@@ -283,6 +283,8 @@ func (s *Store) tryGroup(live []*grouped) (int, error) {
 	}
 	slices.Sort(codes)
 	codes = slices.Compact(codes)
+	slices.Sort(tokens)
+	tokens = slices.Compact(tokens) // one name per token, however many of its operations
 
 	tx, err := s.beginTx(ctx, nil)
 	if err != nil {
@@ -308,7 +310,7 @@ func (s *Store) tryGroup(live []*grouped) (int, error) {
 		if books[code] != nil {
 			continue
 		}
-		cur, err := operationState(ctx, tx, code, "", "")
+		cur, err := operationState(ctx, tx, code, "", "", "")
 		if err != nil {
 			return 0, err
 		}

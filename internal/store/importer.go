@@ -396,7 +396,7 @@ func (im *Importer) book(ctx context.Context, code string) (*importBook, bool, e
 	}
 	// What is held is of other contracts (a contract leaves im.books only after a direct
 	// write, which writes everything held first), so the state read here is complete.
-	cur, err := operationState(ctx, im.tx, code, "", "")
+	cur, err := operationState(ctx, im.tx, code, "", "", "")
 	if err != nil {
 		return nil, false, mapErr(err)
 	}

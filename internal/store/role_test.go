@@ -20,7 +20,7 @@ func TestOperationRunsAsTheWriterRole(t *testing.T) {
 	}
 	c := addContract(t, s, contractDoc("ROLE-1", nil))
 	err := s.writeAs(ctx, "probe", false, func(tx *sqlx.Tx) error {
-		if _, err := operationState(ctx, tx, c.Code, "probe-key", s.writerRole); err != nil {
+		if _, err := operationState(ctx, tx, c.Code, "probe-key", "", s.writerRole); err != nil {
 			return err
 		}
 		var who string

@@ -24,7 +24,7 @@ func TestOperationStateSeesWhatTheWriterItWaitedForCommitted(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer txA.Rollback()
-	cur, err := operationState(ctx, txA, c.Code, "snap-a", s.writerRole)
+	cur, err := operationState(ctx, txA, c.Code, "snap-a", "", s.writerRole)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -277,19 +277,3 @@ func tokenOf(ctx context.Context) string {
 func tokenRevoked(name string) error {
 	return fmt.Errorf("the token %s was revoked: %w", name, ErrTokenRevoked)
 }
-
-// checkToken refuses, in tx, a write under a token (WithToken) that is no longer active.
-func checkToken(ctx context.Context, tx *sqlx.Tx) error {
-	name := tokenOf(ctx)
-	if name == "" {
-		return nil
-	}
-	var revoked pq.StringArray
-	if err := tx.GetContext(ctx, &revoked, `SELECT tokens_revoked($1)`, pq.Array([]string{name})); err != nil {
-		return err
-	}
-	if len(revoked) > 0 {
-		return tokenRevoked(name)
-	}
-	return nil
-}
