@@ -70,9 +70,12 @@ $$;
 
 -- Whether a row's xmin is this transaction or one of its subtransactions (a savepoint), as
 -- one expression the planner inlines: the 32-bit xid widened with the current epoch (less
--- one when it wrapped since), then asked of the commit log.
+-- one when it wrapped since), then asked of the commit log. VOLATILE because its body is
+-- (pg_current_xact_id, pg_xact_status): the planner inlines a function only when the body is
+-- no more volatile than the declaration, so declared STABLE it ran as a SQL function of its
+-- own, planned once per statement and executed once per row.
 CREATE OR REPLACE FUNCTION written_in_this_transaction(x xid) RETURNS boolean
-    LANGUAGE sql STABLE PARALLEL RESTRICTED AS $$
+    LANGUAGE sql VOLATILE PARALLEL RESTRICTED AS $$
     SELECT coalesce(pg_xact_status((((pg_current_xact_id()::text::bigint / 4294967296)
                + CASE WHEN x::text::bigint < pg_current_xact_id()::text::bigint % 4294967296 - 2147483648 THEN 1
                       WHEN x::text::bigint > pg_current_xact_id()::text::bigint % 4294967296 + 2147483648 THEN -1 ELSE 0 END) * 4294967296
@@ -445,7 +448,7 @@ BEGIN
     RETURN jsonb_build_object('now', clock_timestamp(), 'books', heads,
         'used', (SELECT coalesce(jsonb_object_agg(idempotency_key, true), '{}') FROM entries WHERE idempotency_key = ANY(p_keys)),
         'kept', (SELECT coalesce(jsonb_object_agg(idempotency_key, true), '{}') FROM api_responses WHERE idempotency_key = ANY(p_keys)),
-        'revoked', to_jsonb(CASE WHEN cardinality(p_tokens) > 0 THEN tokens_revoked(p_tokens) ELSE '{}' END));
+        'revoked', to_jsonb(tokens_revoked(p_tokens)));
 END $$;
 
 -- A group's entries, then their postings, as the columns of each: two statements whose plans
