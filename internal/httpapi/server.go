@@ -24,7 +24,6 @@ import (
 	"net/http"
 	"regexp"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -128,32 +127,48 @@ type handlerFunc func(w http.ResponseWriter, r *http.Request, tok store.Token) e
 type Route struct {
 	Method, Path, Role string
 	handle             handlerFunc
+	// checkedInWrite: the route's writes check their token again in their own transaction
+	// (store.WithToken), so its token may come from those the server keeps, saving a query
+	// per request; every other route reads its token afresh. A revoked token is refused by
+	// every request after the revocation either way.
+	checkedInWrite bool
+}
+
+// route is a Route whose token is read afresh on every request.
+func route(method, path, role string, h handlerFunc) Route {
+	return Route{Method: method, Path: path, Role: role, handle: h}
+}
+
+// opRoute is a POST of postOp: an operation under the contract in the path, which reaches
+// the store through Submit and is checked in its write.
+func (s *Server) opRoute(path, role string, op ledger.Op) Route {
+	return Route{Method: http.MethodPost, Path: path, Role: role, handle: s.postOp(op), checkedInWrite: true}
 }
 
 // Routes lists the API's operations: the OpenAPI document has exactly these.
 func (s *Server) Routes() []Route {
 	return []Route{
-		{"GET", "/healthz", "", s.healthz},
-		{"GET", "/readyz", "", s.readyz},
-		{"GET", "/v1/openapi.json", "", s.openapi},
-		{"POST", "/v1/contracts", "admin", s.postContract},
-		{"GET", "/v1/contracts", "viewer", s.listContracts},
-		{"GET", "/v1/contracts/{code}", "viewer", s.getContract},
-		{"POST", "/v1/contracts/{code}/amendments", "admin", s.postOp("amend")},
-		{"POST", "/v1/contracts/{code}/deliveries", "recorder", s.postOp("deliver")},
-		{"POST", "/v1/contracts/{code}/retirements", "recorder", s.postOp("retire")},
-		{"POST", "/v1/contracts/{code}/cancellations", "recorder", s.postOp("cancel")},
-		{"POST", "/v1/contracts/{code}/reversals", "recorder", s.postOp("reverse")},
-		{"GET", "/v1/contracts/{code}/entries", "viewer", s.contractEntries},
-		{"GET", "/v1/contracts/{code}/serials", "viewer", s.serials},
-		{"GET", "/v1/entries", "viewer", s.feed},
-		{"GET", "/v1/entries/{id}", "viewer", s.getEntry},
-		{"POST", "/v1/entries/{id}/revert", "recorder", s.postRevert},
-		{"POST", "/v1/batches", "recorder", s.postBatch},
-		{"GET", "/v1/reports/{kind}", "viewer", s.report},
-		{"GET", "/v1/audit", "viewer", s.audit},
-		{"POST", "/v1/audit/statements", "viewer", s.postStatement},
-		{"GET", "/v1/export", "viewer", s.export},
+		route("GET", "/healthz", "", s.healthz),
+		route("GET", "/readyz", "", s.readyz),
+		route("GET", "/v1/openapi.json", "", s.openapi),
+		route("POST", "/v1/contracts", "admin", s.postContract),
+		route("GET", "/v1/contracts", "viewer", s.listContracts),
+		route("GET", "/v1/contracts/{code}", "viewer", s.getContract),
+		s.opRoute("/v1/contracts/{code}/amendments", "admin", "amend"),
+		s.opRoute("/v1/contracts/{code}/deliveries", "recorder", "deliver"),
+		s.opRoute("/v1/contracts/{code}/retirements", "recorder", "retire"),
+		s.opRoute("/v1/contracts/{code}/cancellations", "recorder", "cancel"),
+		s.opRoute("/v1/contracts/{code}/reversals", "recorder", "reverse"),
+		route("GET", "/v1/contracts/{code}/entries", "viewer", s.contractEntries),
+		route("GET", "/v1/contracts/{code}/serials", "viewer", s.serials),
+		route("GET", "/v1/entries", "viewer", s.feed),
+		route("GET", "/v1/entries/{id}", "viewer", s.getEntry),
+		route("POST", "/v1/entries/{id}/revert", "recorder", s.postRevert),
+		route("POST", "/v1/batches", "recorder", s.postBatch),
+		route("GET", "/v1/reports/{kind}", "viewer", s.report),
+		route("GET", "/v1/audit", "viewer", s.audit),
+		route("POST", "/v1/audit/statements", "viewer", s.postStatement),
+		route("GET", "/v1/export", "viewer", s.export),
 	}
 }
 
@@ -188,7 +203,7 @@ func (s *Server) Handler() http.Handler {
 // wrap authenticates (when the route needs a role), checks the role, runs the handler and
 // answers its failure as a problem.
 func (s *Server) wrap(rt Route) http.Handler {
-	kept := checkedInWrite(rt)
+	kept := rt.checkedInWrite
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		r, cancel := s.withLimit(r, rt)
 		defer cancel()
@@ -219,18 +234,6 @@ func (s *Server) wrap(rt Route) http.Handler {
 	})
 }
 
-// checkedInWrite says whether rt's writes check their token again in their own transaction
-// (store.WithToken): the operations under a contract. Their token may come from the tokens
-// the server keeps, saving a query per request; every other route reads its token afresh,
-// so a revoked token is refused by every request after the revocation either way.
-func checkedInWrite(rt Route) bool {
-	return rt.Method == http.MethodPost && slices.Contains(opPaths, rt.Path)
-}
-
-// opPaths are the routes of postOp, whose requests reach the store through Submit.
-var opPaths = []string{"/v1/contracts/{code}/amendments", "/v1/contracts/{code}/deliveries",
-	"/v1/contracts/{code}/retirements", "/v1/contracts/{code}/cancellations", "/v1/contracts/{code}/reversals"}
-
 // tokenSum is the SHA-256 of the request's bearer token, the key of the tokens kept.
 func tokenSum(r *http.Request) [sha256.Size]byte {
 	secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -239,7 +242,7 @@ func tokenSum(r *http.Request) [sha256.Size]byte {
 
 // authenticate finds the request's token (Authorization: Bearer TOKEN); a missing, unknown
 // or revoked one is a 401 that says which, never echoing the token. With kept, a token the
-// server looked up before is taken as it was (its write checks it again: checkedInWrite).
+// server looked up before is taken as it was (its write checks it again: Route.checkedInWrite).
 func (s *Server) authenticate(r *http.Request, kept bool) (store.Token, error) {
 	h := r.Header.Get("Authorization")
 	if h == "" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
