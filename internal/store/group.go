@@ -477,7 +477,7 @@ func (r *groupRows) add(ib *importBook, e *ledger.Entry, ids []int64) error {
 	if e.Reverts != "" {
 		return fmt.Errorf("group: entry %s is a correction, which is written on its own", e.ID)
 	}
-	meta, err := json.Marshal(nonNil(e.Metadata))
+	meta, err := metadataJSON(e)
 	if err != nil {
 		return err
 	}
@@ -496,7 +496,7 @@ func (r *groupRows) add(ib *importBook, e *ledger.Entry, ids []int64) error {
 	r.request = append(r.request, e.Request)
 	r.description = append(r.description, e.Description)
 	r.vintage = append(r.vintage, vintage)
-	r.meta = append(r.meta, string(meta))
+	r.meta = append(r.meta, meta)
 	r.prevHash = append(r.prevHash, e.PrevHash)
 	r.hash = append(r.hash, e.Hash)
 	for i, p := range e.Postings {

@@ -307,9 +307,15 @@ func (ba bookAccounts) account(code string) *bookAccount {
 var entryColumns = []string{"id", "book_id", "seq", "kind", "effective_on", "recorded_at", "idempotency_key", "request_sha256",
 	"description", "reverts", "reverts_kind", "vintage", "metadata", "hash_version", "prev_hash", "hash"}
 
+// metadataJSON is an entry's metadata column: a JSON object, {} when it has none.
+func metadataJSON(e *ledger.Entry) (string, error) {
+	meta, err := json.Marshal(nonNil(e.Metadata))
+	return string(meta), err
+}
+
 // entryValues are a sealed entry's column values in book bookID.
 func entryValues(bookID int64, e *ledger.Entry) ([]any, error) {
-	meta, err := json.Marshal(nonNil(e.Metadata))
+	meta, err := metadataJSON(e)
 	if err != nil {
 		return nil, err
 	}
@@ -321,7 +327,7 @@ func entryValues(bookID int64, e *ledger.Entry) ([]any, error) {
 		vintage = e.Vintage
 	}
 	return []any{e.ID, bookID, e.Seq, string(e.Kind), e.EffectiveOn, e.RecordedAt, e.Key, e.Request,
-		e.Description, reverts, revertsKind, vintage, string(meta), e.HashVersion, e.PrevHash, e.Hash}, nil
+		e.Description, reverts, revertsKind, vintage, meta, e.HashVersion, e.PrevHash, e.Hash}, nil
 }
 
 // writeEntry inserts a sealed entry with its postings (to the accounts ids) in one statement:
